@@ -1,0 +1,27 @@
+//! adam: one Adam step over a flat parameter vector, as Keras 3 computes it:
+//! α = lr·√(1 − β2ᵗ)/(1 − β1ᵗ); m += (g − m)(1 − β1); v += (g² − v)(1 − β2); p −= α·m/(√v + ε).
+//! `t` is the 1-based step. Reference for `kernels/adam.cu` (tests/ops/adam.rs).
+
+#[allow(clippy::too_many_arguments)]
+pub fn step(
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    lr: f32,
+    b1: f32,
+    b2: f32,
+    eps: f32,
+    t: u64,
+) {
+    assert!(p.len() == g.len() && g.len() == m.len() && m.len() == v.len());
+    let alpha = (lr as f64 * (1.0 - (b2 as f64).powf(t as f64)).sqrt()
+        / (1.0 - (b1 as f64).powf(t as f64))) as f32;
+    let (c1, c2) = (1.0 - b1, 1.0 - b2);
+    for i in 0..p.len() {
+        let gi = g[i];
+        m[i] += (gi - m[i]) * c1;
+        v[i] += (gi * gi - v[i]) * c2;
+        p[i] -= alpha * m[i] / (v[i].sqrt() + eps);
+    }
+}

@@ -1,0 +1,19 @@
+//! lion: one Lion step (Chen et al., 2023) over a flat parameter vector, as Keras 3 computes it:
+//! p −= lr·sign(β1·m + (1 − β1)·g);  m = β2·m + (1 − β2)·g.  sign(0) = 0, so zero-gradient,
+//! zero-moment (padded) parameters stay put. Reference for `kernels/lion.cu` (tests/ops/lion.rs).
+
+pub fn step(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, b1: f32, b2: f32) {
+    assert!(p.len() == g.len() && g.len() == m.len());
+    for i in 0..p.len() {
+        let c = b1 * m[i] + (1.0 - b1) * g[i];
+        let s = if c > 0.0 {
+            1.0
+        } else if c < 0.0 {
+            -1.0
+        } else {
+            0.0
+        };
+        p[i] -= lr * s;
+        m[i] = b2 * m[i] + (1.0 - b2) * g[i];
+    }
+}

@@ -1,0 +1,520 @@
+//! The CPU backend: every op as a textbook loop (generic over [`Real`], so gradient checks run in
+//! f64) plus the f32 engine that trains a cohort with one trial per task, spread over cores by
+//! rayon. Twins: `kernels/<op>.cu`; tests: `tests/ops/`, `tests/gradcheck.rs`.
+
+pub mod activation;
+pub mod adam;
+pub mod dense;
+pub mod dropout;
+pub mod lion;
+pub mod softmax_xent;
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::{Backend, EvalStats, SplitId, TrainStats};
+use crate::data::{Dataset, Split};
+use crate::error::{Error, Result};
+use crate::model::{Layout, Optimizer, TrialSpec, TrialState};
+
+/// The scalar types the reference ops run in: f32 (the engine) and f64 (gradient checks).
+pub trait Real:
+    Copy
+    + PartialOrd
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::Neg<Output = Self>
+    + 'static
+{
+    fn c(v: f64) -> Self;
+    fn zero() -> Self {
+        Self::c(0.0)
+    }
+    fn one() -> Self {
+        Self::c(1.0)
+    }
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn erf(self) -> Self;
+    fn to_f64(self) -> f64;
+}
+
+impl Real for f32 {
+    #[inline(always)]
+    fn c(v: f64) -> Self {
+        v as f32
+    }
+    #[inline(always)]
+    fn exp(self) -> Self {
+        exp_f32(self)
+    }
+    #[inline(always)]
+    fn ln(self) -> Self {
+        f32::ln(self)
+    }
+    #[inline(always)]
+    fn erf(self) -> Self {
+        libm::erff(self)
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Real for f64 {
+    #[inline(always)]
+    fn c(v: f64) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    #[inline(always)]
+    fn ln(self) -> Self {
+        f64::ln(self)
+    }
+    #[inline(always)]
+    fn erf(self) -> Self {
+        libm::erf(self)
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+/// eˣ in f32 without a libm call, so elementwise loops vectorise: x = n·ln2 + r with |r| ≤ ln2/2
+/// (Cody–Waite split of ln2), a degree-6 polynomial for eʳ (Cephes' expf coefficients), and 2ⁿ
+/// built in the exponent bits. Inputs are clamped to [−87, 88] (results stay normal and finite).
+/// Within 2 ulp of the correctly rounded value (checked in tests/ops/activation.rs), like CUDA's
+/// `expf`.
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const ROUND: f32 = 12_582_912.0; // 1.5·2²³: adding and subtracting rounds to an integer
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * LOG2E + ROUND) - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4_f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let er = p * r * r + r + 1.0;
+    er * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// Rows per validation/test chunk (bounded workspace, independent of the batch size).
+const EVAL_ROWS: usize = 512;
+
+/// Activations of one forward pass; every buffer is (rows, width of that layer).
+#[derive(Debug, Default, Clone)]
+struct Workspace {
+    rows: usize,
+    xb: Vec<f32>,        // (rows, in) gathered batch
+    yb: Vec<u8>,         // (rows,)
+    z: Vec<Vec<f32>>,    // per hidden layer: pre-activation
+    a: Vec<Vec<f32>>,    // per hidden layer: f(z)
+    mask: Vec<Vec<f32>>, // per hidden layer: 0 or 1/(1-p) (training with dropout only)
+    h: Vec<Vec<f32>>,    // per hidden layer: a ⊙ mask (training with dropout only)
+    logits: Vec<f32>,    // (rows, classes)
+    g: Vec<f32>,         // gradient flowing backwards (rows, max width)
+    g2: Vec<f32>,        // second buffer for it
+    grad: Vec<f32>,      // (layout.len) parameter gradients
+}
+
+impl Workspace {
+    fn new(lay: &Layout, rows: usize, train: bool) -> Self {
+        let hidden = &lay.dims[1..lay.dims.len() - 1];
+        let widest = *lay.dims.iter().max().unwrap();
+        let per = |w: &usize| vec![0f32; rows * w];
+        Workspace {
+            rows,
+            xb: vec![0f32; rows * lay.dims[0]],
+            yb: vec![0u8; rows],
+            z: hidden.iter().map(per).collect(),
+            a: hidden.iter().map(per).collect(),
+            mask: if train {
+                hidden.iter().map(per).collect()
+            } else {
+                vec![]
+            },
+            h: if train {
+                hidden.iter().map(per).collect()
+            } else {
+                vec![]
+            },
+            logits: vec![0f32; rows * lay.dims[lay.dims.len() - 1]],
+            g: vec![0f32; rows * widest],
+            g2: vec![0f32; rows * widest],
+            grad: if train { vec![0f32; lay.len] } else { vec![] },
+        }
+    }
+
+    fn gather(&mut self, split: &Split, idx: &[u32]) {
+        let d = split.dim;
+        for (r, &i) in idx.iter().enumerate() {
+            self.xb[r * d..(r + 1) * d].copy_from_slice(split.row(i as usize));
+            self.yb[r] = split.y[i as usize];
+        }
+    }
+}
+
+/// One trial of a CPU cohort.
+#[derive(Debug, Clone)]
+pub struct CpuTrial {
+    pub spec: TrialSpec,
+    pub lay: Layout,
+    pub state: TrialState,
+    ws: Workspace,
+}
+
+impl CpuTrial {
+    pub fn new(spec: TrialSpec, state: TrialState) -> Result<Self> {
+        let lay = spec.layout();
+        if state.params.len() != lay.len || state.m.len() != lay.len {
+            return Err(Error::backend(
+                "cpu",
+                format!(
+                    "trial {}: state has {} parameters, its layout needs {}",
+                    spec.id,
+                    state.params.len(),
+                    lay.len
+                ),
+            ));
+        }
+        Ok(CpuTrial {
+            spec,
+            lay,
+            state,
+            ws: Workspace::default(),
+        })
+    }
+
+    /// Forward pass of `ws.rows` rows of `ws.xb` into `ws.logits`; with `dropout = Some(step)`
+    /// masks are drawn for that optimizer step.
+    fn forward(&self, ws: &mut Workspace, dropout: Option<u32>) {
+        let lay = &self.lay;
+        let p = &self.state.params;
+        let rows = ws.rows;
+        let act = self.spec.hp.activation;
+        let rate = self.spec.hp.dropout;
+        let n_hidden = lay.layers() - 1;
+        for l in 0..=n_hidden {
+            let (n_in, n_out) = (lay.dims[l], lay.dims[l + 1]);
+            let input: &[f32] = if l == 0 {
+                &ws.xb
+            } else if dropout.is_some() && rate > 0.0 {
+                &ws.h[l - 1]
+            } else {
+                &ws.a[l - 1]
+            };
+            let (w, b) = (&p[lay.w_range(l)], &p[lay.b_range(l)]);
+            if l == n_hidden {
+                let mut logits = std::mem::take(&mut ws.logits);
+                dense::fwd_fast(input, w, b, &mut logits, rows, n_in, n_out);
+                ws.logits = logits;
+                break;
+            }
+            let mut z = std::mem::take(&mut ws.z[l]);
+            dense::fwd_fast(input, w, b, &mut z, rows, n_in, n_out);
+            let n = rows * n_out;
+            activation::fwd(act, &z[..n], &mut ws.a[l][..n]);
+            ws.z[l] = z;
+            if let (Some(step), true) = (dropout, rate > 0.0) {
+                let seed = self.spec.dropout_seed();
+                dropout::mask(
+                    seed,
+                    step,
+                    l as u32,
+                    rows,
+                    n_out,
+                    rate,
+                    &mut ws.mask[l][..n],
+                );
+                let (a, m, h) = (&ws.a[l], &ws.mask[l], &mut ws.h[l]);
+                dropout::apply(&a[..n], &m[..n], &mut h[..n]);
+            }
+        }
+    }
+
+    /// Backward pass from `ws.g` = dL/dlogits into `ws.grad`.
+    fn backward(&self, ws: &mut Workspace) {
+        let lay = &self.lay;
+        let p = &self.state.params;
+        let rows = ws.rows;
+        let act = self.spec.hp.activation;
+        let dropped = self.spec.hp.dropout > 0.0;
+        let mut g = std::mem::take(&mut ws.g);
+        let mut g2 = std::mem::take(&mut ws.g2);
+        let mut grad = std::mem::take(&mut ws.grad);
+        for l in (0..lay.layers()).rev() {
+            let (n_in, n_out) = (lay.dims[l], lay.dims[l + 1]);
+            let input: &[f32] = if l == 0 {
+                &ws.xb
+            } else if dropped {
+                &ws.h[l - 1]
+            } else {
+                &ws.a[l - 1]
+            };
+            let (dw, rest) = grad[lay.w_off[l]..].split_at_mut(n_in * n_out);
+            dense::bwd_w_fast(&g, input, dw, &mut rest[..n_out], rows, n_in, n_out);
+            if l == 0 {
+                break;
+            }
+            // g2 = dL/d(output of layer l-1) = g·W_l, then back through dropout and activation.
+            let n = rows * n_in;
+            dense::bwd_x_fast(&g, &p[lay.w_range(l)], &mut g2, rows, n_in, n_out);
+            if dropped {
+                for (d, m) in g2[..n].iter_mut().zip(&ws.mask[l - 1][..n]) {
+                    *d *= m;
+                }
+            }
+            activation::bwd(
+                act,
+                &ws.z[l - 1][..n],
+                &ws.a[l - 1][..n],
+                &g2[..n],
+                &mut g[..n],
+            );
+        }
+        ws.g = g;
+        ws.g2 = g2;
+        ws.grad = grad;
+    }
+
+    /// One optimizer step on `ws.grad`.
+    fn update(&mut self, grad: &[f32]) {
+        let hp = &self.spec.hp;
+        let (b1, b2, eps) = hp.optimizer.betas();
+        let st = &mut self.state;
+        st.step += 1;
+        match hp.optimizer {
+            Optimizer::Adam => adam::step(
+                &mut st.params,
+                grad,
+                &mut st.m,
+                &mut st.v,
+                hp.learning_rate,
+                b1,
+                b2,
+                eps,
+                st.step,
+            ),
+            Optimizer::Lion => {
+                lion::step(&mut st.params, grad, &mut st.m, hp.learning_rate, b1, b2)
+            }
+        }
+    }
+
+    /// One training step on the rows of `idx` (a mini-batch). Returns (loss sum, correct).
+    pub fn train_step(&mut self, split: &Split, idx: &[u32]) -> (f64, usize) {
+        let mut ws = std::mem::take(&mut self.ws);
+        if ws.rows < idx.len() || ws.grad.is_empty() {
+            ws = Workspace::new(&self.lay, idx.len(), true);
+        }
+        ws.rows = idx.len();
+        ws.gather(split, idx);
+        self.forward(&mut ws, Some(self.state.step as u32));
+        let rows = ws.rows;
+        let classes = self.spec.classes;
+        let (loss, correct) = softmax_xent::fwd_bwd(
+            &ws.logits[..rows * classes],
+            &ws.yb[..rows],
+            rows,
+            classes,
+            1.0 / rows as f32,
+            Some(&mut ws.g[..rows * classes]),
+        );
+        if loss.is_finite() {
+            self.backward(&mut ws);
+            let grad = std::mem::take(&mut ws.grad);
+            self.update(&grad);
+            ws.grad = grad;
+        }
+        self.ws = ws;
+        (loss, correct)
+    }
+
+    /// One epoch over `order` in batches of `batch`.
+    pub fn train_epoch(
+        &mut self,
+        split: &Split,
+        order: &[u32],
+        batch: usize,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> TrainStats {
+        let mut st = TrainStats::default();
+        let mut pending = 0u64;
+        for idx in order.chunks(batch) {
+            let (loss, correct) = self.train_step(split, idx);
+            if !loss.is_finite() {
+                st.diverged = true;
+                break;
+            }
+            st.loss_sum += loss;
+            st.correct += correct as u64;
+            st.samples += idx.len() as u64;
+            pending += 1;
+            if pending == 64 {
+                progress(pending);
+                pending = 0;
+            }
+        }
+        progress(pending);
+        if !st.diverged {
+            self.state.epochs += 1;
+        }
+        st
+    }
+
+    /// Mean loss and accuracy over a whole split, no dropout.
+    pub fn evaluate(&self, split: &Split) -> EvalStats {
+        let mut ws = Workspace::new(&self.lay, EVAL_ROWS.min(split.len().max(1)), false);
+        let (mut loss, mut correct) = (0f64, 0usize);
+        let idx: Vec<u32> = (0..split.len() as u32).collect();
+        for chunk in idx.chunks(ws.xb.len() / split.dim) {
+            ws.rows = chunk.len();
+            ws.gather(split, chunk);
+            self.forward(&mut ws, None);
+            let rows = ws.rows;
+            let c = self.spec.classes;
+            let (l, k) =
+                softmax_xent::fwd_bwd(&ws.logits[..rows * c], &ws.yb[..rows], rows, c, 1.0, None);
+            loss += l;
+            correct += k;
+        }
+        let n = split.len().max(1) as f64;
+        EvalStats {
+            loss: loss / n,
+            accuracy: correct as f64 / n,
+        }
+    }
+}
+
+/// Cohort state of the CPU backend: the trials themselves.
+#[derive(Debug)]
+pub struct CpuCohort {
+    pub trials: Vec<CpuTrial>,
+}
+
+/// The CPU backend. Uses rayon's current pool (size it with `--threads` / RAYON_NUM_THREADS).
+pub struct CpuBackend {
+    data: Arc<Dataset>,
+}
+
+impl CpuBackend {
+    pub fn new(data: Arc<Dataset>) -> Self {
+        CpuBackend { data }
+    }
+
+    fn split(&self, s: SplitId) -> &Split {
+        match s {
+            SplitId::Train => &self.data.train,
+            SplitId::Val => &self.data.val,
+            SplitId::Test => &self.data.test,
+        }
+    }
+}
+
+impl Backend for CpuBackend {
+    type Cohort = CpuCohort;
+
+    fn name(&self) -> String {
+        format!("cpu ({} threads)", rayon::current_num_threads())
+    }
+
+    fn data(&self) -> &Dataset {
+        &self.data
+    }
+
+    fn load(&self, trials: Vec<(TrialSpec, TrialState)>) -> Result<CpuCohort> {
+        for (spec, _) in &trials {
+            if spec.inputs != self.data.dim() {
+                return Err(Error::backend(
+                    "cpu",
+                    format!(
+                        "trial {} expects {} inputs, the data has {} ({}x{} images)",
+                        spec.id,
+                        spec.inputs,
+                        self.data.dim(),
+                        self.data.image_size,
+                        self.data.image_size
+                    ),
+                ));
+            }
+        }
+        Ok(CpuCohort {
+            trials: trials
+                .into_iter()
+                .map(|(s, st)| CpuTrial::new(s, st))
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    fn train_epoch(
+        &self,
+        c: &mut CpuCohort,
+        order: &[u32],
+        batch: usize,
+        active: &[bool],
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Vec<TrainStats>> {
+        let split = &self.data.train;
+        Ok(c.trials
+            .par_iter_mut()
+            .with_max_len(1)
+            .zip(active.par_iter())
+            .map(|(t, &on)| {
+                if on {
+                    t.train_epoch(split, order, batch, progress)
+                } else {
+                    TrainStats::default()
+                }
+            })
+            .collect())
+    }
+
+    fn evaluate(&self, c: &CpuCohort, split: SplitId, active: &[bool]) -> Result<Vec<EvalStats>> {
+        let s = self.split(split);
+        Ok(c.trials
+            .par_iter()
+            .with_max_len(1)
+            .zip(active.par_iter())
+            .map(|(t, &on)| {
+                if on {
+                    t.evaluate(s)
+                } else {
+                    EvalStats::default()
+                }
+            })
+            .collect())
+    }
+
+    fn state(&self, c: &CpuCohort, i: usize) -> Result<TrialState> {
+        Ok(c.trials[i].state.clone())
+    }
+
+    fn set_state(&self, c: &mut CpuCohort, i: usize, state: TrialState) -> Result<()> {
+        let t = &mut c.trials[i];
+        if state.params.len() != t.lay.len {
+            return Err(Error::backend(
+                "cpu",
+                format!("trial {}: state of the wrong size", t.spec.id),
+            ));
+        }
+        t.state = state;
+        Ok(())
+    }
+}

@@ -1,0 +1,160 @@
+//! Command-line interface (clap derive). Names follow the contract in DESIGN.md.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::model::{Activation, Optimizer};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fastfc",
+    version,
+    about = "Hyperparameter search for small fully-connected networks, on CUDA or CPU"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train one configuration, report validation and test accuracy, save the model.
+    Train(TrainArgs),
+    /// Re-score a saved model on the validation and test splits.
+    Eval(EvalArgs),
+    /// Inspect or export the preprocessed data.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Time one training epoch of a model on this machine (napkin math included).
+    Bench(BenchArgs),
+    /// List the compute devices fastfc can use.
+    Devices,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Device {
+    /// CUDA when a usable GPU and kernels are present, else the CPU (with a note).
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+/// Flags shared by the commands that train.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    pub device: Device,
+    /// Study seed: initialisation, batch order, dropout masks and proposals derive from it.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// CPU threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// Images are downsampled to SIZE x SIZE (1..=28).
+    #[arg(long, default_value_t = 8, value_name = "SIZE")]
+    pub image_size: usize,
+    /// Folder with the Fashion-MNIST IDX files (raw or .gz); default: $FASTFC_DATA, then
+    /// /usr/share/datasets/fashion-mnist, then the embedded 8x8 copy.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Neither read nor write the preprocessing cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    /// Hidden layer widths, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true, value_name = "W,W,...")]
+    pub hidden: Vec<usize>,
+    #[arg(long, value_parser = parse_from_str::<Activation>)]
+    pub activation: Activation,
+    #[arg(long, value_parser = parse_from_str::<Optimizer>, default_value = "adam")]
+    pub optimizer: Optimizer,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// Dropout rate after each hidden layer, in [0, 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f32,
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Early stopping: epochs without a lower val_loss before stopping (0 disables).
+    #[arg(long, default_value_t = 3)]
+    pub patience: usize,
+    /// Write model.safetensors, config.json and metrics.json here.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EvalArgs {
+    /// A folder written by `fastfc train --out` (or a study's `best/`), or its model.safetensors.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Folder with the Fashion-MNIST IDX files (see `fastfc train --help`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Where the data comes from, split shapes and class counts.
+    Info(DataArgs),
+    /// Write the splits as .npy: {train,val,test}_{x,y}.npy (x float32 [N, S*S], y uint8 [N]).
+    Export {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Write the embedded-data payload from real IDX files (maintainers).
+    #[command(hide = true)]
+    PackEmbedded {
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Hidden widths of the timed model (default: the seed's best, 64x4).
+    #[arg(long, value_delimiter = ',', default_value = "64,64,64,64")]
+    pub hidden: Vec<usize>,
+    #[arg(long, value_parser = parse_from_str::<Activation>, default_value = "elu")]
+    pub activation: Activation,
+    #[arg(long, value_parser = parse_from_str::<Optimizer>, default_value = "adam")]
+    pub optimizer: Optimizer,
+    #[arg(long, default_value_t = 0.049)]
+    pub dropout: f32,
+    /// Trials trained together (a cohort of copies with different seeds).
+    #[arg(long, default_value_t = 1)]
+    pub trials: usize,
+    /// Timed epochs (after one warm-up epoch).
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Print one JSON line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+fn parse_from_str<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
+    s.parse()
+}

@@ -1,0 +1,90 @@
+//! `fastfc bench`: times whole training epochs (train + validation) of a cohort on this machine and
+//! prints the napkin math beside it: FLOP per epoch and achieved GFLOP/s.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::backend::cpu::CpuBackend;
+use crate::backend::{Backend, SplitId};
+use crate::cli::BenchArgs;
+use crate::data::{batches::epoch_order, N_CLASSES};
+use crate::error::{Error, Result};
+use crate::model::{Hyperparams, TrialSpec, TrialState};
+
+/// Dense FLOP of one training epoch plus one validation pass of one trial: 2·in·out per sample
+/// forward, twice that backward (the first layer skips dx), 2·in·out per validation sample.
+pub fn epoch_flop(dims: &[usize], n_train: usize, n_val: usize) -> f64 {
+    let fwd: usize = dims.windows(2).map(|w| 2 * w[0] * w[1]).sum();
+    let bwd = 2 * fwd - 2 * dims[0] * dims[1];
+    ((fwd + bwd) * n_train + fwd * n_val) as f64
+}
+
+pub fn run(a: &BenchArgs) -> Result<()> {
+    crate::device::init_threads(a.common.threads)?;
+    if a.trials == 0 || a.epochs == 0 {
+        return Err(Error::flag("--trials/--epochs", "expected at least 1"));
+    }
+    crate::device::resolve(a.common.device)?;
+    let data = Arc::new(super::load_data(&a.common.data)?);
+    let backend = CpuBackend::new(data.clone());
+    let hp = Hyperparams {
+        hidden: a.hidden.clone(),
+        activation: a.activation,
+        dropout: a.dropout,
+        learning_rate: 1e-3,
+        optimizer: a.optimizer,
+    };
+    hp.validate()?;
+    let trials: Vec<_> = (0..a.trials as u64)
+        .map(|i| {
+            let s = TrialSpec::new(i, hp.clone(), a.common.seed, data.dim(), N_CLASSES);
+            let st = TrialState::init(&s);
+            (s, st)
+        })
+        .collect();
+    let dims = trials[0].0.dims();
+    let mut c = backend.load(trials)?;
+    let active = vec![true; a.trials];
+    let mut times = vec![];
+    for e in 0..=a.epochs {
+        let order = epoch_order(a.common.seed, e, data.train.len());
+        let t = Instant::now();
+        backend.train_epoch(&mut c, &order, a.common.batch_size, &active, &|_| {})?;
+        backend.evaluate(&c, SplitId::Val, &active)?;
+        if e > 0 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(|x, y| x.total_cmp(y));
+    let median = times[times.len() / 2];
+    let flop = epoch_flop(&dims, data.train.len(), data.val.len()) * a.trials as f64;
+    let gflops = flop / median / 1e9;
+    if a.json {
+        println!(
+            "{{\"backend\":\"{}\",\"hidden\":{:?},\"activation\":\"{}\",\"optimizer\":\"{}\",\"dropout\":{},\"trials\":{},\"batch_size\":{},\"epoch_seconds\":{median:.5},\"gflops\":{gflops:.2}}}",
+            backend.name(), hp.hidden, hp.activation, hp.optimizer, hp.dropout, a.trials, a.common.batch_size
+        );
+    } else {
+        println!(
+            "bench: {} x hidden {:?} {} {} dropout {} batch {} on {}",
+            a.trials,
+            hp.hidden,
+            hp.activation,
+            hp.optimizer,
+            hp.dropout,
+            a.common.batch_size,
+            backend.name()
+        );
+        println!(
+            "epoch (train {} + val {}): median {:.3} s of {} | {:.2} GFLOP/epoch -> {:.1} GFLOP/s | {:.0} samples/s",
+            data.train.len(),
+            data.val.len(),
+            median,
+            times.len(),
+            flop / 1e9,
+            gflops,
+            (data.train.len() * a.trials) as f64 / median
+        );
+    }
+    Ok(())
+}

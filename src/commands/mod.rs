@@ -1,0 +1,44 @@
+//! One function per subcommand; `main.rs` only parses and dispatches here.
+
+pub mod bench;
+pub mod data;
+pub mod eval;
+pub mod train;
+
+use crate::cli::{Cli, Command, DataArgs};
+use crate::data::{DataOptions, Dataset};
+use crate::error::Result;
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train::run(&a),
+        Command::Eval(a) => eval::run(&a),
+        Command::Data(c) => data::run(c),
+        Command::Bench(a) => bench::run(&a),
+        Command::Devices => {
+            crate::device::list();
+            Ok(())
+        }
+    }
+}
+
+/// Loads the data named by the flags and says on stderr where it came from.
+pub fn load_data(a: &DataArgs) -> Result<Dataset> {
+    let t = std::time::Instant::now();
+    let d = crate::data::load(&DataOptions {
+        data_dir: a.data_dir.clone(),
+        image_size: a.image_size,
+        cache: !a.no_cache,
+    })?;
+    eprintln!(
+        "data: {} ({}x{}, train {} / val {} / test {}, {:.0} ms)",
+        d.origin,
+        d.image_size,
+        d.image_size,
+        d.train.len(),
+        d.val.len(),
+        d.test.len(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(d)
+}

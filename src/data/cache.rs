@@ -1,0 +1,140 @@
+//! Preprocessing cache: the resized splits of one set of IDX files at one image size, in a flat
+//! little-endian file that is memory-mapped on the next run (milliseconds instead of a resize).
+//! Location: `$FASTFC_CACHE`, else `$XDG_CACHE_HOME/fastfc`, else `~/.cache/fastfc`.
+//! A cache that cannot be written is skipped silently; one that does not check out is ignored.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::{FullData, IdxFiles};
+
+const MAGIC: &[u8; 8] = b"FFCCACHE";
+const VERSION: u32 = 1;
+const HEADER: usize = 64;
+
+pub fn dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("FASTFC_CACHE") {
+        return Some(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(d).join("fastfc"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("fastfc"))
+}
+
+/// Cache file name: FNV-1a over (format version, size, each file's path, length and mtime).
+pub fn key(files: &IdxFiles, s: usize) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(&VERSION.to_le_bytes());
+    eat(&(s as u64).to_le_bytes());
+    for p in [
+        &files.train_images,
+        &files.train_labels,
+        &files.test_images,
+        &files.test_labels,
+    ] {
+        let p = p.canonicalize().unwrap_or_else(|_| p.clone());
+        eat(p.to_string_lossy().as_bytes());
+        if let Ok(m) = std::fs::metadata(&p) {
+            eat(&m.len().to_le_bytes());
+            if let Ok(t) = m.modified() {
+                if let Ok(d) = t.duration_since(std::time::UNIX_EPOCH) {
+                    eat(&d.as_nanos().to_le_bytes());
+                }
+            }
+        }
+    }
+    format!("fashion-mnist-{s}x{s}-{h:016x}.bin")
+}
+
+fn le_u32(b: &[u8], at: usize) -> usize {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize
+}
+
+/// The cached data for `key`, if a complete, well-formed file is there.
+pub fn read(key: &str) -> Option<(PathBuf, FullData)> {
+    let path = dir()?.join(key);
+    let file = std::fs::File::open(&path).ok()?;
+    // SAFETY: read-only map of a file fastfc writes atomically (temp file + rename) and never
+    // modifies in place.
+    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    if map.len() < HEADER || &map[..8] != MAGIC || le_u32(&map, 8) != VERSION as usize {
+        return None;
+    }
+    let (s, n_train, n_test) = (le_u32(&map, 12), le_u32(&map, 16), le_u32(&map, 20));
+    let d = s * s;
+    let need = HEADER + 4 * d * (n_train + n_test) + n_train + n_test;
+    if map.len() != need {
+        return None;
+    }
+    let floats = |from: usize, n: usize| -> Vec<f32> {
+        map[from..from + 4 * n]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    let mut at = HEADER;
+    let train_x = floats(at, n_train * d);
+    at += 4 * n_train * d;
+    let test_x = floats(at, n_test * d);
+    at += 4 * n_test * d;
+    let train_y = map[at..at + n_train].to_vec();
+    at += n_train;
+    let test_y = map[at..at + n_test].to_vec();
+    if train_y.iter().chain(&test_y).any(|&l| l >= 10) {
+        return None;
+    }
+    Some((
+        path,
+        FullData {
+            s,
+            train_x,
+            train_y,
+            test_x,
+            test_y,
+        },
+    ))
+}
+
+/// Writes the cache atomically; failures only cost the next run a resize.
+pub fn write(key: &str, data: &FullData) {
+    let Some(dir) = dir() else { return };
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let path = dir.join(key);
+    let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
+    let mut buf = Vec::with_capacity(
+        HEADER
+            + 4 * (data.train_x.len() + data.test_x.len())
+            + data.train_y.len()
+            + data.test_y.len(),
+    );
+    buf.extend_from_slice(MAGIC);
+    for v in [
+        VERSION as usize,
+        data.s,
+        data.train_y.len(),
+        data.test_y.len(),
+    ] {
+        buf.extend_from_slice(&(v as u32).to_le_bytes());
+    }
+    buf.resize(HEADER, 0);
+    for v in data.train_x.iter().chain(&data.test_x) {
+        buf.extend_from_slice(&v.to_le_bytes());
+    }
+    buf.extend_from_slice(&data.train_y);
+    buf.extend_from_slice(&data.test_y);
+    let ok = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(&buf).and_then(|_| f.sync_all()))
+        .and_then(|_| std::fs::rename(&tmp, &path));
+    if ok.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}

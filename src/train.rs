@@ -1,0 +1,238 @@
+//! The trainer: epochs × mini-batches for a whole cohort on any [`Backend`], validation after
+//! each epoch, per-trial early stopping on val_loss that keeps the best weights (Keras'
+//! `EarlyStopping(patience, restore_best_weights=True)`), and divergence (a non-finite loss) as a
+//! trial status instead of a crash.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Backend, SplitId};
+use crate::data::batches::epoch_order;
+use crate::error::{Error, Result};
+use crate::model::{TrialSpec, TrialState};
+
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    /// Train until this many epochs in total (a trial that already has some continues).
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Stop a trial after this many epochs without a lower val_loss; `None` never stops early.
+    pub patience: Option<usize>,
+    /// Study seed: the batch order of epoch e is derived from (seed, e).
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrialStatus {
+    /// Trained all its epochs.
+    Complete,
+    /// Stopped by early stopping.
+    EarlyStopped,
+    /// Met a non-finite loss.
+    Diverged,
+    /// The backend failed on it.
+    Failed,
+}
+
+impl TrialStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            TrialStatus::Complete => "complete",
+            TrialStatus::EarlyStopped => "early_stopped",
+            TrialStatus::Diverged => "diverged",
+            TrialStatus::Failed => "failed",
+        }
+    }
+}
+
+/// Metrics of one epoch of one trial (epoch is 1-based and absolute).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub loss: f64,
+    pub accuracy: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+}
+
+/// A trial to train: spec plus the state to start from (fresh init or checkpoint).
+#[derive(Debug, Clone)]
+pub struct TrialJob {
+    pub spec: TrialSpec,
+    pub state: TrialState,
+}
+
+impl TrialJob {
+    pub fn fresh(spec: TrialSpec) -> Self {
+        let state = TrialState::init(&spec);
+        TrialJob { spec, state }
+    }
+}
+
+/// What training one trial produced.
+#[derive(Debug, Clone)]
+pub struct TrialOutcome {
+    pub spec: TrialSpec,
+    pub status: TrialStatus,
+    /// Epochs of this run (not of earlier runs a checkpoint came from).
+    pub history: Vec<EpochRecord>,
+    /// Absolute epoch (1-based) whose weights were kept; 0 if none finished.
+    pub best_epoch: usize,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    /// Total epochs trained, including earlier runs.
+    pub epochs_trained: usize,
+    /// The kept state: best-epoch weights and moments, `epochs` = total epochs trained.
+    pub checkpoint: TrialState,
+    /// Wall time from the cohort's start until this trial stopped.
+    pub seconds: f64,
+}
+
+/// Something the trainer reports while it runs (drives progress bars and logs).
+#[derive(Debug, Clone)]
+pub enum Event<'a> {
+    CohortStart {
+        trials: usize,
+        steps_per_epoch: usize,
+        first_epoch: usize,
+        last_epoch: usize,
+    },
+    Epoch {
+        trial: &'a TrialSpec,
+        record: &'a EpochRecord,
+        best: bool,
+    },
+    TrialEnd {
+        outcome: &'a TrialOutcome,
+    },
+}
+
+/// Trains a cohort (all jobs must start at the same epoch) to `cfg.epochs`.
+pub fn train_cohort<B: Backend>(
+    backend: &B,
+    jobs: Vec<TrialJob>,
+    cfg: &TrainConfig,
+    on_event: &mut dyn FnMut(Event),
+    on_steps: &(dyn Fn(u64) + Sync),
+) -> Result<Vec<TrialOutcome>> {
+    if jobs.is_empty() {
+        return Ok(vec![]);
+    }
+    if cfg.batch_size == 0 {
+        return Err(Error::flag("--batch-size", "0: expected at least 1"));
+    }
+    let first = jobs[0].state.epochs;
+    if let Some(j) = jobs.iter().find(|j| j.state.epochs != first) {
+        return Err(Error::backend(
+            "trainer",
+            format!(
+                "trial {} starts at epoch {}, the cohort at {first}",
+                j.spec.id, j.state.epochs
+            ),
+        ));
+    }
+    let n = jobs.len();
+    let started = Instant::now();
+    let n_train = backend.data().train.len();
+    let steps = crate::data::batches::steps_per_epoch(n_train, cfg.batch_size);
+    on_event(Event::CohortStart {
+        trials: n,
+        steps_per_epoch: steps,
+        first_epoch: first,
+        last_epoch: cfg.epochs,
+    });
+
+    let specs: Vec<TrialSpec> = jobs.iter().map(|j| j.spec.clone()).collect();
+    let mut cohort = backend.load(jobs.into_iter().map(|j| (j.spec, j.state)).collect())?;
+    let mut active = vec![true; n];
+    let mut status = vec![TrialStatus::Complete; n];
+    let mut history: Vec<Vec<EpochRecord>> = vec![vec![]; n];
+    let mut best: Vec<Option<(EpochRecord, TrialState)>> = vec![None; n];
+    let mut wait = vec![0usize; n];
+    let mut ended_at = vec![0f64; n];
+
+    for e in first..cfg.epochs {
+        if !active.iter().any(|&a| a) {
+            break;
+        }
+        let order = epoch_order(cfg.seed, e, n_train);
+        let tr = backend.train_epoch(&mut cohort, &order, cfg.batch_size, &active, on_steps)?;
+        let va = backend.evaluate(&cohort, SplitId::Val, &active)?;
+        for i in 0..n {
+            if !active[i] {
+                continue;
+            }
+            let rec = EpochRecord {
+                epoch: e + 1,
+                loss: tr[i].loss(),
+                accuracy: tr[i].accuracy(),
+                val_loss: va[i].loss,
+                val_accuracy: va[i].accuracy,
+            };
+            if tr[i].diverged || !rec.val_loss.is_finite() {
+                status[i] = TrialStatus::Diverged;
+                active[i] = false;
+                ended_at[i] = started.elapsed().as_secs_f64();
+                history[i].push(rec);
+                on_event(Event::Epoch {
+                    trial: &specs[i],
+                    record: &rec,
+                    best: false,
+                });
+                continue;
+            }
+            let improved = best[i]
+                .as_ref()
+                .is_none_or(|(b, _)| rec.val_loss < b.val_loss);
+            if improved {
+                best[i] = Some((rec, backend.state(&cohort, i)?));
+                wait[i] = 0;
+            } else {
+                wait[i] += 1;
+                if cfg.patience.is_some_and(|p| wait[i] >= p) && e + 1 < cfg.epochs {
+                    status[i] = TrialStatus::EarlyStopped;
+                    active[i] = false;
+                    ended_at[i] = started.elapsed().as_secs_f64();
+                }
+            }
+            history[i].push(rec);
+            on_event(Event::Epoch {
+                trial: &specs[i],
+                record: &rec,
+                best: improved,
+            });
+        }
+    }
+    let total = started.elapsed().as_secs_f64();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let now = backend.state(&cohort, i)?;
+        let (best_epoch, val_loss, val_accuracy, mut ckpt) = match best[i].take() {
+            Some((r, st)) => (r.epoch, r.val_loss, r.val_accuracy, st),
+            None => (0, f64::NAN, 0.0, now.clone()),
+        };
+        // The kept weights are the best epoch's; the epoch count is what was trained in total,
+        // so a continued run (Hyperband promotion) starts after it.
+        ckpt.epochs = now.epochs.max(history[i].last().map_or(first, |r| r.epoch));
+        let o = TrialOutcome {
+            spec: specs[i].clone(),
+            status: status[i],
+            history: std::mem::take(&mut history[i]),
+            best_epoch,
+            val_loss,
+            val_accuracy,
+            epochs_trained: ckpt.epochs,
+            checkpoint: ckpt,
+            seconds: if ended_at[i] > 0.0 {
+                ended_at[i]
+            } else {
+                total
+            },
+        };
+        on_event(Event::TrialEnd { outcome: &o });
+        out.push(o);
+    }
+    Ok(out)
+}
