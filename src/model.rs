@@ -76,7 +76,7 @@ impl Optimizer {
         }
     }
     /// (β1, β2, ε) as Keras 3 defines them (ε unused by Lion).
-    pub fn betas(self) -> (f32, f32, f32) {
+    pub fn betas(self) -> (f64, f64, f32) {
         match self {
             Optimizer::Adam => (0.9, 0.999, 1e-7),
             Optimizer::Lion => (0.9, 0.99, 0.0),

@@ -2,10 +2,13 @@
 //! p −= lr·sign(β1·m + (1 − β1)·g);  m = β2·m + (1 − β2)·g.  sign(0) = 0, so zero-gradient,
 //! zero-moment (padded) parameters stay put. Reference for `kernels/lion.cu` (tests/ops/lion.rs).
 
-pub fn step(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, b1: f32, b2: f32) {
+pub fn step(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, b1: f64, b2: f64) {
     assert!(p.len() == g.len() && g.len() == m.len());
+    // 1 − β from f64 (see adam.rs).
+    let (c1, c2) = ((1.0 - b1) as f32, (1.0 - b2) as f32);
+    let (b1, b2) = (b1 as f32, b2 as f32);
     for i in 0..p.len() {
-        let c = b1 * m[i] + (1.0 - b1) * g[i];
+        let c = b1 * m[i] + c1 * g[i];
         let s = if c > 0.0 {
             1.0
         } else if c < 0.0 {
@@ -14,6 +17,6 @@ pub fn step(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, b1: f32, b2: f32) 
             0.0
         };
         p[i] -= lr * s;
-        m[i] = b2 * m[i] + (1.0 - b2) * g[i];
+        m[i] = b2 * m[i] + c2 * g[i];
     }
 }

@@ -1,0 +1,69 @@
+//! Shared test helpers: seeded non-zero inputs, loud comparisons, fixture paths.
+#![allow(dead_code)]
+
+use rand::{Rng, SeedableRng};
+
+pub const SEED: u64 = 0x5eed;
+
+/// Values in ±[0.1, 2]: random, never zero.
+pub fn nonzero(n: usize, seed: u64) -> Vec<f32> {
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let v: f32 = r.random_range(0.1..2.0);
+            if r.random::<bool>() {
+                v
+            } else {
+                -v
+            }
+        })
+        .collect()
+}
+
+pub fn nonzero64(n: usize, seed: u64) -> Vec<f64> {
+    nonzero(n, seed).into_iter().map(|v| v as f64).collect()
+}
+
+/// Asserts |a − b| ≤ abs + rel·|b| everywhere; reports the count and the first mismatch.
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], abs: f32, rel: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    let bad: Vec<usize> = (0..got.len())
+        .filter(|&i| !((got[i] - want[i]).abs() <= abs + rel * want[i].abs()))
+        .collect();
+    if let Some(&i) = bad.first() {
+        panic!(
+            "{what}: {} mismatches of {}; first at index {i}: got {} vs want {} (tol {} + {}·|want|)",
+            bad.len(),
+            got.len(),
+            got[i],
+            want[i],
+            abs,
+            rel
+        );
+    }
+}
+
+pub fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Reads a float32 .npy fixture.
+pub fn read_npy_f32(name: &str) -> (Vec<u64>, Vec<f32>) {
+    let bytes = std::fs::read(fixture(name)).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec::<f32>().unwrap())
+}
+
+/// The Debian Fashion-MNIST folder, if installed (CI installs it; tests needing it say so).
+pub fn real_data_dir() -> Option<std::path::PathBuf> {
+    let d = std::path::PathBuf::from(fastfc::data::DEBIAN_DIR);
+    d.join("train-images-idx3-ubyte.gz").exists().then_some(d)
+}
+
+pub fn require_real_data() -> std::path::PathBuf {
+    real_data_dir()
+        .expect("Fashion-MNIST is not installed: apt-get install dataset-fashion-mnist (CI does)")
+}

@@ -1,0 +1,354 @@
+//! Data pipeline: IDX parsing (good and bad files), resize against known answers and
+//! scikit-image, the leak-free split, the cache and the embedded copy.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+
+use fastfc::data::{self, idx, resize, DataOptions};
+
+fn idx_bytes(magic: u32, dims: &[u32], payload: &[u8]) -> Vec<u8> {
+    let mut b = magic.to_be_bytes().to_vec();
+    for d in dims {
+        b.extend_from_slice(&d.to_be_bytes());
+    }
+    b.extend_from_slice(payload);
+    b
+}
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn idx_reads_raw_and_gzipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let payload: Vec<u8> = (0..2 * 3 * 4).map(|i| i as u8).collect();
+    let raw = idx_bytes(idx::MAGIC_IDX3_U8, &[2, 3, 4], &payload);
+    for (name, bytes) in [("a", raw.clone()), ("a.gz", gz(&raw))] {
+        let p = write(dir.path(), name, &bytes);
+        let a = idx::read_u8(&p, 3).unwrap();
+        assert_eq!(a.dims, vec![2, 3, 4]);
+        assert_eq!(a.data, payload);
+    }
+}
+
+fn err(p: &Path, ndim: usize) -> String {
+    idx::read_u8(p, ndim).unwrap_err().to_string()
+}
+
+#[test]
+fn idx_rejects_bad_files_with_the_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = idx_bytes(idx::MAGIC_IDX1_U8, &[5], &[1, 2, 3, 4, 5]);
+
+    let p = write(dir.path(), "truncated", &good[..good.len() - 2]);
+    let e = err(&p, 1);
+    assert!(
+        e.contains("truncated") && e.contains("truncated:") && e.contains("file has 3"),
+        "{e}"
+    );
+    assert!(e.starts_with(&p.display().to_string()), "{e}");
+
+    let p = write(dir.path(), "magic", &idx_bytes(0x1234_5678, &[5], &[0; 5]));
+    let e = err(&p, 1);
+    assert!(
+        e.contains("expected IDX magic 0x00000801, found 0x12345678"),
+        "{e}"
+    );
+
+    let p = write(
+        dir.path(),
+        "swapped",
+        &idx_bytes(idx::MAGIC_IDX3_U8, &[1, 1, 1], &[0]),
+    );
+    assert!(err(&p, 1).contains("images and labels swapped?"));
+
+    let p = write(dir.path(), "twice.gz", &gz(&gz(&good)));
+    assert!(err(&p, 1).contains("gzipped twice"), "{}", err(&p, 1));
+
+    let mut long = good.clone();
+    long.push(9);
+    let p = write(dir.path(), "long", &long);
+    assert!(err(&p, 1).contains("1 unexpected bytes"));
+
+    let p = write(dir.path(), "empty", &[]);
+    assert!(err(&p, 1).contains("empty"));
+
+    let mut cut = gz(&good);
+    cut.truncate(cut.len() - 6);
+    let p = write(dir.path(), "cut.gz", &cut);
+    assert!(
+        err(&p, 1).contains("gzip stream is corrupt or truncated"),
+        "{}",
+        err(&p, 1)
+    );
+}
+
+/// A folder of four small IDX files (n train, m test images of 28×28).
+fn fake_set(dir: &Path, n: u32, m: u32, bad_label: bool, label_count_off: u32) {
+    let img = |k: u32| -> Vec<u8> { (0..k * 784).map(|i| (i * 7 % 251) as u8).collect() };
+    write(
+        dir,
+        "train-images-idx3-ubyte.gz",
+        &gz(&idx_bytes(idx::MAGIC_IDX3_U8, &[n, 28, 28], &img(n))),
+    );
+    let mut labels: Vec<u8> = (0..n - label_count_off).map(|i| (i % 10) as u8).collect();
+    if bad_label {
+        labels[3] = 10;
+    }
+    write(
+        dir,
+        "train-labels-idx1-ubyte",
+        &idx_bytes(idx::MAGIC_IDX1_U8, &[n - label_count_off], &labels),
+    );
+    write(
+        dir,
+        "t10k-images-idx3-ubyte",
+        &idx_bytes(idx::MAGIC_IDX3_U8, &[m, 28, 28], &img(m)),
+    );
+    let tl: Vec<u8> = (0..m).map(|i| (i % 10) as u8).collect();
+    write(
+        dir,
+        "t10k-labels-idx1-ubyte.gz",
+        &gz(&idx_bytes(idx::MAGIC_IDX1_U8, &[m], &tl)),
+    );
+}
+
+fn opts(dir: &Path) -> DataOptions {
+    DataOptions {
+        data_dir: Some(dir.to_path_buf()),
+        image_size: 8,
+        cache: false,
+    }
+}
+
+#[test]
+fn label_problems_are_named() {
+    let d = tempfile::tempdir().unwrap();
+    fake_set(d.path(), 20, 10, true, 0);
+    let e = data::load(&opts(d.path())).unwrap_err().to_string();
+    assert!(
+        e.contains("train-labels-idx1-ubyte") && e.contains("label 10 at index 3"),
+        "{e}"
+    );
+
+    let d = tempfile::tempdir().unwrap();
+    fake_set(d.path(), 20, 10, false, 2);
+    let e = data::load(&opts(d.path())).unwrap_err().to_string();
+    assert!(
+        e.contains("18 labels but") && e.contains("has 20 images"),
+        "{e}"
+    );
+}
+
+#[test]
+fn too_few_training_images_for_the_split() {
+    let d = tempfile::tempdir().unwrap();
+    fake_set(d.path(), 20, 10, false, 0);
+    let e = data::load(&opts(d.path())).unwrap_err().to_string();
+    assert!(e.contains("needs 60000"), "{e}");
+}
+
+#[test]
+fn missing_files_and_bad_sizes() {
+    let d = tempfile::tempdir().unwrap();
+    let e = data::load(&opts(d.path())).unwrap_err().to_string();
+    assert!(
+        e.starts_with("--data-dir") && e.contains("no Fashion-MNIST files"),
+        "{e}"
+    );
+    write(d.path(), "train-images-idx3-ubyte", b"x");
+    let e = data::load(&opts(d.path())).unwrap_err().to_string();
+    assert!(
+        e.contains("found 1 of the 4") && e.contains("t10k-labels-idx1-ubyte[.gz]"),
+        "{e}"
+    );
+    let mut o = opts(d.path());
+    o.image_size = 29;
+    assert!(data::load(&o)
+        .unwrap_err()
+        .to_string()
+        .starts_with("--image-size"));
+}
+
+#[test]
+fn resize_constant_image_stays_constant() {
+    let img = vec![0.37f32; 28 * 28];
+    for s in [1, 4, 7, 8, 14, 27, 28] {
+        let out = resize::resize(&img, 28, 28, s, s);
+        common::assert_close(
+            &format!("constant {s}x{s}"),
+            &out,
+            &vec![0.37; s * s],
+            1e-6,
+            0.0,
+        );
+    }
+}
+
+#[test]
+fn resize_preserves_a_linear_ramp_away_from_borders() {
+    // A ramp is invariant under a symmetric blur and linear interpolation, so away from the
+    // mirrored border each output equals the ramp at its source coordinate (o+0.5)·28/s − 0.5.
+    let img: Vec<f32> = (0..28 * 28).map(|i| (i % 28) as f32 / 27.0).collect();
+    let s = 14; // σ = 0.5, radius 2
+    let out = resize::resize(&img, 28, 28, s, s);
+    for ox in 2..s - 2 {
+        let c = (ox as f64 + 0.5) * 2.0 - 0.5;
+        let want = (c / 27.0) as f32;
+        common::assert_close("ramp", &[out[5 * s + ox]], &[want], 1e-6, 0.0);
+    }
+}
+
+#[test]
+fn resize_impulse_matches_hand_computed_taps() {
+    // 4×4 → 2×2 (σ = 0.5, radius 2; source coordinates 0.5 and 2.5): a unit impulse at (1,1)
+    // lands in output (0,0) with weight w² where w = ½·blur[0] + ½·blur[1] along each axis and
+    // g = normalised Gaussian taps (g[2] centre). The mirrored border folds index −1 onto 1, so
+    // blur[0] = 2·g(±1) and blur[1] = g(0) + g(∓2) (index −1 again).
+    let mut img = vec![0f32; 16];
+    img[5] = 1.0;
+    let g: Vec<f64> = (-2i32..=2)
+        .map(|x| (-0.5 * (x * x) as f64 / 0.25).exp())
+        .collect();
+    let sum: f64 = g.iter().sum();
+    let g: Vec<f64> = g.iter().map(|v| v / sum).collect();
+    let w = 0.5 * (2.0 * g[1]) + 0.5 * (g[2] + g[0]);
+    let out = resize::resize(&img, 4, 4, 2, 2);
+    common::assert_close("impulse", &[out[0]], &[(w * w) as f32], 1e-7, 1e-6);
+}
+
+fn first64_test_images() -> Vec<u8> {
+    let dir = common::require_real_data();
+    let a = idx::read_u8(&dir.join("t10k-images-idx3-ubyte.gz"), 3).unwrap();
+    a.data[..64 * 784].to_vec()
+}
+
+#[test]
+fn resize_matches_scikit_image() {
+    let px = first64_test_images();
+    for s in [8usize, 4, 14] {
+        let (shape, want) =
+            common::read_npy_f32(&format!("skimage_resize_t10k_first64_{s}x{s}.npy"));
+        assert_eq!(shape, vec![64, s as u64, s as u64]);
+        let got = resize::preprocess_stack(&px, 64, 28, 28, s);
+        // f32 storage after each pass, as scipy: agreement to a few f32 ulps.
+        common::assert_close(&format!("skimage {s}x{s}"), &got, &want, 2e-6, 1e-5);
+    }
+}
+
+#[test]
+fn real_data_split_is_leak_free() {
+    let dir = common::require_real_data();
+    let d = data::load(&DataOptions {
+        data_dir: Some(dir.clone()),
+        image_size: 8,
+        cache: false,
+    })
+    .unwrap();
+    assert_eq!(
+        (d.train.len(), d.val.len(), d.test.len()),
+        (50_000, 10_000, 10_000)
+    );
+    // Validation rows are exactly training-file rows 50,000..60,000, and no training row is one of
+    // them: compare against the raw file.
+    let raw = idx::read_u8(&dir.join("train-images-idx3-ubyte.gz"), 3).unwrap();
+    let lab = idx::read_u8(&dir.join("train-labels-idx1-ubyte.gz"), 1).unwrap();
+    assert_eq!(&d.train.y[..], &lab.data[..50_000]);
+    assert_eq!(&d.val.y[..], &lab.data[50_000..60_000]);
+    let v0 = resize::preprocess_stack(&raw.data[50_000 * 784..50_001 * 784], 1, 28, 28, 8);
+    assert_eq!(d.val.row(0), &v0[..]);
+    let t_last = resize::preprocess_stack(&raw.data[49_999 * 784..50_000 * 784], 1, 28, 28, 8);
+    assert_eq!(d.train.row(49_999), &t_last[..]);
+    // Every class is present in every split.
+    for counts in [
+        d.train.class_counts(),
+        d.val.class_counts(),
+        d.test.class_counts(),
+    ] {
+        assert!(counts.iter().all(|&c| c > 500), "{counts:?}");
+    }
+    assert!(d.train.x.iter().all(|v| (0.0..=1.0).contains(v)));
+}
+
+#[test]
+fn cache_round_trips_and_embedded_copy_matches_the_pipeline() {
+    let dir = common::require_real_data();
+    let cache = tempfile::tempdir().unwrap();
+    std::env::set_var("FASTFC_CACHE", cache.path());
+    let o = DataOptions {
+        data_dir: Some(dir),
+        image_size: 8,
+        cache: true,
+    };
+    let fresh = data::load(&o).unwrap();
+    assert!(matches!(fresh.origin, data::Origin::Files(_)));
+    let cached = data::load(&o).unwrap();
+    assert!(
+        matches!(cached.origin, data::Origin::Cache { .. }),
+        "{}",
+        cached.origin
+    );
+    assert_eq!(fresh.train.x, cached.train.x);
+    assert_eq!(fresh.test.y, cached.test.y);
+
+    let emb = data::embedded::load().unwrap();
+    assert_eq!(emb.train.y, fresh.train.y);
+    assert_eq!(emb.val.y, fresh.val.y);
+    assert_eq!(emb.test.y, fresh.test.y);
+    // f16 storage: half an ulp of f16 below 1 is 2^-12.
+    common::assert_close(
+        "embedded train",
+        &emb.train.x,
+        &fresh.train.x,
+        2f32.powi(-12),
+        0.0,
+    );
+    common::assert_close(
+        "embedded test",
+        &emb.test.x,
+        &fresh.test.x,
+        2f32.powi(-12),
+        0.0,
+    );
+}
+
+#[test]
+fn npy_export_writes_six_arrays() {
+    let d = data::embedded::load().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    data::npy::export(&d, out.path()).unwrap();
+    let bytes = std::fs::read(out.path().join("val_x.npy")).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    assert_eq!(npy.shape(), &[10_000, 64]);
+    let x = npy.into_vec::<f32>().unwrap();
+    assert_eq!(x, d.val.x);
+    let bytes = std::fs::read(out.path().join("test_y.npy")).unwrap();
+    let y = npyz::NpyFile::new(&bytes[..])
+        .unwrap()
+        .into_vec::<u8>()
+        .unwrap();
+    assert_eq!(y, d.test.y);
+}
+
+#[test]
+fn batch_orders_are_permutations_and_seeded() {
+    use fastfc::data::batches::epoch_order;
+    let a = epoch_order(42, 0, 1000);
+    let mut s = a.clone();
+    s.sort();
+    assert_eq!(s, (0..1000).collect::<Vec<u32>>());
+    assert_eq!(a, epoch_order(42, 0, 1000));
+    assert_ne!(a, epoch_order(42, 1, 1000));
+    assert_ne!(a, epoch_order(43, 0, 1000));
+}

@@ -1,0 +1,65 @@
+use fastfc::backend::cpu::adam;
+
+use crate::common::assert_close;
+
+/// Two Keras-3 Adam steps computed by hand (in f64) for lr 0.1, β 0.9/0.999, ε 1e-7.
+#[test]
+fn two_steps_match_hand_computed_values() {
+    let mut p = [1.0f32, -2.0, 0.5];
+    let (mut m, mut v) = ([0f32; 3], [0f32; 3]);
+    adam::step(
+        &mut p,
+        &[0.5, -1.0, 0.0],
+        &mut m,
+        &mut v,
+        0.1,
+        0.9,
+        0.999,
+        1e-7,
+        1,
+    );
+    assert_close("adam p1", &p, &[0.900_000_63, -1.900_000_3, 0.5], 1e-6, 0.0);
+    assert_close("adam m1", &m, &[0.05, -0.1, 0.0], 1e-8, 1e-6);
+    assert_close("adam v1", &v, &[0.00025, 0.001, 0.0], 1e-10, 1e-6);
+    adam::step(
+        &mut p,
+        &[0.25, 2.0, -0.1],
+        &mut m,
+        &mut v,
+        0.1,
+        0.9,
+        0.999,
+        1e-7,
+        2,
+    );
+    assert_close(
+        "adam p2",
+        &p,
+        &[0.806_783_2, -1.936_610_6, 0.574_411_3],
+        2e-6,
+        0.0,
+    );
+    assert_close("adam m2", &m, &[0.07, 0.11, -0.01], 1e-8, 1e-6);
+    assert_close("adam v2", &v, &[0.000_312_25, 0.004_999, 1e-5], 1e-10, 1e-5);
+}
+
+#[test]
+fn zero_gradient_zero_moment_parameters_stay_put() {
+    // Padded units (DESIGN.md): zero gradient and zero moments must leave the parameter alone.
+    let mut p = [0.0f32, 0.3];
+    let (mut m, mut v) = ([0f32; 2], [0f32; 2]);
+    for t in 1..=5 {
+        adam::step(
+            &mut p,
+            &[0.0, 0.0],
+            &mut m,
+            &mut v,
+            0.01,
+            0.9,
+            0.999,
+            1e-7,
+            t,
+        );
+    }
+    assert_eq!(p, [0.0, 0.3]);
+}

@@ -1,0 +1,64 @@
+use fastfc::backend::cpu::dropout;
+use fastfc::rng::{hash5, unit_f32};
+
+/// Shared test vectors: the same numbers are asserted for `ffc_hash5` in kernels/common.cuh, so
+/// CPU and GPU masks agree bit for bit. Values checked with an independent Python transcription of
+/// the documented algorithm.
+pub const HASH_VECTORS: [((u32, u32, u32, u32, u32), u32); 4] = [
+    ((0, 0, 0, 0, 0), 0x2fd7_925f),
+    ((42, 1, 2, 3, 4), 0x853a_378e),
+    ((0xffff_ffff, 7, 0, 31, 63), 0xd2da_c720),
+    ((123_456, 15_625, 3, 16, 47), 0xb5e5_1bf9),
+];
+
+#[test]
+fn hash_vectors() {
+    for ((s, a, b, c, d), want) in HASH_VECTORS {
+        assert_eq!(hash5(s, a, b, c, d), want, "hash5({s}, {a}, {b}, {c}, {d})");
+    }
+}
+
+#[test]
+fn mask_is_the_hash_and_keeps_the_expected_fraction() {
+    let (rows, width, rate) = (32, 64, 0.3f32);
+    let mut m = vec![f32::NAN; rows * width];
+    dropout::mask(99, 5, 2, rows, width, rate, &mut m);
+    let keep = 1.0 / (1.0 - rate);
+    for r in 0..rows {
+        for u in 0..width {
+            let want = if unit_f32(hash5(99, 5, 2, r as u32, u as u32)) >= rate {
+                keep
+            } else {
+                0.0
+            };
+            assert_eq!(m[r * width + u], want, "row {r} unit {u}");
+        }
+    }
+    // Many masks: the kept fraction is 1 − rate within 4 standard deviations.
+    let mut kept = 0usize;
+    let n = 200 * rows * width;
+    for step in 0..200 {
+        dropout::mask(99, step, 0, rows, width, rate, &mut m);
+        kept += m.iter().filter(|&&v| v > 0.0).count();
+    }
+    let p = kept as f64 / n as f64;
+    let sd = (0.7 * 0.3 / n as f64).sqrt();
+    assert!((p - 0.7).abs() < 4.0 * sd, "kept fraction {p}");
+}
+
+#[test]
+fn masks_differ_by_step_layer_and_seed() {
+    let mut a = vec![0f32; 256];
+    let mut b = vec![0f32; 256];
+    dropout::mask(1, 1, 1, 4, 64, 0.5, &mut a);
+    for (s, t, l) in [(2, 1, 1), (1, 2, 1), (1, 1, 2)] {
+        dropout::mask(s, t, l, 4, 64, 0.5, &mut b);
+        assert_ne!(a, b, "seed {s} step {t} layer {l}");
+    }
+    // Widths do not shift the mask: unit u of row r is the same bit in a narrower layer.
+    let mut narrow = vec![0f32; 4 * 32];
+    dropout::mask(1, 1, 1, 4, 32, 0.5, &mut narrow);
+    for r in 0..4 {
+        assert_eq!(&narrow[r * 32..r * 32 + 32], &a[r * 64..r * 64 + 32]);
+    }
+}

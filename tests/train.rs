@@ -1,0 +1,316 @@
+//! Training end to end on the CPU backend: accuracy on the real data, determinism, cohort
+//! independence, divergence and early stopping, and a golden loss trajectory.
+
+mod common;
+
+use std::sync::Arc;
+
+use fastfc::backend::cpu::CpuBackend;
+use fastfc::backend::{Backend, SplitId};
+use fastfc::data::{self, DataOptions, Dataset};
+use fastfc::model::{Activation, Hyperparams, Optimizer, TrialSpec, TrialState};
+use fastfc::train::{train_cohort, TrainConfig, TrialJob, TrialStatus};
+
+fn real() -> Dataset {
+    data::load(&DataOptions {
+        data_dir: Some(common::require_real_data()),
+        image_size: 8,
+        cache: false,
+    })
+    .unwrap()
+}
+
+/// The embedded data cut to `n` training and validation rows (fast tests).
+fn small(n: usize) -> Arc<Dataset> {
+    let mut d = data::embedded::load().unwrap();
+    d.train.x.truncate(n * 64);
+    d.train.y.truncate(n);
+    d.val.x.truncate(n * 64);
+    d.val.y.truncate(n);
+    Arc::new(d)
+}
+
+fn hp(hidden: &[usize], act: Activation, opt: Optimizer, lr: f32, dropout: f32) -> Hyperparams {
+    Hyperparams {
+        hidden: hidden.to_vec(),
+        activation: act,
+        dropout,
+        learning_rate: lr,
+        optimizer: opt,
+    }
+}
+
+fn job(id: u64, h: Hyperparams) -> TrialJob {
+    TrialJob::fresh(TrialSpec::new(id, h, 42, 64, 10))
+}
+
+fn cfg(epochs: usize, patience: Option<usize>) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size: 32,
+        patience,
+        seed: 42,
+    }
+}
+
+#[test]
+fn one_epoch_on_real_data_beats_075() {
+    let b = CpuBackend::new(Arc::new(real()));
+    let out = train_cohort(
+        &b,
+        vec![job(
+            0,
+            hp(&[64, 64], Activation::Elu, Optimizer::Adam, 1e-3, 0.1),
+        )],
+        &cfg(1, Some(3)),
+        &mut |_| {},
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(out[0].status, TrialStatus::Complete);
+    assert!(
+        out[0].val_accuracy > 0.75,
+        "val_accuracy {}",
+        out[0].val_accuracy
+    );
+}
+
+#[test]
+fn same_seed_same_weights_whatever_the_cohort_or_threads() {
+    let d = small(2000);
+    let b = CpuBackend::new(d.clone());
+    let a_hp = hp(&[48, 48, 48], Activation::Gelu, Optimizer::Lion, 7e-4, 0.2);
+    let others = [
+        hp(&[32, 32], Activation::Selu, Optimizer::Adam, 1e-3, 0.0),
+        hp(
+            &[64, 64, 64, 64],
+            Activation::Silu,
+            Optimizer::Adam,
+            2e-3,
+            0.3,
+        ),
+    ];
+    let alone = train_cohort(
+        &b,
+        vec![job(7, a_hp.clone())],
+        &cfg(2, None),
+        &mut |_| {},
+        &|_| {},
+    )
+    .unwrap();
+    let mixed = train_cohort(
+        &b,
+        vec![
+            job(1, others[0].clone()),
+            job(7, a_hp.clone()),
+            job(2, others[1].clone()),
+        ],
+        &cfg(2, None),
+        &mut |_| {},
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        alone[0].checkpoint, mixed[1].checkpoint,
+        "cohort mates changed a trial's weights"
+    );
+    assert_eq!(alone[0].history, mixed[1].history);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let one = pool.install(|| {
+        train_cohort(
+            &b,
+            vec![job(7, a_hp.clone())],
+            &cfg(2, None),
+            &mut |_| {},
+            &|_| {},
+        )
+        .unwrap()
+    });
+    assert_eq!(
+        alone[0].checkpoint, one[0].checkpoint,
+        "thread count changed the result"
+    );
+    // A different trial id (hence init and dropout seed) gives different weights.
+    let other = train_cohort(&b, vec![job(8, a_hp)], &cfg(2, None), &mut |_| {}, &|_| {}).unwrap();
+    assert_ne!(alone[0].checkpoint.params, other[0].checkpoint.params);
+}
+
+#[test]
+fn loss_falls_for_every_activation_and_optimizer() {
+    let d = small(3000);
+    let b = CpuBackend::new(d);
+    let mut jobs = vec![];
+    for (i, act) in Activation::ALL.into_iter().enumerate() {
+        for opt in Optimizer::ALL {
+            let lr = if opt == Optimizer::Adam { 2e-3 } else { 3e-4 };
+            jobs.push(job(
+                i as u64 * 2 + opt as u64,
+                hp(&[32, 32], act, opt, lr, 0.1),
+            ));
+        }
+    }
+    let out = train_cohort(&b, jobs, &cfg(3, None), &mut |_| {}, &|_| {}).unwrap();
+    for o in out {
+        let h = &o.history;
+        assert!(
+            h[2].loss < h[0].loss && h[2].val_loss < 2.0,
+            "{} {}: losses {:?}",
+            o.spec.hp.activation,
+            o.spec.hp.optimizer,
+            h.iter().map(|r| r.loss).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn divergence_is_a_status_not_a_crash() {
+    let b = CpuBackend::new(small(1000));
+    let out = train_cohort(
+        &b,
+        vec![
+            job(
+                0,
+                hp(&[32, 32], Activation::Relu, Optimizer::Lion, 1e30, 0.0),
+            ),
+            job(
+                1,
+                hp(&[32, 32], Activation::Relu, Optimizer::Adam, 1e-3, 0.0),
+            ),
+        ],
+        &cfg(3, Some(3)),
+        &mut |_| {},
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(out[0].status, TrialStatus::Diverged);
+    assert!(out[0].history.len() <= 2);
+    assert_eq!(
+        out[1].status,
+        TrialStatus::Complete,
+        "a diverging cohort mate must not stop the others"
+    );
+    assert_eq!(out[1].history.len(), 3);
+}
+
+#[test]
+fn early_stopping_keeps_the_best_epoch() {
+    // A learning rate high enough to overfit/oscillate on 300 samples: val_loss stops improving.
+    let b = CpuBackend::new(small(300));
+    let out = train_cohort(
+        &b,
+        vec![job(
+            0,
+            hp(&[64, 64], Activation::Relu, Optimizer::Adam, 2.5e-2, 0.0),
+        )],
+        &cfg(40, Some(2)),
+        &mut |_| {},
+        &|_| {},
+    )
+    .unwrap();
+    let o = &out[0];
+    assert_eq!(
+        o.status,
+        TrialStatus::EarlyStopped,
+        "history {:?}",
+        o.history
+    );
+    let best = o
+        .history
+        .iter()
+        .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
+        .unwrap();
+    assert_eq!(o.best_epoch, best.epoch);
+    assert_eq!(
+        o.history.last().unwrap().epoch,
+        best.epoch + 2,
+        "stops after `patience` epochs without improvement"
+    );
+    // The kept weights reproduce the best epoch's validation score.
+    let c = b
+        .load(vec![(o.spec.clone(), o.checkpoint.clone())])
+        .unwrap();
+    let v = b.evaluate(&c, SplitId::Val, &[true]).unwrap()[0];
+    assert!((v.loss - best.val_loss).abs() < 1e-9 && v.accuracy == best.val_accuracy);
+    assert_eq!(o.epochs_trained, o.history.len());
+}
+
+#[test]
+fn continuing_from_a_checkpoint_equals_training_straight_through() {
+    let b = CpuBackend::new(small(1500));
+    let h = hp(&[32, 32, 32], Activation::Celu, Optimizer::Adam, 1e-3, 0.1);
+    let straight = train_cohort(
+        &b,
+        vec![job(3, h.clone())],
+        &cfg(3, None),
+        &mut |_| {},
+        &|_| {},
+    )
+    .unwrap();
+    let first = train_cohort(
+        &b,
+        vec![job(3, h.clone())],
+        &cfg(1, None),
+        &mut |_| {},
+        &|_| {},
+    )
+    .unwrap();
+    // Continue from the end-of-epoch-1 state (here also the best).
+    let spec = first[0].spec.clone();
+    let resumed = train_cohort(
+        &b,
+        vec![TrialJob {
+            spec,
+            state: first[0].checkpoint.clone(),
+        }],
+        &cfg(3, None),
+        &mut |_| {},
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(resumed[0].history, straight[0].history[1..].to_vec());
+    assert_eq!(resumed[0].checkpoint, straight[0].checkpoint);
+}
+
+/// First ten mini-batch losses of a fixed trial on the embedded data: any change to init, batch
+/// order, dropout masks or the math shows up here.
+#[test]
+fn golden_first_ten_step_losses() {
+    let d = small(320);
+    let spec = TrialSpec::new(
+        5,
+        hp(&[64, 64], Activation::Elu, Optimizer::Adam, 1e-3, 0.1),
+        42,
+        64,
+        10,
+    );
+    let b = CpuBackend::new(d.clone());
+    let mut c = b
+        .load(vec![(spec.clone(), TrialState::init(&spec))])
+        .unwrap();
+    let order = data::batches::epoch_order(42, 0, 320);
+    let mut losses = vec![];
+    for chunk in order.chunks(32) {
+        let s = b.train_epoch(&mut c, chunk, 32, &[true], &|_| {}).unwrap()[0];
+        losses.push(s.loss());
+    }
+    let golden = GOLDEN;
+    for (i, (l, g)) in losses.iter().zip(golden).enumerate() {
+        assert!((l - g).abs() < 1e-5, "step {i}: loss {l} vs golden {g}");
+    }
+}
+
+const GOLDEN: [f64; 10] = [
+    2.3037384911440313,
+    2.158023836556822,
+    2.2777479011565447,
+    2.2521574730053544,
+    2.368909422773868,
+    2.4393188101239502,
+    2.188677572645247,
+    2.214238171931356,
+    2.2595544876530766,
+    2.1576387118548155,
+];
