@@ -83,10 +83,10 @@ pub struct TrainArgs {
     #[arg(long, value_parser = parse_from_str::<Optimizer>, default_value = "adam")]
     pub optimizer: Optimizer,
     /// Learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, allow_hyphen_values = true)]
     pub lr: f32,
     /// Dropout rate after each hidden layer, in [0, 1).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub dropout: f32,
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,

@@ -28,7 +28,11 @@ pub fn nonzero64(n: usize, seed: u64) -> Vec<f64> {
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], abs: f32, rel: f32) {
     assert_eq!(got.len(), want.len(), "{what}: lengths differ");
     let bad: Vec<usize> = (0..got.len())
-        .filter(|&i| !((got[i] - want[i]).abs() <= abs + rel * want[i].abs()))
+        .filter(|&i| {
+            // NaN (a poisoned, unwritten output) must count as a mismatch.
+            let ok = (got[i] - want[i]).abs() <= abs + rel * want[i].abs();
+            !ok
+        })
         .collect();
     if let Some(&i) = bad.first() {
         panic!(

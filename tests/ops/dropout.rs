@@ -4,7 +4,9 @@ use fastfc::rng::{hash5, unit_f32};
 /// Shared test vectors: the same numbers are asserted for `ffc_hash5` in kernels/common.cuh, so
 /// CPU and GPU masks agree bit for bit. Values checked with an independent Python transcription of
 /// the documented algorithm.
-pub const HASH_VECTORS: [((u32, u32, u32, u32, u32), u32); 4] = [
+type Key = (u32, u32, u32, u32, u32);
+
+pub const HASH_VECTORS: [(Key, u32); 4] = [
     ((0, 0, 0, 0, 0), 0x2fd7_925f),
     ((42, 1, 2, 3, 4), 0x853a_378e),
     ((0xffff_ffff, 7, 0, 31, 63), 0xd2da_c720),

@@ -84,18 +84,55 @@ fn df<T: Real>(act: Activation, z: T, y: T) -> T {
     }
 }
 
+/// Calls `body` with the activation as a compile-time constant, so the per-element `match` in
+/// `f`/`df` folds away and each loop vectorises (a runtime match per element cost 25% of a step).
+macro_rules! with_const_act {
+    ($act:expr, $a:ident => $body:expr) => {
+        match $act {
+            Activation::Elu => {
+                const $a: Activation = Activation::Elu;
+                $body
+            }
+            Activation::Celu => {
+                const $a: Activation = Activation::Celu;
+                $body
+            }
+            Activation::Gelu => {
+                const $a: Activation = Activation::Gelu;
+                $body
+            }
+            Activation::Relu => {
+                const $a: Activation = Activation::Relu;
+                $body
+            }
+            Activation::Selu => {
+                const $a: Activation = Activation::Selu;
+                $body
+            }
+            Activation::Silu => {
+                const $a: Activation = Activation::Silu;
+                $body
+            }
+        }
+    };
+}
+
 /// y[i] = f(z[i]).
 pub fn fwd<T: Real>(act: Activation, z: &[T], y: &mut [T]) {
     assert_eq!(z.len(), y.len());
-    for (y, &z) in y.iter_mut().zip(z) {
-        *y = f(act, z);
-    }
+    with_const_act!(act, A => {
+        for (y, &z) in y.iter_mut().zip(z) {
+            *y = f(A, z);
+        }
+    })
 }
 
 /// dz[i] = dy[i]·f'(z[i]), with y = f(z) from the forward pass.
 pub fn bwd<T: Real>(act: Activation, z: &[T], y: &[T], dy: &[T], dz: &mut [T]) {
     assert!(z.len() == y.len() && y.len() == dy.len() && dy.len() == dz.len());
-    for i in 0..z.len() {
-        dz[i] = dy[i] * df(act, z[i], y[i]);
-    }
+    with_const_act!(act, A => {
+        for (((dz, &z), &y), &dy) in dz.iter_mut().zip(z).zip(y).zip(dy) {
+            *dz = dy * df(A, z, y);
+        }
+    })
 }

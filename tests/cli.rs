@@ -1,0 +1,171 @@
+//! The binary as a user runs it: bad flags and files get messages naming them; `train --out`
+//! writes a model that `eval` re-scores to the same numbers.
+
+mod common;
+
+use std::process::Command;
+
+fn fastfc(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fastfc"))
+        .args(args)
+        .env("FASTFC_NO_PROGRESS", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let (code, _, err) = fastfc(args);
+    assert_ne!(code, 0, "{args:?} should fail");
+    assert!(
+        err.contains(needle),
+        "{args:?}: stderr lacks {needle:?}:\n{err}"
+    );
+    assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
+}
+
+#[test]
+fn bad_flags_are_named() {
+    let base = ["train", "--hidden", "32,32", "--activation", "elu"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        base.iter().chain(extra).copied().collect()
+    };
+    fails_with(
+        &with(&["--dropout", "1.5"]),
+        "--dropout: 1.5: expected a rate in [0, 1)",
+    );
+    fails_with(&with(&["--lr", "-1"]), "--lr");
+    fails_with(
+        &with(&["--epochs", "0"]),
+        "--epochs: 0: expected at least 1",
+    );
+    fails_with(
+        &with(&["--image-size", "30"]),
+        "--image-size: 30: expected 1..=28",
+    );
+    fails_with(
+        &with(&["--data-dir", "/nonexistent/fm"]),
+        "--data-dir: /nonexistent/fm: no Fashion-MNIST files",
+    );
+    fails_with(&with(&["--device", "cuda"]), "--device cuda:");
+    fails_with(&with(&["--batch-size", "0"]), "--batch-size: 0");
+    fails_with(&with(&["--threads", "0"]), "--threads: 0");
+    fails_with(
+        &["train", "--hidden", "32,0", "--activation", "elu"],
+        "--hidden",
+    );
+    fails_with(
+        &["train", "--hidden", "32", "--activation", "tanh"],
+        "expected one of elu, celu, gelu, relu, selu, silu",
+    );
+    fails_with(
+        &[
+            "train",
+            "--hidden",
+            "32",
+            "--activation",
+            "elu",
+            "--optimizer",
+            "sgd",
+        ],
+        "expected adam or lion",
+    );
+}
+
+#[test]
+fn eval_names_a_bad_model_file() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("model.safetensors"), b"not a model").unwrap();
+    fails_with(
+        &["eval", "--model", d.path().to_str().unwrap()],
+        "model.safetensors: not a safetensors file",
+    );
+    fails_with(
+        &["eval", "--model", "/nonexistent/run"],
+        "/nonexistent/run/model.safetensors",
+    );
+}
+
+#[test]
+fn train_writes_a_model_that_eval_rescores() {
+    let dir = common::require_real_data();
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().to_str().unwrap();
+    let (code, stdout, err) = fastfc(&[
+        "train",
+        "--hidden",
+        "32,32",
+        "--activation",
+        "selu",
+        "--optimizer",
+        "lion",
+        "--lr",
+        "0.0005",
+        "--dropout",
+        "0.1",
+        "--epochs",
+        "1",
+        "--seed",
+        "7",
+        "--out",
+        o,
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    assert!(stdout.contains("epoch   1/1"), "{stdout}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("metrics.json")).unwrap())
+            .unwrap();
+    let val = metrics["val_accuracy"].as_f64().unwrap();
+    let test = metrics["test_accuracy"].as_f64().unwrap();
+    assert!(val > 0.7 && test > 0.7, "{metrics}");
+    assert_eq!(metrics["best_epoch"], 1);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["hidden"], serde_json::json!([32, 32]));
+    assert_eq!(config["activation"], "selu");
+
+    let (code, stdout, err) = fastfc(&["eval", "--model", o, "--data-dir", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains(&format!("val_accuracy {val:.4}")),
+        "{stdout} vs {val}"
+    );
+    assert!(
+        stdout.contains(&format!("test_accuracy {test:.4}")),
+        "{stdout} vs {test}"
+    );
+
+    // PyTorch layout: layers.{i}.weight is (out, in).
+    let (cfg, params) = fastfc::results::model_io::load(out.path()).unwrap();
+    assert_eq!(params.len(), cfg.spec().layout().len);
+    let bytes = std::fs::read(out.path().join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(st.tensor("layers.0.weight").unwrap().shape(), &[32, 64]);
+    assert_eq!(st.tensor("layers.2.weight").unwrap().shape(), &[10, 32]);
+    assert_eq!(st.tensor("layers.2.bias").unwrap().shape(), &[10]);
+}
+
+#[test]
+fn data_info_and_devices_run() {
+    let (code, stdout, err) = fastfc(&["data", "info"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("train       50000") && stdout.contains("Ankle boot"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = fastfc(&["devices"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("cpu") && stdout.contains("cuda"),
+        "{stdout}"
+    );
+}
