@@ -19,6 +19,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Search hyperparameters (random, grid or Hyperband) and keep the best model.
+    Search(SearchArgs),
     /// Train one configuration, report validation and test accuracy, save the model.
     Train(TrainArgs),
     /// Re-score a saved model on the validation and test splits.
@@ -96,6 +98,54 @@ pub struct TrainArgs {
     /// Write model.safetensors, config.json and metrics.json here.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StrategyName {
+    Random,
+    Grid,
+    Hyperband,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SearchArgs {
+    #[arg(long, value_enum, default_value_t = StrategyName::Hyperband)]
+    pub strategy: StrategyName,
+    /// Random: number of configurations (default 108); grid: keep the first N points.
+    #[arg(long)]
+    pub trials: Option<usize>,
+    /// Random and grid: epochs per trial (early stopping may end a trial sooner).
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Hyperband: epochs of a fully trained trial.
+    #[arg(long, default_value_t = 10)]
+    pub max_epochs: usize,
+    /// Hyperband: reduction factor between rounds.
+    #[arg(long, default_value_t = 3)]
+    pub factor: usize,
+    /// Hyperband: how many times to run all brackets.
+    #[arg(long, default_value_t = 2)]
+    pub iterations: usize,
+    /// Search space (TOML); default: the seed's space (see `fastfc search --help` and README).
+    #[arg(long, value_name = "FILE")]
+    pub space: Option<PathBuf>,
+    /// Early stopping patience in epochs (0 disables).
+    #[arg(long, default_value_t = 3)]
+    pub patience: usize,
+    /// Study folder (journal.jsonl, results.csv, summary.json, best/); default runs/<strategy>-seed<S>.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Continue the interrupted study in --out without retraining finished runs.
+    #[arg(long)]
+    pub resume: bool,
+    /// Print the schedule (runs, epochs) and exit without training.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Most trials trained together in one cohort.
+    #[arg(long, default_value_t = 32)]
+    pub cohort_size: usize,
     #[command(flatten)]
     pub common: Common,
 }

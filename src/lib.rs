@@ -17,3 +17,6 @@ pub mod cli;
 pub mod commands;
 pub mod device;
 pub mod progress;
+pub mod space;
+pub mod strategy;
+pub mod study;

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod data;
 pub mod eval;
+pub mod search;
 pub mod train;
 
 use crate::cli::{Cli, Command, DataArgs};
@@ -11,6 +12,7 @@ use crate::error::Result;
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Search(a) => search::run(&a),
         Command::Train(a) => train::run(&a),
         Command::Eval(a) => eval::run(&a),
         Command::Data(c) => data::run(c),

@@ -1,4 +1,6 @@
-//! What a run leaves on disk: models (safetensors, PyTorch layout), configs and metrics as JSON.
-//! Study files (journal, CSV, summary) live beside them in `journal.rs` / `export.rs`.
+//! What a run leaves on disk: models (safetensors, PyTorch layout), configs and metrics as JSON,
+//! and a study's journal, checkpoints and tables.
 
+pub mod export;
+pub mod journal;
 pub mod model_io;

@@ -1,0 +1,214 @@
+//! `fastfc search`: builds the strategy, runs the study with a live view, prints the top 10 and
+//! the best configuration with its validation and (once) test accuracy.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::backend::cpu::CpuBackend;
+use crate::backend::Backend;
+use crate::cli::{SearchArgs, StrategyName};
+use crate::data::batches::steps_per_epoch;
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::results::journal::RunRecord;
+use crate::space::SearchSpace;
+use crate::strategy::{grid, hyperband::Hyperband, random, Strategy};
+use crate::study::{self, StudyConfig, StudyUi};
+
+struct Ui {
+    bar: Progress,
+    steps_per_epoch: u64,
+    done: usize,
+    total: usize,
+    best: f64,
+    started: Instant,
+}
+
+impl StudyUi for Ui {
+    fn steps(&self, n: u64) {
+        self.bar.inc(n);
+    }
+    fn run_done(&mut self, r: &RunRecord, replayed: bool) {
+        self.done += 1;
+        if r.val_accuracy > self.best {
+            self.best = r.val_accuracy;
+        }
+        if replayed {
+            self.bar.inc(r.history.len() as u64 * self.steps_per_epoch);
+        }
+        let q = &r.request;
+        let hb = q
+            .bracket
+            .map(|b| format!(" [it {} br {} rd {}]", b.iteration, b.bracket, b.round))
+            .unwrap_or_default();
+        self.bar.println(format!(
+            "run {:>4}/{} trial {:>3} {:<10} {:<4} {:<4} drop {:.3} lr {:.2e} | epochs {:>2} val_acc {:.4} {}{}{} | best {:.4} | {:.1}s",
+            self.done,
+            self.total,
+            q.trial_id,
+            q.hp.hidden_label(),
+            q.hp.activation.name(),
+            q.hp.optimizer.name(),
+            q.hp.dropout,
+            q.hp.learning_rate,
+            r.epochs_trained,
+            r.val_accuracy,
+            r.status.name(),
+            hb,
+            if replayed { " (from journal)" } else { "" },
+            self.best,
+            self.started.elapsed().as_secs_f64()
+        ));
+        self.bar.set_message(format!(
+            "runs {}/{} best {:.4}",
+            self.done, self.total, self.best
+        ));
+    }
+}
+
+fn build(a: &SearchArgs, space: &SearchSpace, space_path: &Path) -> Result<Box<dyn Strategy>> {
+    Ok(match a.strategy {
+        StrategyName::Random => Box::new(random::new(
+            space,
+            a.trials.unwrap_or(108),
+            a.epochs,
+            a.common.seed,
+        )?),
+        StrategyName::Grid => Box::new(grid::new(space, space_path, a.epochs, a.trials)?),
+        StrategyName::Hyperband => Box::new(Hyperband::new(
+            space,
+            a.max_epochs,
+            a.factor,
+            a.iterations,
+            a.common.seed,
+        )?),
+    })
+}
+
+pub fn run(a: &SearchArgs) -> Result<()> {
+    crate::device::init_threads(a.common.threads)?;
+    let (space, space_path) = match &a.space {
+        Some(p) => (SearchSpace::load(p)?, p.clone()),
+        None => (SearchSpace::default(), PathBuf::from("<default space>")),
+    };
+    if a.epochs == 0 {
+        return Err(Error::flag("--epochs", "0: expected at least 1"));
+    }
+    if a.cohort_size == 0 {
+        return Err(Error::flag("--cohort-size", "0: expected at least 1"));
+    }
+    if a.common.batch_size == 0 {
+        return Err(Error::flag("--batch-size", "0: expected at least 1"));
+    }
+    let mut strategy = build(a, &space, &space_path)?;
+    let plan = strategy.plan();
+    if a.dry_run {
+        for l in &plan.lines {
+            println!("{l}");
+        }
+        return Ok(());
+    }
+    let name = match a.strategy {
+        StrategyName::Random => "random",
+        StrategyName::Grid => "grid",
+        StrategyName::Hyperband => "hyperband",
+    };
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-seed{}", a.common.seed)));
+    let cfg = StudyConfig {
+        strategy: name.to_string(),
+        seed: a.common.seed,
+        trials: a.trials,
+        epochs: a.epochs,
+        max_epochs: a.max_epochs,
+        factor: a.factor,
+        iterations: a.iterations,
+        patience: (a.patience > 0).then_some(a.patience),
+        batch_size: a.common.batch_size,
+        image_size: a.common.data.image_size,
+        space: format!("{space:?}"),
+    };
+    crate::device::resolve(a.common.device)?;
+    let data = Arc::new(super::load_data(&a.common.data)?);
+    study::prepare_dir(&out, &cfg, a.resume)?;
+    let backend = CpuBackend::new(data.clone());
+    println!(
+        "search: {} | {} runs planned, <= {} epochs | seed {} | {} | study in {}",
+        plan.lines[0],
+        plan.runs,
+        plan.epochs,
+        cfg.seed,
+        backend.name(),
+        out.display()
+    );
+    let spe = steps_per_epoch(data.train.len(), cfg.batch_size) as u64;
+    let mut ui = Ui {
+        bar: Progress::new(plan.epochs as u64 * spe, "steps"),
+        steps_per_epoch: spe,
+        done: 0,
+        total: plan.runs,
+        best: 0.0,
+        started: Instant::now(),
+    };
+    let records = study::run(
+        &backend,
+        strategy.as_mut(),
+        &cfg,
+        &out,
+        a.cohort_size,
+        &mut ui,
+    )?;
+    ui.bar.finish();
+    let summary = study::finish(&backend, &cfg, &out, &records)?;
+    print_top(&records);
+    let b = &summary.best;
+    println!(
+        "\nbest: run {} (trial {}) hidden {:?} {} {} dropout {:.3} lr {:.2e}: val_accuracy {:.4}, test_accuracy {}",
+        b.run_id,
+        b.trial_id,
+        b.config.hidden,
+        b.config.activation,
+        b.config.optimizer,
+        b.config.dropout,
+        b.config.learning_rate,
+        b.val_accuracy,
+        summary.test_accuracy.map_or("n/a".into(), |t| format!("{t:.4}"))
+    );
+    println!(
+        "{} runs of {} trials, {} epochs trained, {:.1}s wall on {}",
+        summary.runs, summary.trials, summary.epochs_trained, summary.wall_seconds, summary.device
+    );
+    println!(
+        "wrote {}/{{journal.jsonl, results.csv, summary.json, best/}}",
+        out.display()
+    );
+    Ok(())
+}
+
+fn print_top(records: &[RunRecord]) {
+    let mut r: Vec<&RunRecord> = records.iter().collect();
+    r.sort_by(|a, b| study::rank_records(a, b));
+    println!("\ntop 10 by validation accuracy:");
+    println!("rank  run  trial  hidden      activation  optimizer  dropout  lr        epochs  val_acc  val_loss  status");
+    for (i, x) in r.iter().take(10).enumerate() {
+        let q = &x.request;
+        println!(
+            "{:>4}  {:>3}  {:>5}  {:<10}  {:<10}  {:<9}  {:>7.3}  {:.2e}  {:>6}  {:.4}   {:.4}    {}",
+            i + 1,
+            q.run_id,
+            q.trial_id,
+            q.hp.hidden_label(),
+            q.hp.activation.name(),
+            q.hp.optimizer.name(),
+            q.hp.dropout,
+            q.hp.learning_rate,
+            x.epochs_trained,
+            x.val_accuracy,
+            x.val_loss,
+            x.status.name()
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! The study journal: `journal.jsonl`, one JSON record per finished trial run, appended and
+//! fsynced (after the run's checkpoint file) so a killed search loses no finished run. A torn last
+//! line (a write cut by a kill) is detected and dropped with a warning; a bad line elsewhere is an
+//! error naming the line.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+use crate::model::TrialState;
+use crate::strategy::RunRequest;
+use crate::train::{EpochRecord, TrialStatus};
+
+/// One finished run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    #[serde(flatten)]
+    pub request: RunRequest,
+    pub start_epoch: usize,
+    pub status: TrialStatus,
+    pub best_epoch: usize,
+    pub epochs_trained: usize,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    pub seconds: f64,
+    /// Study wall time (s) when the run finished, summed over resumed sessions.
+    pub study_seconds: f64,
+    /// Epochs trained in the study (all runs) when the run finished.
+    pub study_epochs: usize,
+    pub history: Vec<EpochRecord>,
+}
+
+pub struct Journal {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl Journal {
+    /// Opens (creating) the journal for appending.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join("journal.jsonl");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .ctx_io(&path)?;
+        Ok(Journal { path, file })
+    }
+
+    pub fn append(&mut self, r: &RunRecord) -> Result<()> {
+        let mut line = serde_json::to_string(r).expect("record serialises");
+        line.push('\n');
+        self.file.write_all(line.as_bytes()).ctx_io(&self.path)?;
+        self.file.sync_data().ctx_io(&self.path)
+    }
+}
+
+/// Reads every record; a torn final line is dropped (with a warning) and cut off the file so
+/// later appends start on a clean line.
+pub fn read(dir: &Path) -> Result<Vec<RunRecord>> {
+    let path = dir.join("journal.jsonl");
+    let text = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let mut out = vec![];
+    let mut good_len = 0usize;
+    let lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
+    for (i, raw) in lines.iter().enumerate() {
+        let last = i + 1 == lines.len();
+        let complete = raw.ends_with(b"\n");
+        let parsed = std::str::from_utf8(raw)
+            .ok()
+            .and_then(|s| serde_json::from_str::<RunRecord>(s.trim_end()).ok());
+        match (parsed, complete) {
+            (Some(r), true) => {
+                out.push(r);
+                good_len += raw.len();
+            }
+            (Some(_), false) | (None, _) if last => {
+                eprintln!(
+                    "warning: {}: line {} is incomplete (a write cut short by a kill); dropping it, that run will train again",
+                    path.display(),
+                    i + 1
+                );
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .ctx_io(&path)?;
+                f.set_len(good_len as u64).ctx_io(&path)?;
+                f.sync_all().ctx_io(&path)?;
+            }
+            _ => return Err(Error::file(
+                &path,
+                format!(
+                    "line {} is not a run record; the journal is corrupt (fix or remove that line)",
+                    i + 1
+                ),
+            )),
+        }
+    }
+    Ok(out)
+}
+
+/// Checkpoint of a run: `checkpoints/run-{id}.bin` (params, m, v as f32 LE; step, epochs).
+pub fn checkpoint_path(dir: &Path, run_id: u64) -> PathBuf {
+    dir.join("checkpoints").join(format!("run-{run_id:05}.bin"))
+}
+
+const CKPT_MAGIC: &[u8; 8] = b"FFCCKPT1";
+
+pub fn write_checkpoint(dir: &Path, run_id: u64, s: &TrialState) -> Result<()> {
+    let path = checkpoint_path(dir, run_id);
+    let parent = path.parent().unwrap();
+    std::fs::create_dir_all(parent).ctx_io(parent)?;
+    let mut buf = CKPT_MAGIC.to_vec();
+    for v in [
+        s.params.len() as u64,
+        s.m.len() as u64,
+        s.v.len() as u64,
+        s.step,
+        s.epochs as u64,
+    ] {
+        buf.extend_from_slice(&v.to_le_bytes());
+    }
+    for x in s.params.iter().chain(&s.m).chain(&s.v) {
+        buf.extend_from_slice(&x.to_le_bytes());
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).ctx_io(&tmp)?;
+    f.write_all(&buf).ctx_io(&tmp)?;
+    f.sync_all().ctx_io(&tmp)?;
+    std::fs::rename(&tmp, &path).ctx_io(&path)
+}
+
+pub fn read_checkpoint(dir: &Path, run_id: u64) -> Result<TrialState> {
+    let path = checkpoint_path(dir, run_id);
+    let b = std::fs::read(&path).ctx_io(&path)?;
+    let bad = || Error::file(&path, "not a complete fastfc checkpoint");
+    if b.len() < 48 || &b[..8] != CKPT_MAGIC {
+        return Err(bad());
+    }
+    let u = |i: usize| u64::from_le_bytes(b[8 + 8 * i..16 + 8 * i].try_into().unwrap());
+    let (np, nm, nv) = (u(0) as usize, u(1) as usize, u(2) as usize);
+    if b.len() != 48 + 4 * (np + nm + nv) {
+        return Err(bad());
+    }
+    let floats = |from: usize, n: usize| -> Vec<f32> {
+        b[48 + 4 * from..48 + 4 * (from + n)]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    Ok(TrialState {
+        params: floats(0, np),
+        m: floats(np, nm),
+        v: floats(np + nm, nv),
+        step: u(3),
+        epochs: u(4) as usize,
+    })
+}

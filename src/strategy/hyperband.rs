@@ -1,0 +1,273 @@
+//! Hyperband (Li et al., JMLR 2018) with Keras Tuner's bracket sizes: for max_epochs R and factor
+//! η there are B = ⌈number of divisions of R by η while ≥ 1⌉ brackets, b = B−1 … 0. Bracket b
+//! has rounds r = 0..=b; round r trains ⌈(⌈1 + log_η R⌉ / (b+1))·η^(b−r)⌉ trials to
+//! ⌈R/η^(b−r)⌉ epochs. After each round the best trials (by validation accuracy) are promoted
+//! and continue from their checkpoints — never from scratch. R = 10, η = 3 gives rounds of
+//! 12→4→2, 6→2 and 4: 30 runs and 120 epochs per iteration.
+//!
+//! All brackets of all iterations are independent, so their first rounds are proposed together
+//! (one big cohort); promotions follow as rounds complete. Trial ids and configurations are
+//! fixed at construction from the seed, so the order of execution never changes a result.
+
+use std::collections::{HashMap, HashSet};
+
+use rand::SeedableRng;
+
+use super::{config_key, rank, BracketPos, Observation, Plan, Proposal, RunRequest, Strategy};
+use crate::error::{Error, Result};
+use crate::model::Hyperparams;
+use crate::rng::{derive_seed, stream};
+use crate::space::SearchSpace;
+
+/// One round of the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    pub iteration: usize,
+    pub bracket: usize,
+    pub round: usize,
+    pub trials: usize,
+    /// Epochs each trial has after this round.
+    pub epochs: usize,
+    /// Epochs each trial trains in this round (continuing from the previous round).
+    pub new_epochs: usize,
+}
+
+/// Keras Tuner's number of brackets: divide R by η until it drops below 1.
+pub fn num_brackets(max_epochs: usize, factor: usize) -> usize {
+    let mut e = max_epochs as f64;
+    let mut n = 0;
+    while e >= 1.0 {
+        e /= factor as f64;
+        n += 1;
+    }
+    n
+}
+
+pub fn round_size(max_epochs: usize, factor: usize, bracket: usize, round: usize) -> usize {
+    let end0 = (1.0 + (max_epochs as f64).ln() / (factor as f64).ln()).ceil();
+    let end = end0 / (bracket as f64 + 1.0);
+    (end * (factor as f64).powi((bracket - round) as i32)).ceil() as usize
+}
+
+pub fn round_epochs(max_epochs: usize, factor: usize, bracket: usize, round: usize) -> usize {
+    (max_epochs as f64 / (factor as f64).powi((bracket - round) as i32)).ceil() as usize
+}
+
+/// The whole schedule, in proposal order (iteration, bracket from most exploratory, round).
+pub fn schedule(max_epochs: usize, factor: usize, iterations: usize) -> Vec<Round> {
+    let mut out = vec![];
+    for it in 0..iterations {
+        for b in (0..num_brackets(max_epochs, factor)).rev() {
+            let mut prev = 0;
+            for r in 0..=b {
+                let e = round_epochs(max_epochs, factor, b, r);
+                out.push(Round {
+                    iteration: it,
+                    bracket: b,
+                    round: r,
+                    trials: round_size(max_epochs, factor, b, r),
+                    epochs: e,
+                    new_epochs: e - prev,
+                });
+                prev = e;
+            }
+        }
+    }
+    out
+}
+
+pub fn validate(max_epochs: usize, factor: usize, iterations: usize) -> Result<()> {
+    if factor < 2 {
+        return Err(Error::flag(
+            "--factor",
+            format!("{factor}: Hyperband needs a factor of at least 2"),
+        ));
+    }
+    if max_epochs < 1 {
+        return Err(Error::flag("--max-epochs", "0: expected at least 1"));
+    }
+    if iterations < 1 {
+        return Err(Error::flag("--iterations", "0: expected at least 1"));
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+struct Bracket {
+    iteration: usize,
+    bracket: usize,
+    round: usize,
+    /// (trial id, config, run id of its latest run) of the current round's members.
+    members: Vec<(u64, Hyperparams, Option<u64>)>,
+    /// Runs of the current round not yet observed.
+    pending: HashSet<u64>,
+    results: Vec<Observation>,
+    proposed: bool,
+    done: bool,
+}
+
+pub struct Hyperband {
+    max_epochs: usize,
+    factor: usize,
+    iterations: usize,
+    brackets: Vec<Bracket>,
+    next_run: u64,
+    /// run id → bracket index
+    owner: HashMap<u64, usize>,
+}
+
+impl Hyperband {
+    pub fn new(
+        space: &SearchSpace,
+        max_epochs: usize,
+        factor: usize,
+        iterations: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        validate(max_epochs, factor, iterations)?;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(derive_seed(seed, stream::PROPOSE, 0));
+        let mut seen = HashSet::new();
+        let mut next_trial = 0u64;
+        let mut brackets = vec![];
+        for it in 0..iterations {
+            for b in (0..num_brackets(max_epochs, factor)).rev() {
+                let n = round_size(max_epochs, factor, b, 0);
+                let mut members = vec![];
+                let mut misses = 0;
+                while members.len() < n {
+                    let hp = space.sample(&mut rng);
+                    // Distinct configurations within the study while the space allows it.
+                    if seen.insert(config_key(&hp)) || misses > 1000 {
+                        members.push((next_trial, hp, None));
+                        next_trial += 1;
+                        misses = 0;
+                    } else {
+                        misses += 1;
+                    }
+                }
+                brackets.push(Bracket {
+                    iteration: it,
+                    bracket: b,
+                    round: 0,
+                    members,
+                    pending: HashSet::new(),
+                    results: vec![],
+                    proposed: false,
+                    done: false,
+                });
+            }
+        }
+        Ok(Hyperband {
+            max_epochs,
+            factor,
+            iterations,
+            brackets,
+            next_run: 0,
+            owner: HashMap::new(),
+        })
+    }
+}
+
+impl Strategy for Hyperband {
+    fn name(&self) -> &'static str {
+        "hyperband"
+    }
+
+    fn propose(&mut self, capacity: usize) -> Proposal {
+        let mut runs = vec![];
+        for (bi, br) in self.brackets.iter_mut().enumerate() {
+            if br.done || br.proposed {
+                continue;
+            }
+            if runs.len() + br.members.len() > capacity && !runs.is_empty() {
+                break;
+            }
+            let epochs = round_epochs(self.max_epochs, self.factor, br.bracket, br.round);
+            for (trial, hp, last_run) in &br.members {
+                let id = self.next_run;
+                self.next_run += 1;
+                self.owner.insert(id, bi);
+                br.pending.insert(id);
+                runs.push(RunRequest {
+                    run_id: id,
+                    trial_id: *trial,
+                    hp: hp.clone(),
+                    epochs,
+                    resume_from: *last_run,
+                    bracket: Some(BracketPos {
+                        iteration: br.iteration,
+                        bracket: br.bracket,
+                        round: br.round,
+                    }),
+                });
+            }
+            br.proposed = true;
+        }
+        if !runs.is_empty() {
+            Proposal::Run(runs)
+        } else if self.brackets.iter().all(|b| b.done) {
+            Proposal::Done
+        } else {
+            Proposal::Wait
+        }
+    }
+
+    fn observe(&mut self, outcomes: &[Observation]) {
+        for o in outcomes {
+            let Some(&bi) = self.owner.get(&o.run_id) else {
+                continue;
+            };
+            let br = &mut self.brackets[bi];
+            if br.pending.remove(&o.run_id) {
+                br.results.push(o.clone());
+            }
+            if br.pending.is_empty() && br.proposed {
+                // Round complete: promote the best into the next round, or finish the bracket.
+                if br.round == br.bracket {
+                    br.done = true;
+                    continue;
+                }
+                let keep = round_size(self.max_epochs, self.factor, br.bracket, br.round + 1);
+                let mut res = std::mem::take(&mut br.results);
+                res.sort_by(rank);
+                let hp_of: HashMap<u64, Hyperparams> =
+                    br.members.iter().map(|(t, h, _)| (*t, h.clone())).collect();
+                br.members = res
+                    .iter()
+                    .take(keep)
+                    .map(|o| (o.trial_id, hp_of[&o.trial_id].clone(), Some(o.run_id)))
+                    .collect();
+                br.round += 1;
+                br.proposed = false;
+            }
+        }
+    }
+
+    fn plan(&self) -> Plan {
+        let rounds = schedule(self.max_epochs, self.factor, self.iterations);
+        let mut lines = vec![format!(
+            "hyperband: max_epochs {}, factor {}, {} iteration(s), {} brackets",
+            self.max_epochs,
+            self.factor,
+            self.iterations,
+            num_brackets(self.max_epochs, self.factor)
+        )];
+        lines.push("iteration  bracket  round  trials  epochs(total)  epochs(new)  trained".into());
+        let mut total = 0;
+        for r in &rounds {
+            let t = r.trials * r.new_epochs;
+            total += t;
+            lines.push(format!(
+                "{:>9}  {:>7}  {:>5}  {:>6}  {:>13}  {:>11}  {:>7}",
+                r.iteration, r.bracket, r.round, r.trials, r.epochs, r.new_epochs, t
+            ));
+        }
+        let runs = rounds.iter().map(|r| r.trials).sum();
+        lines.push(format!("total: {runs} trial runs, {total} epochs trained"));
+        Plan {
+            runs,
+            epochs: total,
+            lines,
+        }
+    }
+}

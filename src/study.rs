@@ -1,0 +1,314 @@
+//! A study: a strategy's proposals trained cohort by cohort on a backend, every finished run
+//! journaled (checkpoint first, then the fsynced journal line), and at the end the best run's
+//! model saved and scored once on the test split.
+//!
+//! Resume works by replay: the strategy is rebuilt from the same settings and seed, and each run
+//! it proposes that the journal already holds is answered from the journal instead of trained.
+//! Since strategies are deterministic and trials independent of their cohort, an interrupted and
+//! resumed study ends with the same results as an uninterrupted one.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Backend, SplitId};
+use crate::data::N_CLASSES;
+use crate::error::{Error, Result};
+use crate::model::{TrialSpec, TrialState};
+use crate::results::journal::{self, Journal, RunRecord};
+use crate::results::{export, model_io};
+use crate::strategy::{Observation, Proposal, RunRequest, Strategy};
+use crate::train::{train_cohort, TrainConfig, TrialJob};
+
+/// The settings that define a study; `--resume` refuses to continue with different ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyConfig {
+    pub strategy: String,
+    pub seed: u64,
+    pub trials: Option<usize>,
+    pub epochs: usize,
+    pub max_epochs: usize,
+    pub factor: usize,
+    pub iterations: usize,
+    pub patience: Option<usize>,
+    pub batch_size: usize,
+    pub image_size: usize,
+    pub space: String,
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub strategy: String,
+    pub trials: usize,
+    pub runs: usize,
+    pub epochs_trained: usize,
+    pub wall_seconds: f64,
+    pub device: String,
+    pub data: String,
+    pub best: BestRun,
+    pub test_accuracy: Option<f64>,
+    pub test_loss: Option<f64>,
+    pub config: StudyConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BestRun {
+    pub run_id: u64,
+    pub trial_id: u64,
+    pub config: crate::model::Hyperparams,
+    pub val_accuracy: f64,
+    pub val_loss: f64,
+    pub epochs: usize,
+}
+
+/// What the runner reports to the user interface.
+pub trait StudyUi: Sync {
+    fn cohort_start(&mut self, _runs: usize, _first_epoch: usize, _last_epoch: usize) {}
+    fn steps(&self, _n: u64) {}
+    fn run_done(&mut self, _r: &RunRecord, _replayed: bool) {}
+}
+
+pub struct NoUi;
+impl StudyUi for NoUi {}
+
+/// Orders records best first (val_accuracy, then val_loss, then run id).
+pub fn rank_records(a: &RunRecord, b: &RunRecord) -> std::cmp::Ordering {
+    b.val_accuracy
+        .total_cmp(&a.val_accuracy)
+        .then(a.val_loss.total_cmp(&b.val_loss))
+        .then(a.request.run_id.cmp(&b.request.run_id))
+}
+
+/// Checks the out folder: a new study needs an empty or absent folder; `--resume` needs the same
+/// settings as the journaled study.
+pub fn prepare_dir(dir: &Path, cfg: &StudyConfig, resume: bool) -> Result<()> {
+    let study = dir.join("study.json");
+    if study.exists() {
+        if !resume {
+            return Err(Error::flag(
+                "--out",
+                format!("{}: already holds a study; pass --resume to continue it, or choose another folder", dir.display()),
+            ));
+        }
+        let text = std::fs::read_to_string(&study).map_err(|e| Error::io(&study, e))?;
+        let old: StudyConfig = serde_json::from_str(&text)
+            .map_err(|e| Error::file(&study, format!("not a fastfc study config: {e}")))?;
+        if &old != cfg {
+            let a = serde_json::to_value(&old).unwrap();
+            let b = serde_json::to_value(cfg).unwrap();
+            let diffs: Vec<String> = a
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(k, v)| b.get(k.as_str()) != Some(v))
+                .map(|(k, v)| format!("{k} was {v}, now {}", b[k.as_str()]))
+                .collect();
+            return Err(Error::flag(
+                "--resume",
+                format!(
+                    "{}: the study was started with other settings ({}); use the same flags",
+                    dir.display(),
+                    diffs.join("; ")
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    model_io::write_json(&study, cfg)
+}
+
+/// Runs (or resumes) the study in `dir`. Returns the journal's records in run order.
+pub fn run<B: Backend>(
+    backend: &B,
+    strategy: &mut dyn Strategy,
+    cfg: &StudyConfig,
+    dir: &Path,
+    cohort_size: usize,
+    ui: &mut dyn StudyUi,
+) -> Result<Vec<RunRecord>> {
+    let known: HashMap<u64, RunRecord> = journal::read(dir)?
+        .into_iter()
+        .map(|r| (r.request.run_id, r))
+        .collect();
+    let mut journal = Journal::open(dir)?;
+    let base_seconds = known.values().map(|r| r.study_seconds).fold(0.0, f64::max);
+    let mut study_epochs = known.values().map(|r| r.study_epochs).max().unwrap_or(0);
+    let session = Instant::now();
+    let mut all: Vec<RunRecord> = vec![];
+    let train_cfg = |epochs| TrainConfig {
+        epochs,
+        batch_size: cfg.batch_size,
+        patience: cfg.patience,
+        seed: cfg.seed,
+    };
+    loop {
+        let reqs = match strategy.propose(usize::MAX) {
+            Proposal::Run(r) => r,
+            Proposal::Done => break,
+            Proposal::Wait => {
+                return Err(Error::backend(
+                    "study",
+                    "strategy waits with no run outstanding",
+                ))
+            }
+        };
+        let mut todo: Vec<RunRequest> = vec![];
+        let mut replayed = vec![];
+        for q in reqs {
+            match known.get(&q.run_id) {
+                Some(r) if r.request == q => replayed.push(r.clone()),
+                Some(_) => {
+                    return Err(Error::file(
+                        dir.join("journal.jsonl"),
+                        format!("run {} differs from what the study proposes now; was it made by another fastfc version?", q.run_id),
+                    ))
+                }
+                None => todo.push(q),
+            }
+        }
+        if !replayed.is_empty() {
+            for r in &replayed {
+                ui.run_done(r, true);
+            }
+            strategy.observe(&replayed.iter().map(observation).collect::<Vec<_>>());
+            all.extend(replayed);
+        }
+        // Cohorts: runs that start and end at the same epoch, in proposal order.
+        let mut groups: Vec<((usize, usize), Vec<(RunRequest, TrialState)>)> = vec![];
+        for q in todo {
+            let spec = spec_of(&q, cfg, backend);
+            let state = match q.resume_from {
+                Some(rid) => journal::read_checkpoint(dir, rid)?,
+                None => TrialState::init(&spec),
+            };
+            let key = (state.epochs, q.epochs);
+            match groups
+                .iter_mut()
+                .find(|(k, g)| *k == key && g.len() < cohort_size)
+            {
+                Some((_, g)) => g.push((q, state)),
+                None => groups.push((key, vec![(q, state)])),
+            }
+        }
+        for ((first, last), group) in groups {
+            ui.cohort_start(group.len(), first, last);
+            let jobs: Vec<TrialJob> = group
+                .iter()
+                .map(|(q, st)| TrialJob {
+                    spec: spec_of(q, cfg, backend),
+                    state: st.clone(),
+                })
+                .collect();
+            let shared: &dyn StudyUi = &*ui;
+            let outcomes = train_cohort(backend, jobs, &train_cfg(last), &mut |_| {}, &|n| {
+                shared.steps(n)
+            })?;
+            let mut obs = vec![];
+            for ((q, _), o) in group.into_iter().zip(outcomes) {
+                journal::write_checkpoint(dir, q.run_id, &o.checkpoint)?;
+                study_epochs += o.history.len();
+                let rec = RunRecord {
+                    request: q,
+                    start_epoch: first,
+                    status: o.status,
+                    best_epoch: o.best_epoch,
+                    epochs_trained: o.epochs_trained,
+                    val_loss: o.val_loss,
+                    val_accuracy: o.val_accuracy,
+                    seconds: o.seconds,
+                    study_seconds: base_seconds + session.elapsed().as_secs_f64(),
+                    study_epochs,
+                    history: o.history,
+                };
+                journal.append(&rec)?;
+                ui.run_done(&rec, false);
+                obs.push(observation(&rec));
+                all.push(rec);
+            }
+            export::write_csv(dir, &all)?;
+            strategy.observe(&obs);
+        }
+    }
+    all.sort_by_key(|r| r.request.run_id);
+    export::write_csv(dir, &all)?;
+    Ok(all)
+}
+
+fn spec_of<B: Backend>(q: &RunRequest, cfg: &StudyConfig, backend: &B) -> TrialSpec {
+    TrialSpec::new(
+        q.trial_id,
+        q.hp.clone(),
+        cfg.seed,
+        backend.data().dim(),
+        N_CLASSES,
+    )
+}
+
+fn observation(r: &RunRecord) -> Observation {
+    Observation {
+        run_id: r.request.run_id,
+        trial_id: r.request.trial_id,
+        objective: r.val_accuracy,
+        val_loss: if r.val_loss.is_finite() {
+            r.val_loss
+        } else {
+            f64::INFINITY
+        },
+        status: r.status,
+    }
+}
+
+/// Saves the best run's model under `dir/best/`, scores it once on the test split, writes
+/// `summary.json`.
+pub fn finish<B: Backend>(
+    backend: &B,
+    cfg: &StudyConfig,
+    dir: &Path,
+    records: &[RunRecord],
+) -> Result<Summary> {
+    let best = records
+        .iter()
+        .min_by(|a, b| rank_records(a, b))
+        .ok_or_else(|| Error::backend("study", "no run finished"))?;
+    let spec = spec_of(&best.request, cfg, backend);
+    let state = journal::read_checkpoint(dir, best.request.run_id)?;
+    let mc = model_io::ModelConfig::from_spec(&spec, backend.data().image_size, cfg.seed);
+    let best_dir: PathBuf = dir.join("best");
+    model_io::save(&best_dir, &mc, &state.params)?;
+    let (test_accuracy, test_loss) = if best.best_epoch > 0 {
+        let c = backend.load(vec![(spec, state)])?;
+        let t = backend.evaluate(&c, SplitId::Test, &[true])?[0];
+        (Some(t.accuracy), Some(t.loss))
+    } else {
+        (None, None)
+    };
+    let mut trials: Vec<u64> = records.iter().map(|r| r.request.trial_id).collect();
+    trials.sort();
+    trials.dedup();
+    let s = Summary {
+        strategy: cfg.strategy.clone(),
+        trials: trials.len(),
+        runs: records.len(),
+        epochs_trained: records.iter().map(|r| r.history.len()).sum(),
+        wall_seconds: records.iter().map(|r| r.study_seconds).fold(0.0, f64::max),
+        device: backend.name(),
+        data: backend.data().origin.to_string(),
+        best: BestRun {
+            run_id: best.request.run_id,
+            trial_id: best.request.trial_id,
+            config: best.request.hp.clone(),
+            val_accuracy: best.val_accuracy,
+            val_loss: best.val_loss,
+            epochs: best.epochs_trained,
+        },
+        test_accuracy,
+        test_loss,
+        config: cfg.clone(),
+    };
+    model_io::write_json(&dir.join("summary.json"), &s)?;
+    Ok(s)
+}
