@@ -93,13 +93,15 @@ pub fn read(dir: &Path) -> Result<Vec<RunRecord>> {
                 f.set_len(good_len as u64).ctx_io(&path)?;
                 f.sync_all().ctx_io(&path)?;
             }
-            _ => return Err(Error::file(
-                &path,
-                format!(
+            _ => {
+                return Err(Error::file(
+                    &path,
+                    format!(
                     "line {} is not a run record; the journal is corrupt (fix or remove that line)",
                     i + 1
                 ),
-            )),
+                ))
+            }
         }
     }
     Ok(out)

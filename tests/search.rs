@@ -1,0 +1,322 @@
+//! `fastfc search` end to end through the CLI on the real data: a small random search, and a
+//! Hyperband study killed (SIGKILL) at several points and resumed, which must end with the same
+//! results as an uninterrupted run; a torn journal line is dropped with a warning.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fastfc"));
+    c.env("FASTFC_NO_PROGRESS", "1");
+    c
+}
+
+/// A small, fast space: 2 layers of 32, so each epoch takes a fraction of a second.
+const SPACE: &str = "[layers]\nchoice = [2]\n[units]\nchoice = [32]\n";
+
+fn search_args(out: &Path, space: &Path, data: &Path) -> Vec<String> {
+    [
+        "search",
+        "--strategy",
+        "hyperband",
+        "--max-epochs",
+        "3",
+        "--factor",
+        "3",
+        "--iterations",
+        "1",
+        "--cohort-size",
+        "1",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        "--out".into(),
+        out.display().to_string(),
+        "--space".into(),
+        space.display().to_string(),
+        "--data-dir".into(),
+        data.display().to_string(),
+    ])
+    .collect()
+}
+
+/// The journal's records without timing fields, sorted by run id.
+fn records(dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+    let mut v: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| {
+            let mut r: serde_json::Value = serde_json::from_str(l).unwrap();
+            for k in ["seconds", "study_seconds", "study_epochs"] {
+                r.as_object_mut().unwrap().remove(k);
+            }
+            r
+        })
+        .collect();
+    v.sort_by_key(|r| r["run_id"].as_u64().unwrap());
+    v
+}
+
+fn journal_lines(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("journal.jsonl")).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn small_random_search_writes_the_study() {
+    let data = common::require_real_data();
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().join("study");
+    let st = bin()
+        .args([
+            "search",
+            "--strategy",
+            "random",
+            "--trials",
+            "6",
+            "--epochs",
+            "2",
+            "--seed",
+            "3",
+            "--device",
+            "cpu",
+        ])
+        .arg("--out")
+        .arg(&o)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&st.stdout);
+    assert!(
+        st.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert!(
+        stdout.contains("top 10 by validation accuracy") && stdout.contains("best: run"),
+        "{stdout}"
+    );
+    let mut rdr = csv::Reader::from_path(o.join("results.csv")).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    for col in [
+        "trial_id",
+        "hidden",
+        "dropout",
+        "learning_rate",
+        "activation",
+        "optimizer",
+        "epochs",
+        "val_loss",
+        "val_accuracy",
+        "status",
+        "seconds",
+    ] {
+        assert!(
+            headers.iter().any(|h| h == col),
+            "results.csv lacks {col}: {headers:?}"
+        );
+    }
+    assert_eq!(rdr.records().count(), 6);
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(o.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["strategy"], "random");
+    assert_eq!(s["trials"], 6);
+    assert!(s["best"]["val_accuracy"].as_f64().unwrap() > 0.7, "{s}");
+    assert!(s["test_accuracy"].as_f64().unwrap() > 0.7, "{s}");
+    assert!(o.join("best/model.safetensors").exists() && o.join("best/config.json").exists());
+    assert_eq!(journal_lines(&o), 6);
+
+    // The same --out again without --resume is refused, naming the flag.
+    let again = bin()
+        .args([
+            "search",
+            "--strategy",
+            "random",
+            "--trials",
+            "6",
+            "--epochs",
+            "2",
+            "--seed",
+            "3",
+        ])
+        .arg("--out")
+        .arg(&o)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        !again.status.success() && err.contains("--out") && err.contains("--resume"),
+        "{err}"
+    );
+    // --resume with other settings is refused, naming the setting.
+    let other = bin()
+        .args([
+            "search",
+            "--strategy",
+            "random",
+            "--trials",
+            "6",
+            "--epochs",
+            "3",
+            "--seed",
+            "3",
+            "--resume",
+        ])
+        .arg("--out")
+        .arg(&o)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        !other.status.success() && err.contains("epochs was 2, now 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn killed_search_resumes_to_the_same_results() {
+    let data = common::require_real_data();
+    let tmp = tempfile::tempdir().unwrap();
+    let space = tmp.path().join("space.toml");
+    std::fs::write(&space, SPACE).unwrap();
+
+    let full = tmp.path().join("full");
+    let st = bin()
+        .args(search_args(&full, &space, &data))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let want = records(&full);
+    assert_eq!(want.len(), 6, "R=3, η=3: rounds 3→1 and 2");
+
+    for kill_after in [1usize, 4] {
+        let dir = tmp.path().join(format!("killed{kill_after}"));
+        let mut child = bin()
+            .args(search_args(&dir, &space, &data))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        while journal_lines(&dir) < kill_after && t.elapsed() < Duration::from_secs(120) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let had = journal_lines(&dir);
+        assert!(had >= kill_after && had < 6, "killed after {had} runs");
+        let st = bin()
+            .args(search_args(&dir, &space, &data))
+            .arg("--resume")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&st.stdout);
+        assert!(
+            st.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        assert_eq!(
+            stdout.matches("(from journal)").count(),
+            had,
+            "finished runs must not train again"
+        );
+        assert_eq!(
+            records(&dir),
+            want,
+            "resumed study differs (killed after {had} runs)"
+        );
+    }
+}
+
+#[test]
+fn torn_journal_line_is_dropped_with_a_warning() {
+    let data = common::require_real_data();
+    let tmp = tempfile::tempdir().unwrap();
+    let space = tmp.path().join("space.toml");
+    std::fs::write(&space, SPACE).unwrap();
+    let dir = tmp.path().join("s");
+    let st = bin()
+        .args(search_args(&dir, &space, &data))
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    let want = records(&dir);
+    // Keep 2 complete lines and half of the third, as a kill during a write would leave it.
+    let text = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let torn = format!(
+        "{}\n{}\n{}",
+        lines[0],
+        lines[1],
+        &lines[2][..lines[2].len() / 2]
+    );
+    std::fs::write(dir.join("journal.jsonl"), torn).unwrap();
+    let st = bin()
+        .args(search_args(&dir, &space, &data))
+        .arg("--resume")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(st.status.success(), "{err}");
+    assert!(
+        err.contains("line 3 is incomplete") && err.contains("dropping it"),
+        "{err}"
+    );
+    assert_eq!(records(&dir), want);
+
+    // A bad line in the middle is corruption, not a torn write: an error naming the line.
+    let text = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[1] = "{\"not\": \"a record\"}".into();
+    std::fs::write(dir.join("journal.jsonl"), lines.join("\n") + "\n").unwrap();
+    let st = bin()
+        .args(search_args(&dir, &space, &data))
+        .arg("--resume")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(
+        !st.status.success() && err.contains("journal.jsonl: line 2 is not a run record"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dry_run_prints_the_schedule() {
+    let st = bin()
+        .args(["search", "--strategy", "hyperband", "--dry-run"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&st.stdout);
+    assert!(st.status.success());
+    assert!(
+        out.contains("total: 60 trial runs, 240 epochs trained"),
+        "{out}"
+    );
+    let st = bin()
+        .args([
+            "search",
+            "--strategy",
+            "hyperband",
+            "--factor",
+            "1",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&st.stderr)
+        .contains("--factor: 1: Hyperband needs a factor of at least 2"));
+}

@@ -1,0 +1,309 @@
+//! Strategies with a fake objective (no tensors, milliseconds): Hyperband schedules against
+//! hand-derived tables, promotion by validation score, random/grid proposals, space files.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use fastfc::space::SearchSpace;
+use fastfc::strategy::hyperband::{schedule, Hyperband};
+use fastfc::strategy::{grid, random, Observation, Proposal, RunRequest, Strategy};
+use fastfc::train::TrialStatus;
+
+/// (trials, epochs after the round) per round, in order, for one iteration.
+fn rounds(max_epochs: usize, factor: usize) -> Vec<(usize, usize, usize, usize)> {
+    schedule(max_epochs, factor, 1)
+        .iter()
+        .map(|r| (r.bracket, r.round, r.trials, r.epochs))
+        .collect()
+}
+
+#[test]
+fn keras_tuner_default_schedule() {
+    // Keras Tuner, max_epochs 10, factor 3: brackets of 12→4→2 (2, 4, 10 epochs), 6→2 (4, 10), 4 (10).
+    assert_eq!(
+        rounds(10, 3),
+        vec![
+            (2, 0, 12, 2),
+            (2, 1, 4, 4),
+            (2, 2, 2, 10),
+            (1, 0, 6, 4),
+            (1, 1, 2, 10),
+            (0, 0, 4, 10)
+        ]
+    );
+    let s = schedule(10, 3, 2);
+    assert_eq!(s.iter().map(|r| r.trials).sum::<usize>(), 60);
+    // Promoted trials continue: 12·2 + 4·2 + 2·6 + 6·4 + 2·6 + 4·10 = 120 per iteration.
+    assert_eq!(
+        s.iter().map(|r| r.trials * r.new_epochs).sum::<usize>(),
+        240
+    );
+    let plan = Hyperband::new(&SearchSpace::default(), 10, 3, 2, 42)
+        .unwrap()
+        .plan();
+    assert_eq!((plan.runs, plan.epochs), (60, 240));
+}
+
+#[test]
+fn other_schedules_match_hand_derived_tables() {
+    // R = 4, η = 2: 3 brackets, ⌈1 + log2 4⌉ = 3 → end sizes 3/3, 3/2, 3/1.
+    assert_eq!(
+        rounds(4, 2),
+        vec![
+            (2, 0, 4, 1),
+            (2, 1, 2, 2),
+            (2, 2, 1, 4),
+            (1, 0, 3, 2),
+            (1, 1, 2, 4),
+            (0, 0, 3, 4)
+        ]
+    );
+    let s = schedule(4, 2, 1);
+    assert_eq!(
+        s.iter().map(|r| r.trials * r.new_epochs).sum::<usize>(),
+        4 + 2 + 2 + 6 + 4 + 12
+    );
+    // R = 5, η = 2: ⌈1 + log2 5⌉ = 4 → bracket 2 sizes ⌈(4/3)·4⌉ = 6, ⌈(4/3)·2⌉ = 3, 2.
+    assert_eq!(
+        rounds(5, 2),
+        vec![
+            (2, 0, 6, 2),
+            (2, 1, 3, 3),
+            (2, 2, 2, 5),
+            (1, 0, 4, 3),
+            (1, 1, 2, 5),
+            (0, 0, 4, 5)
+        ]
+    );
+    assert_eq!(
+        schedule(5, 2, 1)
+            .iter()
+            .map(|r| r.trials * r.new_epochs)
+            .sum::<usize>(),
+        12 + 3 + 4 + 12 + 4 + 20
+    );
+    // R = 1: a single bracket of ⌈1 + 0⌉ = 1 trial.
+    assert_eq!(rounds(1, 3), vec![(0, 0, 1, 1)]);
+}
+
+/// Drives a strategy to completion with objective = f(request); returns every request.
+fn drive(s: &mut dyn Strategy, f: &dyn Fn(&RunRequest) -> f64) -> Vec<RunRequest> {
+    let mut all = vec![];
+    loop {
+        match s.propose(usize::MAX) {
+            Proposal::Run(reqs) => {
+                let obs: Vec<Observation> = reqs
+                    .iter()
+                    .map(|q| Observation {
+                        run_id: q.run_id,
+                        trial_id: q.trial_id,
+                        objective: f(q),
+                        val_loss: 1.0 - f(q),
+                        status: TrialStatus::Complete,
+                    })
+                    .collect();
+                all.extend(reqs);
+                s.observe(&obs);
+            }
+            Proposal::Wait => panic!("nothing outstanding, yet Wait"),
+            Proposal::Done => return all,
+        }
+    }
+}
+
+#[test]
+fn hyperband_promotes_the_best_and_continues_their_checkpoints() {
+    let mut hb = Hyperband::new(&SearchSpace::default(), 10, 3, 2, 7).unwrap();
+    // Fake objective: higher learning rate is better.
+    let all = drive(&mut hb, &|q| q.hp.learning_rate as f64);
+    assert_eq!(all.len(), 60);
+    let by_run: HashMap<u64, &RunRequest> = all.iter().map(|q| (q.run_id, q)).collect();
+    let mut ids: Vec<u64> = all.iter().map(|q| q.run_id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 60, "run ids are unique");
+    for q in &all {
+        let pos = q.bracket.unwrap();
+        if pos.round == 0 {
+            assert_eq!(q.resume_from, None);
+            continue;
+        }
+        // A promoted run continues the same trial's run of the previous round...
+        let prev = by_run[&q.resume_from.expect("promoted runs continue a checkpoint")];
+        assert_eq!(prev.trial_id, q.trial_id);
+        assert_eq!(prev.bracket.unwrap().round, pos.round - 1);
+        assert!(prev.epochs < q.epochs);
+        // ...and beat every non-promoted member of that round.
+        let promoted: Vec<u64> = all
+            .iter()
+            .filter(|r| {
+                r.bracket.map(|b| (b.iteration, b.bracket, b.round))
+                    == Some((pos.iteration, pos.bracket, pos.round))
+            })
+            .map(|r| r.trial_id)
+            .collect();
+        for other in all.iter().filter(|r| {
+            r.bracket.map(|b| (b.iteration, b.bracket, b.round))
+                == Some((pos.iteration, pos.bracket, pos.round - 1))
+                && !promoted.contains(&r.trial_id)
+        }) {
+            assert!(
+                other.hp.learning_rate <= q.hp.learning_rate,
+                "a worse trial was promoted"
+            );
+        }
+    }
+    let trials: std::collections::HashSet<u64> = all.iter().map(|q| q.trial_id).collect();
+    assert_eq!(trials.len(), 44, "2 iterations x (12 + 6 + 4) fresh trials");
+}
+
+#[test]
+fn hyperband_is_deterministic_and_rejects_bad_flags() {
+    let a = drive(
+        &mut Hyperband::new(&SearchSpace::default(), 10, 3, 1, 5).unwrap(),
+        &|q| q.hp.dropout as f64,
+    );
+    let b = drive(
+        &mut Hyperband::new(&SearchSpace::default(), 10, 3, 1, 5).unwrap(),
+        &|q| q.hp.dropout as f64,
+    );
+    assert_eq!(a, b);
+    let e = Hyperband::new(&SearchSpace::default(), 10, 1, 1, 5)
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(e, "--factor: 1: Hyperband needs a factor of at least 2");
+    assert!(Hyperband::new(&SearchSpace::default(), 0, 3, 1, 5).is_err());
+}
+
+#[test]
+fn random_search_gives_distinct_seeded_configurations() {
+    let space = SearchSpace::default();
+    let a = drive(&mut random::new(&space, 108, 10, 42).unwrap(), &|_| 0.5);
+    assert_eq!(a.len(), 108);
+    let keys: std::collections::HashSet<String> = a
+        .iter()
+        .map(|q| fastfc::strategy::config_key(&q.hp))
+        .collect();
+    assert_eq!(keys.len(), 108);
+    for q in &a {
+        assert!([2, 3, 4].contains(&q.hp.hidden.len()) && [32, 48, 64].contains(&q.hp.hidden[0]));
+        assert!(q.hp.hidden.iter().all(|&w| w == q.hp.hidden[0]));
+        assert!(
+            (0.0..=0.4).contains(&q.hp.dropout) && (5e-4..=2.5e-3).contains(&q.hp.learning_rate)
+        );
+        assert_eq!(q.epochs, 10);
+    }
+    assert_eq!(
+        a,
+        drive(&mut random::new(&space, 108, 10, 42).unwrap(), &|_| 0.1)
+    );
+    assert_ne!(
+        a,
+        drive(&mut random::new(&space, 108, 10, 43).unwrap(), &|_| 0.1)
+    );
+    // A space with 2 configurations cannot give 3 distinct ones.
+    let tiny = SearchSpace::parse(
+        Path::new("t.toml"),
+        "[layers]\nchoice = [2]\n[units]\nchoice=[32]\n[dropout]\nchoice=[0.1]\n[learning_rate]\nchoice=[0.001]\n[activation]\nchoice=[\"relu\"]\n[optimizer]\nchoice=[\"adam\",\"lion\"]\n",
+    )
+    .unwrap();
+    let e = random::new(&tiny, 3, 1, 0).err().unwrap().to_string();
+    assert!(e.contains("only 2 distinct"), "{e}");
+}
+
+#[test]
+fn grid_is_the_cartesian_product() {
+    let space = SearchSpace::parse(
+        Path::new("g.toml"),
+        "[layers]\nint = [2, 3]\n[units]\nchoice = [32, 64]\nper_layer = true\n[dropout]\nuniform = [0.0, 0.4]\ncount = 3\n[learning_rate]\nloguniform = [1e-4, 1e-2]\ncount = 2\n[activation]\nchoice = [\"elu\", \"relu\"]\n",
+    )
+    .unwrap();
+    let g = drive(
+        &mut grid::new(&space, Path::new("g.toml"), 3, None).unwrap(),
+        &|_| 0.0,
+    );
+    // widths: 2² + 2³ = 12; × 2 activations × 2 optimizers × 3 dropouts × 2 rates.
+    assert_eq!(g.len(), 12 * 2 * 2 * 3 * 2);
+    let lrs: std::collections::BTreeSet<String> = g
+        .iter()
+        .map(|q| format!("{:.0e}", q.hp.learning_rate))
+        .collect();
+    assert_eq!(lrs.into_iter().collect::<Vec<_>>(), vec!["1e-2", "1e-4"]);
+    assert_eq!(
+        drive(
+            &mut grid::new(&space, Path::new("g.toml"), 3, Some(5)).unwrap(),
+            &|_| 0.0
+        )
+        .len(),
+        5
+    );
+    let cont =
+        SearchSpace::parse(Path::new("c.toml"), "[dropout]\nuniform = [0.0, 0.4]\n").unwrap();
+    let e = grid::new(&cont, Path::new("c.toml"), 3, None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        e,
+        "c.toml: key `dropout`: a grid needs `count = N` or `step = X` for a continuous parameter"
+    );
+}
+
+#[test]
+fn bad_space_files_name_the_key() {
+    let cases = [
+        (
+            "[units]\nchoice = [32]\n[depth]\nchoice = [2]\n",
+            "key `depth`: unknown parameter",
+        ),
+        (
+            "[dropout]\nuniform = [0.4, 0.1]\n",
+            "key `dropout.uniform`: expected [low, high] with low <= high",
+        ),
+        (
+            "[dropout]\nuniform = [0.0, 1.5]\n",
+            "key `dropout.uniform`: 1.5 is outside",
+        ),
+        (
+            "[layers]\nuniform = [2, 4]\n",
+            "key `layers`: takes integers",
+        ),
+        (
+            "[units]\nchoice = [32.5]\n",
+            "key `units.choice`: 32.5 is not an integer",
+        ),
+        (
+            "[activation]\nchoice = [\"tanh\"]\n",
+            "key `activation`: `tanh`: expected one of elu",
+        ),
+        (
+            "[dropout]\nloguniform = [0.0, 0.4]\n",
+            "log-uniform needs low > 0",
+        ),
+        (
+            "[learning_rate]\nuniform = [1e-4, 1e-3]\nchoice = [1e-3]\n",
+            "expected exactly one of",
+        ),
+        (
+            "[dropout]\nuniform = [0.0, 0.4]\ncount = 2\nstep = 0.1\n",
+            "give `count` or `step`, not both",
+        ),
+        (
+            "[optimizer]\nchoice = []\n",
+            "key `optimizer`: `choice` is empty",
+        ),
+        ("dropout = 0.1\n", "key `dropout`: expected a table"),
+        ("[dropout\n", "not valid TOML"),
+    ];
+    for (text, want) in cases {
+        let e = SearchSpace::parse(Path::new("space.toml"), text)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.starts_with("space.toml: ") && e.contains(want),
+            "{text:?}: {e}"
+        );
+    }
+}
