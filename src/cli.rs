@@ -28,6 +28,8 @@ pub enum Command {
     /// Inspect or export the preprocessed data.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Plot and compare studies: best-so-far accuracy vs time and epochs, accuracy by hyperparameter.
+    Report(ReportArgs),
     /// Time one training epoch of a model on this machine (napkin math included).
     Bench(BenchArgs),
     /// List the compute devices fastfc can use.
@@ -148,6 +150,16 @@ pub struct SearchArgs {
     pub cohort_size: usize,
     #[command(flatten)]
     pub common: Common,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Study folders written by `fastfc search --out`.
+    #[arg(required = true, value_name = "DIR")]
+    pub studies: Vec<PathBuf>,
+    /// Where to write the plots (default: the first study's folder).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

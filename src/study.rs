@@ -178,7 +178,9 @@ pub fn run<B: Backend>(
             all.extend(replayed);
         }
         // Cohorts: runs that start and end at the same epoch, in proposal order.
-        let mut groups: Vec<((usize, usize), Vec<(RunRequest, TrialState)>)> = vec![];
+        // ((start epoch, end epoch), runs with their starting states)
+        type Group = ((usize, usize), Vec<(RunRequest, TrialState)>);
+        let mut groups: Vec<Group> = vec![];
         for q in todo {
             let spec = spec_of(&q, cfg, backend);
             let state = match q.resume_from {

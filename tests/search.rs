@@ -134,6 +134,32 @@ fn small_random_search_writes_the_study() {
     assert!(o.join("best/model.safetensors").exists() && o.join("best/config.json").exists());
     assert_eq!(journal_lines(&o), 6);
 
+    // `fastfc report` draws the comparison plots from the journal.
+    let rep = bin().arg("report").arg(&o).output().unwrap();
+    let stdout = String::from_utf8_lossy(&rep.stdout);
+    assert!(
+        rep.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&rep.stderr)
+    );
+    assert!(stdout.contains("random (study)"), "{stdout}");
+    for f in [
+        "convergence.svg",
+        "convergence.png",
+        "by_hyperparameter.svg",
+        "by_hyperparameter.png",
+    ] {
+        let bytes = std::fs::read(o.join(f)).unwrap();
+        assert!(bytes.len() > 1000, "{f} is nearly empty");
+        if f.ends_with(".png") {
+            assert_eq!(&bytes[1..4], b"PNG");
+        } else {
+            assert!(String::from_utf8_lossy(&bytes).contains("<svg"));
+        }
+    }
+    let bad = bin().arg("report").arg(out.path()).output().unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("journal.jsonl: no finished runs"));
+
     // The same --out again without --resume is refused, naming the flag.
     let again = bin()
         .args([

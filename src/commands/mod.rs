@@ -17,6 +17,19 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => eval::run(&a),
         Command::Data(c) => data::run(c),
         Command::Bench(a) => bench::run(&a),
+        Command::Report(a) => {
+            let studies = a
+                .studies
+                .iter()
+                .map(|d| crate::report::load(d))
+                .collect::<Result<Vec<_>>>()?;
+            let out = a.out.clone().unwrap_or_else(|| a.studies[0].clone());
+            print!("{}", crate::report::table(&studies));
+            for f in crate::report::draw(&studies, &out)? {
+                println!("wrote {}", f.display());
+            }
+            Ok(())
+        }
         Command::Devices => {
             crate::device::list();
             Ok(())
