@@ -11,10 +11,14 @@ pub enum Resolved {
 
 /// Why this binary cannot use CUDA, if it cannot.
 pub fn cuda_unavailable_reason() -> Option<String> {
-    Some(
-        "this build of fastfc has no CUDA backend (the multi-trial CUDA engine is not built yet)"
-            .to_string(),
-    )
+    if crate::kernels::built() {
+        Some(format!(
+            "this build carries {} compiled CUDA kernels, but the CUDA backend that runs them is not implemented yet",
+            crate::kernels::KERNELS.len()
+        ))
+    } else {
+        Some("this binary was built without CUDA kernels (nvcc not found at build time) and has no CUDA backend yet".to_string())
+    }
 }
 
 /// Resolves `--device`; `auto` falls back to the CPU with a one-line note on stderr.

@@ -16,6 +16,7 @@ pub use error::{Error, Result};
 pub mod cli;
 pub mod commands;
 pub mod device;
+pub mod kernels;
 pub mod progress;
 pub mod report;
 pub mod space;
