@@ -179,7 +179,7 @@ pub fn run<B: Backend>(
         }
         // Cohorts: runs that start and end at the same epoch, in proposal order.
         // ((start epoch, end epoch), runs with their starting states)
-        type Group = ((usize, usize), Vec<(RunRequest, TrialState)>);
+        type Group = ((usize, usize), Vec<(RunRequest, TrialJob)>);
         let mut groups: Vec<Group> = vec![];
         for q in todo {
             let spec = spec_of(&q, cfg, backend);
@@ -188,29 +188,24 @@ pub fn run<B: Backend>(
                 None => TrialState::init(&spec),
             };
             let key = (state.epochs, q.epochs);
+            let job = TrialJob { spec, state };
             match groups
                 .iter_mut()
                 .find(|(k, g)| *k == key && g.len() < cohort_size)
             {
-                Some((_, g)) => g.push((q, state)),
-                None => groups.push((key, vec![(q, state)])),
+                Some((_, g)) => g.push((q, job)),
+                None => groups.push((key, vec![(q, job)])),
             }
         }
         for ((first, last), group) in groups {
             ui.cohort_start(group.len(), first, last);
-            let jobs: Vec<TrialJob> = group
-                .iter()
-                .map(|(q, st)| TrialJob {
-                    spec: spec_of(q, cfg, backend),
-                    state: st.clone(),
-                })
-                .collect();
+            let (reqs, jobs): (Vec<RunRequest>, Vec<TrialJob>) = group.into_iter().unzip();
             let shared: &dyn StudyUi = &*ui;
             let outcomes = train_cohort(backend, jobs, &train_cfg(last), &mut |_| {}, &|n| {
                 shared.steps(n)
             })?;
             let mut obs = vec![];
-            for ((q, _), o) in group.into_iter().zip(outcomes) {
+            for (q, o) in reqs.into_iter().zip(outcomes) {
                 journal::write_checkpoint(dir, q.run_id, &o.checkpoint)?;
                 study_epochs += o.history.len();
                 let rec = RunRecord {
