@@ -30,3 +30,37 @@ FFC_HD unsigned ffc_hash5(unsigned seed, unsigned a, unsigned b, unsigned c, uns
 
 // Uniform in [0, 1) with 24 bits, exactly representable in f32 (same as rng::unit_f32).
 FFC_HD float ffc_unit(unsigned h) { return (float)(h >> 8) * (1.0f / 16777216.0f); }
+
+// ---- the cohort slot table ----
+// One FfcSlot per trial, read as slots[trial] by every kernel: one launch trains a cohort of mixed
+// configurations. Twin: `Slot` in src/backend/cuda/slot.rs (#[repr(C)], size and offsets checked by
+// tests/kernels/slot.rs). Widths are padded to the cohort's widest layer (exact: padded units keep
+// zero weights, zero activations and zero gradients), so layer offsets are uniform launch arguments
+// and `param_off` places the trial in the cohort's arenas (params, grads, Adam/Lion moments).
+struct FfcSlot {
+    double b1, b2;        // optimizer betas in f64 (the Adam bias correction is computed in f64)
+    float lr;             // learning rate
+    float dropout;        // dropout rate of every hidden layer (0 = none)
+    float eps;            // Adam epsilon
+    float c1, c2;         // 1 - b1, 1 - b2, rounded from f64
+    float b1f, b2f;       // b1, b2 rounded to f32 (Lion)
+    unsigned param_off;   // offset of the trial's parameters in the arenas
+    unsigned act;         // activation id: elu 0, celu 1, gelu 2, relu 3, selu 4, silu 5
+    unsigned opt;         // optimizer id: adam 0, lion 1
+    unsigned seed;        // dropout seed
+    unsigned active;      // 1 = training; 0 = early-stopped (host) or diverged (softmax_xent)
+    unsigned step0;       // optimizer steps taken before this epoch
+    unsigned hidden[4];   // true hidden widths (0 = no such layer); padded units beyond are zero
+    unsigned reserved;
+};
+
+// Per-trial accumulators of softmax_xent (twin: `Stats` in slot.rs).
+struct FfcStats {
+    double loss_sum;      // Σ cross-entropy over the rows seen (finite steps only when training)
+    unsigned correct;     // rows whose argmax is the label
+    unsigned rows;        // rows accounted
+    unsigned diverged;    // 1 once a training step's loss was not finite
+    unsigned reserved;
+};
+
+#define FFC_TILE 16

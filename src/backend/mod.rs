@@ -6,6 +6,7 @@
 //! whole cohort (see `kernels/`).
 
 pub mod cpu;
+pub mod cuda;
 
 use crate::data::Dataset;
 use crate::error::Result;

@@ -11,9 +11,9 @@ fn every_kernel_is_built_for_t4_and_hopper_without_spills() {
         eprintln!("skipped: built without nvcc");
         return;
     }
-    for k in ["dropout_fwd", "dropout_bwd"] {
+    for k in fastfc::backend::cuda::launch::DECLARED {
         assert!(
-            fastfc::kernels::KERNELS.contains(&k),
+            fastfc::kernels::KERNELS.contains(k),
             "{k} missing from {:?}",
             fastfc::kernels::KERNELS
         );

@@ -1,0 +1,188 @@
+//! Launch descriptions: the one place each kernel is declared (name, arguments, launch shape).
+//! Both launchers — the real one ([`super::Gpu`] over cudarc) and the emulated one
+//! ([`super::emu::EmuGpu`]) — take the [`Launch`] these declarations build, so argument order and
+//! kinds are never written twice. The emulated launcher also checks the argument kinds against the
+//! kernel's real C++ signature, so a declaration that drifts from its `.cu` fails every test.
+
+/// A device address (a CUDA `CUdeviceptr`, or a host address under emulation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ptr(pub u64);
+
+impl Ptr {
+    /// The null pointer, for optional buffers.
+    pub const NULL: Ptr = Ptr(0);
+}
+
+/// One kernel argument, by value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arg {
+    Ptr(u64),
+    I32(i32),
+    U32(u32),
+    F32(f32),
+}
+
+impl Arg {
+    /// The argument as the bytes the kernel receives (what `void** params` entries point at).
+    pub fn bytes(&self) -> [u8; 8] {
+        let mut b = [0u8; 8];
+        match *self {
+            Arg::Ptr(p) => b.copy_from_slice(&p.to_ne_bytes()),
+            Arg::I32(v) => b[..4].copy_from_slice(&v.to_ne_bytes()),
+            Arg::U32(v) => b[..4].copy_from_slice(&v.to_ne_bytes()),
+            Arg::F32(v) => b[..4].copy_from_slice(&v.to_ne_bytes()),
+        }
+        b
+    }
+}
+
+impl From<Ptr> for Arg {
+    fn from(p: Ptr) -> Arg {
+        Arg::Ptr(p.0)
+    }
+}
+impl From<i32> for Arg {
+    fn from(v: i32) -> Arg {
+        Arg::I32(v)
+    }
+}
+impl From<u32> for Arg {
+    fn from(v: u32) -> Arg {
+        Arg::U32(v)
+    }
+}
+impl From<f32> for Arg {
+    fn from(v: f32) -> Arg {
+        Arg::F32(v)
+    }
+}
+
+/// A kernel launch: which kernel, its grid and block, its arguments in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launch {
+    pub kernel: &'static str,
+    /// Argument kinds, one letter each: p pointer, i i32, u u32, f f32.
+    pub sig: &'static str,
+    pub grid: [u32; 3],
+    pub block: [u32; 3],
+    pub args: Vec<Arg>,
+}
+
+/// ceil(n / d) as a grid dimension.
+pub fn div_up(n: impl TryInto<u64>, d: u32) -> u32 {
+    let n: u64 = n.try_into().unwrap_or(0);
+    n.div_ceil(d as u64).max(1) as u32
+}
+
+macro_rules! sig_char {
+    (Ptr) => {
+        "p"
+    };
+    (i32) => {
+        "i"
+    };
+    (u32) => {
+        "u"
+    };
+    (f32) => {
+        "f"
+    };
+}
+
+/// Declares kernels: `Type = name(arg: ty, ...) |trials| (grid, block);`
+macro_rules! kernels {
+    ($(
+        $(#[$doc:meta])*
+        $ty:ident = $name:ident($($arg:ident: $t:tt),* $(,)?) |$trials:ident| $shape:expr;
+    )*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub struct $ty { $(pub $arg: $t),* }
+
+            impl $ty {
+                pub const NAME: &'static str = stringify!($name);
+                pub const SIG: &'static str = concat!($(sig_char!($t)),*);
+                /// The launch of this kernel over a cohort of `trials`.
+                pub fn launch(&self, $trials: u32) -> Launch {
+                    let $ty { $($arg),* } = *self;
+                    let (grid, block): ([u32; 3], [u32; 3]) = $shape;
+                    Launch {
+                        kernel: Self::NAME,
+                        sig: Self::SIG,
+                        grid,
+                        block,
+                        args: vec![$(Arg::from($arg)),*],
+                    }
+                }
+            }
+        )*
+        /// Every declared kernel's name.
+        pub const DECLARED: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+/// Threads per block of the elementwise kernels.
+pub const ELEMENTWISE_BLOCK: u32 = 256;
+/// Threads per block of `softmax_xent` (one block per trial; a multiple of 32).
+pub const XENT_BLOCK: u32 = 128;
+/// Tile edge of the dense kernels (FFC_TILE).
+pub const TILE: u32 = 16;
+
+kernels! {
+    /// z = x·Wᵀ + b, and with `mode` 1 also y = f(z). kernels/dense.cu.
+    DenseFwd = dense_fwd(slots: Ptr, w_off: u32, b_off: u32, rows: i32, n_in: i32, n_out: i32,
+                         x: Ptr, x_tstride: u32, params: Ptr, z: Ptr, y: Ptr, mode: i32,
+                         skip_inactive: i32)
+        |trials| ([div_up(n_out, TILE), div_up(rows, TILE), trials], [TILE, TILE, 1]);
+    /// dx = (dy·W) [⊙ mask] [⊙ f'(z)]. kernels/dense.cu.
+    DenseBwdX = dense_bwd_x(slots: Ptr, w_off: u32, rows: i32, n_in: i32, n_out: i32, dy: Ptr,
+                            params: Ptr, mask: Ptr, z: Ptr, y: Ptr, dx: Ptr, mode: i32)
+        |trials| ([div_up(n_in, TILE), div_up(rows, TILE), trials], [TILE, TILE, 1]);
+    /// dW = dyᵀ·x, db = Σ dy. kernels/dense.cu.
+    DenseBwdW = dense_bwd_w(slots: Ptr, w_off: u32, b_off: u32, rows: i32, n_in: i32, n_out: i32,
+                            dy: Ptr, x: Ptr, x_tstride: u32, grads: Ptr)
+        |trials| ([div_up(n_in, TILE), div_up(n_out, TILE), trials], [TILE, TILE, 1]);
+    /// y = f(z). kernels/activation.cu.
+    ActivationFwd = activation_fwd(slots: Ptr, n: i32, z: Ptr, y: Ptr)
+        |trials| ([div_up(n, ELEMENTWISE_BLOCK), trials, 1], [ELEMENTWISE_BLOCK, 1, 1]);
+    /// dz = dy·f'(z). kernels/activation.cu.
+    ActivationBwd = activation_bwd(slots: Ptr, n: i32, z: Ptr, y: Ptr, dy: Ptr, dz: Ptr)
+        |trials| ([div_up(n, ELEMENTWISE_BLOCK), trials, 1], [ELEMENTWISE_BLOCK, 1, 1]);
+    /// Inverted dropout. kernels/dropout.cu.
+    DropoutFwd = dropout_fwd(slots: Ptr, step: u32, layer: u32, rows: i32, width: i32, x: Ptr,
+                             mask: Ptr, y: Ptr)
+        |trials| ([div_up(rows as i64 * width as i64, ELEMENTWISE_BLOCK), trials, 1],
+                  [ELEMENTWISE_BLOCK, 1, 1]);
+    /// dx = dy ⊙ mask. kernels/dropout.cu.
+    DropoutBwd = dropout_bwd(slots: Ptr, rows: i32, width: i32, dy: Ptr, mask: Ptr, dx: Ptr)
+        |trials| ([div_up(rows as i64 * width as i64, ELEMENTWISE_BLOCK), trials, 1],
+                  [ELEMENTWISE_BLOCK, 1, 1]);
+    /// ffc_hash5 of (n, 5) keys, for the shared test vectors. kernels/dropout.cu.
+    DropoutHash = dropout_hash(keys: Ptr, n: i32, out: Ptr)
+        |_trials| ([div_up(n, ELEMENTWISE_BLOCK), 1, 1], [ELEMENTWISE_BLOCK, 1, 1]);
+    /// Softmax cross-entropy: loss sums, correct counts, dlogits. kernels/softmax_xent.cu.
+    SoftmaxXent = softmax_xent(slots: Ptr, rows: i32, classes: i32, logits: Ptr, labels: Ptr,
+                               scale: f32, dlogits: Ptr, stats: Ptr, train: i32)
+        |trials| ([1, trials, 1], [XENT_BLOCK, 1, 1]);
+    /// One Adam step over the arena. kernels/adam.cu.
+    Adam = adam(slots: Ptr, n: i32, step: u32, params: Ptr, grads: Ptr, m: Ptr, v: Ptr)
+        |trials| ([div_up(n, ELEMENTWISE_BLOCK), trials, 1], [ELEMENTWISE_BLOCK, 1, 1]);
+    /// One Lion step over the arena. kernels/lion.cu.
+    Lion = lion(slots: Ptr, n: i32, params: Ptr, grads: Ptr, m: Ptr)
+        |trials| ([div_up(n, ELEMENTWISE_BLOCK), trials, 1], [ELEMENTWISE_BLOCK, 1, 1]);
+}
+
+/// The emulator's self-test kernels (src/backend/cuda/emu/selftest.cu; emulated build only).
+pub mod selftest {
+    use super::*;
+    kernels! {
+        Reduce = emu_selftest_reduce(x: Ptr, n: i32, out: Ptr) |blocks| ([blocks, 1, 1], [256, 1, 1]);
+        Atomics = emu_selftest_atomics(counter: Ptr, sum: Ptr, maxv: Ptr) |threads| ([1, 1, 1], [threads, 1, 1]);
+        Ballot = emu_selftest_ballot(out: Ptr, out2: Ptr) |threads| ([1, 1, 1], [threads, 1, 1]);
+        EarlyReturn = emu_selftest_early_return(out: Ptr) |threads| ([1, 1, 1], [threads, 1, 1]);
+        Divergent = emu_selftest_divergent(out: Ptr) |threads| ([1, 1, 1], [threads, 1, 1]);
+        Race = emu_selftest_race(input: Ptr, out: Ptr, sync: i32) |threads| ([1, 1, 1], [threads, 1, 1]);
+        StructLayout = emu_selftest_layout(out: Ptr) |threads| ([1, 1, 1], [threads, 1, 1]);
+    }
+}
