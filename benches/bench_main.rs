@@ -1,6 +1,7 @@
-//! Criterion benchmarks, one group per op (ids `<op>/cpu/<shape>`), plus one training epoch.
-//! CUDA groups join when the CUDA backend lands (issue: multi-trial CUDA engine).
-//! Run: `cargo bench --bench bench_main` (or `-- dense` for one group).
+//! Criterion benchmarks, one group per op with ids `<op>/<device>/t108_w64_b32` (the seed's cohort:
+//! 108 trials, width 64, batch 32; throughput in FLOP for dense, elements otherwise), plus one
+//! training epoch. The CUDA ids run when a GPU opens; otherwise one line says they were skipped.
+//! Run: `cargo bench --bench bench_main` (or `-- dense_fwd` for one group).
 
 use std::sync::Arc;
 
@@ -8,6 +9,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use rand::{Rng, SeedableRng};
 
 use fastfc::backend::cpu::{activation, adam, dense, dropout, lion, softmax_xent, CpuBackend};
+use fastfc::backend::cuda::driver::CudaGpu;
+use fastfc::backend::cuda::launch::*;
+use fastfc::backend::cuda::slot::{Slot, Stats};
+use fastfc::backend::cuda::{AnyGpu, Gpu};
 use fastfc::backend::Backend;
 use fastfc::model::{Activation, Hyperparams, Optimizer, TrialSpec, TrialState};
 
@@ -16,63 +21,399 @@ fn rnd(n: usize, seed: u64) -> Vec<f32> {
     (0..n).map(|_| r.random_range(-1.0..1.0)).collect()
 }
 
-fn ops(c: &mut Criterion) {
-    let b = 32;
-    for w in [32usize, 48, 64] {
-        let (x, wt, bias) = (rnd(b * w, 1), rnd(w * w, 2), rnd(w, 3));
-        let mut y = vec![0f32; b * w];
-        let mut g = c.benchmark_group("dense_fwd");
-        g.throughput(Throughput::Elements((2 * b * w * w) as u64)); // FLOP
-        g.bench_function(BenchmarkId::new("cpu", format!("b{b}_w{w}")), |bn| {
-            bn.iter(|| dense::fwd_fast(&x, &wt, &bias, &mut y, b, w, w))
-        });
-        g.finish();
-        let (mut dw, mut db) = (vec![0f32; w * w], vec![0f32; w]);
-        let mut g = c.benchmark_group("dense_bwd_w");
-        g.throughput(Throughput::Elements((2 * b * w * w) as u64));
-        g.bench_function(BenchmarkId::new("cpu", format!("b{b}_w{w}")), |bn| {
-            bn.iter(|| dense::bwd_w_fast(&y, &x, &mut dw, &mut db, b, w, w))
-        });
-        g.finish();
-    }
-    let n = 32 * 64;
-    let z = rnd(n, 4);
-    let mut y = vec![0f32; n];
+/// The seed's cohort shape: 108 trials, hidden width 64, batch 32.
+const T: usize = 108;
+const W: usize = 64;
+const B: usize = 32;
+const NP: usize = 17_290; // parameters of 64 → [64]×4 → 10: 4·(64·64 + 64) + 64·10 + 10
+
+fn id(dev: &str) -> String {
+    format!("{dev}/t{T}_w{W}_b{B}")
+}
+
+/// Every op over a whole cohort on the CPU backend (one thread, trial after trial).
+fn ops_cpu(c: &mut Criterion) {
+    let (x, wt, bias) = (rnd(T * B * W, 1), rnd(T * W * W, 2), rnd(T * W, 3));
+    let mut y = vec![0f32; T * B * W];
+    let flop = (2 * T * B * W * W) as u64;
+    let mut g = c.benchmark_group("dense_fwd");
+    g.throughput(Throughput::Elements(flop));
+    g.bench_function(id("cpu"), |bn| {
+        bn.iter(|| {
+            for t in 0..T {
+                let (xs, ys) = (
+                    &x[t * B * W..(t + 1) * B * W],
+                    &mut y[t * B * W..(t + 1) * B * W],
+                );
+                dense::fwd_fast(
+                    xs,
+                    &wt[t * W * W..(t + 1) * W * W],
+                    &bias[t * W..(t + 1) * W],
+                    ys,
+                    B,
+                    W,
+                    W,
+                )
+            }
+        })
+    });
+    g.finish();
+    let mut dx = vec![0f32; T * B * W];
+    let mut g = c.benchmark_group("dense_bwd_x");
+    g.throughput(Throughput::Elements(flop));
+    g.bench_function(id("cpu"), |bn| {
+        bn.iter(|| {
+            for t in 0..T {
+                let r = t * B * W..(t + 1) * B * W;
+                dense::bwd_x_fast(
+                    &y[r.clone()],
+                    &wt[t * W * W..(t + 1) * W * W],
+                    &mut dx[r],
+                    B,
+                    W,
+                    W,
+                )
+            }
+        })
+    });
+    g.finish();
+    let (mut dw, mut db) = (vec![0f32; T * W * W], vec![0f32; T * W]);
+    let mut g = c.benchmark_group("dense_bwd_w");
+    g.throughput(Throughput::Elements(flop));
+    g.bench_function(id("cpu"), |bn| {
+        bn.iter(|| {
+            for t in 0..T {
+                let r = t * B * W..(t + 1) * B * W;
+                dense::bwd_w_fast(
+                    &y[r.clone()],
+                    &x[r],
+                    &mut dw[t * W * W..(t + 1) * W * W],
+                    &mut db[t * W..(t + 1) * W],
+                    B,
+                    W,
+                    W,
+                )
+            }
+        })
+    });
+    g.finish();
+    let n = T * B * W;
+    let mut z = vec![0f32; n];
     let mut g = c.benchmark_group("activation_fwd");
     g.throughput(Throughput::Elements(n as u64));
-    for act in Activation::ALL {
-        g.bench_function(BenchmarkId::new("cpu", format!("{act}_{n}")), |bn| {
-            bn.iter(|| activation::fwd(act, &z, &mut y))
-        });
-    }
+    g.bench_function(id("cpu"), |bn| {
+        // Trial t uses activation t mod 6, as a mixed cohort does.
+        bn.iter(|| {
+            for t in 0..T {
+                let r = t * B * W..(t + 1) * B * W;
+                activation::fwd(Activation::ALL[t % 6], &x[r.clone()], &mut z[r])
+            }
+        })
+    });
+    g.finish();
+    let mut g = c.benchmark_group("activation_bwd");
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function(id("cpu"), |bn| {
+        bn.iter(|| {
+            for t in 0..T {
+                let r = t * B * W..(t + 1) * B * W;
+                activation::bwd(
+                    Activation::ALL[t % 6],
+                    &x[r.clone()],
+                    &y[r.clone()],
+                    &wt[..B * W],
+                    &mut dx[r],
+                )
+            }
+        })
+    });
     g.finish();
     let mut m = vec![0f32; n];
-    let mut g = c.benchmark_group("dropout_mask");
+    let mut g = c.benchmark_group("dropout_fwd");
     g.throughput(Throughput::Elements(n as u64));
-    g.bench_function(BenchmarkId::new("cpu", "b32_w64"), |bn| {
-        bn.iter(|| dropout::mask(1, 2, 3, 32, 64, 0.2, &mut m))
+    g.bench_function(id("cpu"), |bn| {
+        bn.iter(|| {
+            for t in 0..T {
+                let r = t * B * W..(t + 1) * B * W;
+                dropout::mask(t as u32, 2, 3, B, W, 0.2, &mut m[r.clone()]);
+                dropout::apply(&x[r.clone()], &m[r.clone()], &mut z[r]);
+            }
+        })
     });
     g.finish();
-    let logits = rnd(32 * 10, 5);
-    let labels: Vec<u8> = (0..32).map(|i| (i % 10) as u8).collect();
-    let mut d = vec![0f32; 320];
+    let logits = rnd(T * B * 10, 5);
+    let labels: Vec<u8> = (0..B).map(|i| (i % 10) as u8).collect();
+    let mut d = vec![0f32; T * B * 10];
     let mut g = c.benchmark_group("softmax_xent");
-    g.throughput(Throughput::Elements(32));
-    g.bench_function(BenchmarkId::new("cpu", "b32_c10"), |bn| {
-        bn.iter(|| softmax_xent::fwd_bwd(&logits, &labels, 32, 10, 1.0 / 32.0, Some(&mut d)))
+    g.throughput(Throughput::Elements((T * B) as u64));
+    g.bench_function(id("cpu"), |bn| {
+        bn.iter(|| {
+            for t in 0..T {
+                let r = t * B * 10..(t + 1) * B * 10;
+                softmax_xent::fwd_bwd(
+                    &logits[r.clone()],
+                    &labels,
+                    B,
+                    10,
+                    1.0 / B as f32,
+                    Some(&mut d[r]),
+                );
+            }
+        })
     });
     g.finish();
-    let np = 17_226; // parameters of 64 → [64]×4 → 10
-    let (mut p, gr, mut m1, mut v1) = (rnd(np, 6), rnd(np, 7), vec![0f32; np], vec![0f32; np]);
-    let mut g = c.benchmark_group("optimizer");
-    g.throughput(Throughput::Elements(np as u64));
-    g.bench_function(BenchmarkId::new("adam/cpu", np), |bn| {
-        bn.iter(|| adam::step(&mut p, &gr, &mut m1, &mut v1, 1e-3, 0.9, 0.999, 1e-7, 10))
-    });
-    g.bench_function(BenchmarkId::new("lion/cpu", np), |bn| {
-        bn.iter(|| lion::step(&mut p, &gr, &mut m1, 1e-4, 0.9, 0.99))
-    });
-    g.finish();
+    let (mut p, gr, mut m1, mut v1) = (
+        rnd(T * NP, 6),
+        rnd(T * NP, 7),
+        vec![0f32; T * NP],
+        vec![0f32; T * NP],
+    );
+    for (name, lion_step) in [("adam", false), ("lion", true)] {
+        let mut g = c.benchmark_group(name);
+        g.throughput(Throughput::Elements((T * NP) as u64));
+        g.bench_function(id("cpu"), |bn| {
+            bn.iter(|| {
+                for t in 0..T {
+                    let r = t * NP..(t + 1) * NP;
+                    if lion_step {
+                        lion::step(
+                            &mut p[r.clone()],
+                            &gr[r.clone()],
+                            &mut m1[r],
+                            1e-4,
+                            0.9,
+                            0.99,
+                        )
+                    } else {
+                        adam::step(
+                            &mut p[r.clone()],
+                            &gr[r.clone()],
+                            &mut m1[r.clone()],
+                            &mut v1[r],
+                            1e-3,
+                            0.9,
+                            0.999,
+                            1e-7,
+                            10,
+                        )
+                    }
+                }
+            })
+        });
+        g.finish();
+    }
+}
+
+/// The CUDA device for the benchmarks, or None with a line saying why the groups are skipped.
+fn cuda() -> Option<AnyGpu> {
+    match CudaGpu::open(0) {
+        Ok(g) => Some(AnyGpu::Cuda(g)),
+        Err(e) => {
+            eprintln!("cuda benchmarks skipped: {e}");
+            None
+        }
+    }
+}
+
+/// Every kernel over the same cohort shape on the GPU: `iters` launches queued, one sync.
+fn ops_cuda(c: &mut Criterion) {
+    let Some(gpu) = cuda() else { return };
+    let g = &gpu;
+    let hp = Hyperparams {
+        hidden: vec![W; 4],
+        activation: Activation::Elu,
+        dropout: 0.1,
+        learning_rate: 1e-3,
+        optimizer: Optimizer::Adam,
+    };
+    let slots: Vec<Slot> = (0..T)
+        .map(|t| {
+            let mut h = hp.clone();
+            h.activation = Activation::ALL[t % 6];
+            h.optimizer = Optimizer::ALL[t % 2];
+            Slot::new(&TrialSpec::new(t as u64, h, 1, 64, 10), (t * NP) as u32, 0)
+        })
+        .collect();
+    let up = |v: &[f32]| g.upload(v).unwrap();
+    let sl = g.upload(&slots).unwrap();
+    let (x, params, grads) = (
+        up(&rnd(T * B * W, 1)),
+        up(&rnd(T * NP, 2)),
+        up(&rnd(T * NP, 3)),
+    );
+    let (z, y, dx, mask) = (
+        up(&rnd(T * B * W, 4)),
+        up(&rnd(T * B * W, 5)),
+        up(&rnd(T * B * W, 6)),
+        up(&rnd(T * B * W, 7)),
+    );
+    let (m, v) = (
+        g.alloc::<f32>(T * NP).unwrap(),
+        g.alloc::<f32>(T * NP).unwrap(),
+    );
+    let logits = up(&rnd(T * B * 10, 8));
+    let labels = g
+        .upload(&(0..B).map(|i| (i % 10) as u8).collect::<Vec<u8>>())
+        .unwrap();
+    let stats = g.alloc::<Stats>(T).unwrap();
+    let (w1, b1) = (64 * 64 + 64, 64 * 64 * 2 + 64); // layer 1 (64 → 64) of the padded layout
+    let t = T as u32;
+    let flop = (2 * T * B * W * W) as u64;
+    let n = (T * B * W) as u64;
+    let cases: Vec<(&str, u64, Launch)> = vec![
+        (
+            "dense_fwd",
+            flop,
+            DenseFwd {
+                slots: sl.ptr(),
+                w_off: w1,
+                b_off: b1,
+                rows: B as i32,
+                n_in: W as i32,
+                n_out: W as i32,
+                x: x.ptr(),
+                x_tstride: (B * W) as u32,
+                params: params.ptr(),
+                z: z.ptr(),
+                y: y.ptr(),
+                mode: 1,
+                skip_inactive: 1,
+            }
+            .launch(t),
+        ),
+        (
+            "dense_bwd_x",
+            flop,
+            DenseBwdX {
+                slots: sl.ptr(),
+                w_off: w1,
+                rows: B as i32,
+                n_in: W as i32,
+                n_out: W as i32,
+                dy: y.ptr(),
+                params: params.ptr(),
+                mask: mask.ptr(),
+                z: z.ptr(),
+                y: y.ptr(),
+                dx: dx.ptr(),
+                mode: 1,
+            }
+            .launch(t),
+        ),
+        (
+            "dense_bwd_w",
+            flop,
+            DenseBwdW {
+                slots: sl.ptr(),
+                w_off: w1,
+                b_off: b1,
+                rows: B as i32,
+                n_in: W as i32,
+                n_out: W as i32,
+                dy: y.ptr(),
+                x: x.ptr(),
+                x_tstride: (B * W) as u32,
+                grads: grads.ptr(),
+            }
+            .launch(t),
+        ),
+        (
+            "activation_fwd",
+            n,
+            ActivationFwd {
+                slots: sl.ptr(),
+                n: (B * W) as i32,
+                z: z.ptr(),
+                y: dx.ptr(),
+            }
+            .launch(t),
+        ),
+        (
+            "activation_bwd",
+            n,
+            ActivationBwd {
+                slots: sl.ptr(),
+                n: (B * W) as i32,
+                z: z.ptr(),
+                y: y.ptr(),
+                dy: x.ptr(),
+                dz: dx.ptr(),
+            }
+            .launch(t),
+        ),
+        (
+            "dropout_fwd",
+            n,
+            DropoutFwd {
+                slots: sl.ptr(),
+                step: 3,
+                layer: 1,
+                rows: B as i32,
+                width: W as i32,
+                x: x.ptr(),
+                mask: mask.ptr(),
+                y: dx.ptr(),
+            }
+            .launch(t),
+        ),
+        (
+            "softmax_xent",
+            (T * B) as u64,
+            SoftmaxXent {
+                slots: sl.ptr(),
+                rows: B as i32,
+                classes: 10,
+                logits: logits.ptr(),
+                labels: labels.ptr(),
+                scale: 1.0 / B as f32,
+                dlogits: z.ptr(),
+                stats: stats.ptr(),
+                train: 0,
+            }
+            .launch(t),
+        ),
+        (
+            "adam",
+            (T * NP) as u64,
+            Adam {
+                slots: sl.ptr(),
+                n: NP as i32,
+                step: 0,
+                params: params.ptr(),
+                grads: grads.ptr(),
+                m: m.ptr(),
+                v: v.ptr(),
+            }
+            .launch(t),
+        ),
+        (
+            "lion",
+            (T * NP) as u64,
+            Lion {
+                slots: sl.ptr(),
+                n: NP as i32,
+                params: params.ptr(),
+                grads: grads.ptr(),
+                m: m.ptr(),
+            }
+            .launch(t),
+        ),
+    ];
+    for (name, work, l) in cases {
+        let mut grp = c.benchmark_group(name);
+        grp.throughput(Throughput::Elements(work));
+        grp.bench_function(id("cuda"), |bn| {
+            bn.iter_custom(|iters| {
+                let t0 = std::time::Instant::now();
+                for _ in 0..iters {
+                    g.enqueue(&l).unwrap();
+                }
+                g.sync().unwrap();
+                t0.elapsed()
+            })
+        });
+        grp.finish();
+    }
 }
 
 /// One epoch of the embedded 8×8 data for cohorts of 1 and 8 copies of the seed's best model.
@@ -114,5 +455,5 @@ fn epoch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, ops, epoch);
+criterion_group!(benches, ops_cpu, ops_cuda, epoch);
 criterion_main!(benches);

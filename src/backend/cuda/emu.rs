@@ -122,7 +122,11 @@ impl Gpu for EmuGpu {
         Ok(())
     }
 
-    fn launch(&self, l: &Launch) -> Result<()> {
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn enqueue(&self, l: &Launch) -> Result<()> {
         let mut values: Vec<[u8; 8]> = l.args.iter().map(|a| a.bytes()).collect();
         let mut params: Vec<*mut c_void> = values
             .iter_mut()

@@ -10,6 +10,7 @@
 //! free it on drop. Synchronisation: every method of [`Gpu`] returns when its work is complete
 //! (launches are synchronous from the caller's view), so host copies are always current.
 
+pub mod driver;
 pub mod launch;
 pub mod slot;
 
@@ -84,7 +85,15 @@ pub trait Gpu: Sync {
     /// Copies `dst.len()` bytes from `src` at byte `offset`.
     fn read_raw(&self, src: &RawBuf, offset: usize, dst: &mut [u8]) -> Result<()>;
     /// Runs one kernel launch to completion.
-    fn launch(&self, l: &Launch) -> Result<()>;
+    fn launch(&self, l: &Launch) -> Result<()> {
+        self.enqueue(l)?;
+        self.sync()
+    }
+    /// Queues a launch on the device's stream, in order after earlier ones (the emulator runs it
+    /// at once). Pair with [`Gpu::sync`].
+    fn enqueue(&self, l: &Launch) -> Result<()>;
+    /// Waits until everything queued has finished.
+    fn sync(&self) -> Result<()>;
 
     /// A zero-filled buffer of `len` elements.
     fn alloc<T: Pod>(&self, len: usize) -> Result<Buf<T>>
@@ -145,6 +154,7 @@ pub trait Gpu: Sync {
 /// Any device this build can drive, as one concrete type (tests and the engine take this).
 #[derive(Debug, Clone)]
 pub enum AnyGpu {
+    Cuda(driver::CudaGpu),
     #[cfg(feature = "emu")]
     Emu(emu::EmuGpu),
 }
@@ -152,6 +162,7 @@ pub enum AnyGpu {
 macro_rules! each_variant {
     ($self:ident, $g:ident => $e:expr) => {
         match $self {
+            AnyGpu::Cuda($g) => $e,
             #[cfg(feature = "emu")]
             AnyGpu::Emu($g) => $e,
         }
@@ -171,8 +182,11 @@ impl Gpu for AnyGpu {
     fn read_raw(&self, src: &RawBuf, offset: usize, dst: &mut [u8]) -> Result<()> {
         each_variant!(self, g => g.read_raw(src, offset, dst))
     }
-    fn launch(&self, l: &Launch) -> Result<()> {
-        each_variant!(self, g => g.launch(l))
+    fn enqueue(&self, l: &Launch) -> Result<()> {
+        each_variant!(self, g => g.enqueue(l))
+    }
+    fn sync(&self) -> Result<()> {
+        each_variant!(self, g => g.sync())
     }
 }
 

@@ -1,0 +1,268 @@
+//! The real GPU: [`CudaGpu`] runs the embedded fatbin's kernels through cudarc's driver API.
+//! libcuda is loaded at run time (cudarc `dynamic-loading`), so the binary runs on machines
+//! without CUDA; [`probe`] checks for the driver library before the first cudarc call, because
+//! cudarc panics when it is missing.
+//!
+//! Memory is raw device allocations (`cuMemAlloc`) freed on drop; copies and launches go on this
+//! handle's stream, and copies synchronise it, so a host read always sees finished work.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cudarc::driver::{
+    result, sys, CudaContext, CudaFunction, CudaModule, CudaStream, LaunchConfig, PushKernelArg,
+};
+
+use super::{Arg, Gpu, Launch, RawBuf};
+use crate::error::{Error, Result};
+
+fn err(e: impl std::fmt::Display) -> Error {
+    Error::backend("cuda", e.to_string())
+}
+
+/// Why no CUDA device can be used, or Ok with the device count.
+pub fn probe() -> std::result::Result<usize, String> {
+    if !crate::kernels::built() {
+        return Err(
+            "this binary was built without CUDA kernels (nvcc was not found at build time; see README \"Building the CUDA kernels\")"
+                .into(),
+        );
+    }
+    // SAFETY: only tries to dlopen libcuda.
+    if !unsafe { sys::is_culib_present() } {
+        return Err("no NVIDIA driver: libcuda.so could not be loaded".into());
+    }
+    result::init().map_err(|e| format!("the NVIDIA driver failed to initialise: {e}"))?;
+    let n = result::device::get_count().map_err(|e| format!("cuDeviceGetCount: {e}"))?;
+    if n <= 0 {
+        return Err("the NVIDIA driver reports no CUDA device".into());
+    }
+    Ok(n as usize)
+}
+
+/// What `fastfc devices` prints about a GPU.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    pub ordinal: usize,
+    pub name: String,
+    pub capability: (i32, i32),
+    pub total_mem: usize,
+    pub free_mem: usize,
+    pub driver: i32,
+}
+
+impl std::fmt::Display for DeviceInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cuda:{} {} (sm_{}{}, {:.1} GiB, {:.1} GiB free, driver CUDA {}.{})",
+            self.ordinal,
+            self.name,
+            self.capability.0,
+            self.capability.1,
+            self.total_mem as f64 / (1u64 << 30) as f64,
+            self.free_mem as f64 / (1u64 << 30) as f64,
+            self.driver / 1000,
+            (self.driver % 1000) / 10
+        )
+    }
+}
+
+/// A device allocation, freed on drop.
+struct DeviceAlloc {
+    ptr: sys::CUdeviceptr,
+    ctx: Arc<CudaContext>,
+}
+
+impl Drop for DeviceAlloc {
+    fn drop(&mut self) {
+        if self.ctx.bind_to_thread().is_ok() {
+            // SAFETY: allocated by cuMemAlloc in alloc_raw and freed only here.
+            let _ = unsafe { result::free_sync(self.ptr) };
+        }
+    }
+}
+
+/// One CUDA device and one stream on it. [`CudaGpu::fork`] gives another stream on the same
+/// context and module, for cohorts that run side by side.
+#[derive(Clone)]
+pub struct CudaGpu {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    _module: Arc<CudaModule>,
+    funcs: Arc<HashMap<&'static str, CudaFunction>>,
+    pub info: DeviceInfo,
+}
+
+impl std::fmt::Debug for CudaGpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CudaGpu({})", self.info)
+    }
+}
+
+impl CudaGpu {
+    /// Opens device `ordinal`, loads the embedded fatbin and every declared kernel.
+    pub fn open(ordinal: usize) -> Result<CudaGpu> {
+        let count = probe().map_err(|why| Error::backend("cuda", why))?;
+        if ordinal >= count {
+            return Err(Error::flag(
+                "--device",
+                format!(
+                    "cuda:{ordinal}: this machine has {count} CUDA device(s) (cuda:0..cuda:{})",
+                    count - 1
+                ),
+            ));
+        }
+        let ctx = CudaContext::new(ordinal).map_err(err)?;
+        // We order our streams ourselves and capture graphs: no per-buffer event tracking.
+        // SAFETY: called before any allocation on this context.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx.new_stream().map_err(err)?;
+        let module = ctx
+            .load_module(cudarc::nvrtc::Ptx::from_binary(crate::kernels::FATBIN.to_vec()))
+            .map_err(|e| Error::backend("cuda", format!("loading the kernels' fatbin: {e} (a GPU older than sm_75, or a driver older than the PTX needs?)")))?;
+        let mut funcs = HashMap::new();
+        for &name in super::launch::DECLARED {
+            let f = module.load_function(name).map_err(|e| {
+                Error::backend(
+                    "cuda",
+                    format!("kernel {name} missing from the fatbin: {e}"),
+                )
+            })?;
+            funcs.insert(name, f);
+        }
+        let (free_mem, total_mem) = ctx.mem_get_info().map_err(err)?;
+        let mut driver = 0i32;
+        // SAFETY: writes one int.
+        unsafe { sys::cuDriverGetVersion(&mut driver) };
+        let info = DeviceInfo {
+            ordinal,
+            name: ctx.name().map_err(err)?,
+            capability: ctx.compute_capability().map_err(err)?,
+            total_mem,
+            free_mem,
+            driver,
+        };
+        Ok(CudaGpu {
+            ctx,
+            stream,
+            _module: module,
+            funcs: Arc::new(funcs),
+            info,
+        })
+    }
+
+    /// Another stream on the same device, context and kernels.
+    pub fn fork(&self) -> Result<CudaGpu> {
+        Ok(CudaGpu {
+            stream: self.ctx.new_stream().map_err(err)?,
+            ..self.clone()
+        })
+    }
+
+    /// Free and total device memory now, in bytes.
+    pub fn mem_info(&self) -> Result<(usize, usize)> {
+        self.ctx.mem_get_info().map_err(err)
+    }
+
+    /// Records every launch `body` enqueues into a CUDA graph instead of running it; the graph
+    /// replays them with one launch.
+    pub fn capture(&self, body: impl FnOnce(&CudaGpu) -> Result<()>) -> Result<CudaGraphRun> {
+        self.stream
+            .begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+            .map_err(err)?;
+        let res = body(self);
+        let graph = self
+            .stream
+            .end_capture(sys::CUgraphInstantiate_flags(0))
+            .map_err(err)?;
+        res?;
+        let graph = graph.ok_or_else(|| Error::backend("cuda", "the captured graph is empty"))?;
+        Ok(CudaGraphRun { graph })
+    }
+}
+
+/// An instantiated CUDA graph.
+pub struct CudaGraphRun {
+    graph: cudarc::driver::CudaGraph,
+}
+
+impl CudaGraphRun {
+    /// Enqueues one replay on the stream it was captured from.
+    pub fn launch(&self) -> Result<()> {
+        self.graph.launch().map_err(err)
+    }
+}
+
+impl Gpu for CudaGpu {
+    fn name(&self) -> String {
+        self.info.to_string()
+    }
+
+    fn alloc_raw(&self, bytes: usize) -> Result<RawBuf> {
+        self.ctx.bind_to_thread().map_err(err)?;
+        let n = bytes.max(16);
+        // SAFETY: plain allocation, zeroed before use, freed by DeviceAlloc's drop.
+        let ptr = unsafe { result::malloc_sync(n) }.map_err(|e| {
+            Error::backend(
+                "cuda",
+                format!("allocating {bytes} bytes on {}: {e}", self.info.name),
+            )
+        })?;
+        let alloc = DeviceAlloc {
+            ptr,
+            ctx: self.ctx.clone(),
+        };
+        // SAFETY: within the allocation.
+        unsafe { result::memset_d8_sync(ptr, 0, n) }.map_err(err)?;
+        Ok(RawBuf::new(ptr, bytes, Box::new(alloc)))
+    }
+
+    fn write_raw(&self, dst: &RawBuf, offset: usize, src: &[u8]) -> Result<()> {
+        assert!(offset + src.len() <= dst.bytes);
+        self.ctx.bind_to_thread().map_err(err)?;
+        // SAFETY: in bounds; the stream is synchronised before `src` goes out of scope.
+        unsafe { result::memcpy_htod_async(dst.ptr + offset as u64, src, self.stream.cu_stream()) }
+            .map_err(err)?;
+        self.sync()
+    }
+
+    fn read_raw(&self, src: &RawBuf, offset: usize, dst: &mut [u8]) -> Result<()> {
+        assert!(offset + dst.len() <= src.bytes);
+        self.ctx.bind_to_thread().map_err(err)?;
+        // SAFETY: in bounds; synchronised before returning.
+        unsafe { result::memcpy_dtoh_async(dst, src.ptr + offset as u64, self.stream.cu_stream()) }
+            .map_err(err)?;
+        self.sync()
+    }
+
+    fn enqueue(&self, l: &Launch) -> Result<()> {
+        let f = self
+            .funcs
+            .get(l.kernel)
+            .ok_or_else(|| Error::backend("cuda", format!("kernel {} was not loaded", l.kernel)))?;
+        let mut b = self.stream.launch_builder(f);
+        for a in &l.args {
+            match a {
+                Arg::Ptr(p) => b.arg(p),
+                Arg::I32(v) => b.arg(v),
+                Arg::U32(v) => b.arg(v),
+                Arg::F32(v) => b.arg(v),
+            };
+        }
+        let cfg = LaunchConfig {
+            grid_dim: (l.grid[0], l.grid[1], l.grid[2]),
+            block_dim: (l.block[0], l.block[1], l.block[2]),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: the declaration in launch.rs matches the kernel's signature (checked against
+        // the C++ signature by the emulated suite); buffers outlive the launch (callers sync).
+        unsafe { b.launch(cfg) }
+            .map_err(|e| Error::backend("cuda", format!("launching {}: {e}", l.kernel)))?;
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.stream.synchronize().map_err(err)
+    }
+}
