@@ -36,19 +36,42 @@ pub enum Command {
     Devices,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// `--device`: auto | cpu | cuda | cuda:N | emu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
-    /// CUDA when a usable GPU and kernels are present, else the CPU (with a note).
+    /// CUDA device 0 when a usable GPU and kernels are present, else the CPU (with a note).
     Auto,
     Cpu,
-    Cuda,
+    /// CUDA device N.
+    Cuda(usize),
+    /// The CUDA engine on the emulated executor (slow; checks the engine without a GPU).
+    Emu,
+}
+
+impl std::str::FromStr for Device {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Device::Auto),
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda(0)),
+            "emu" => Ok(Device::Emu),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Device::Cuda)
+                .ok_or_else(|| {
+                    format!("`{s}`: expected auto, cpu, cuda, cuda:N (N = 0, 1, ...) or emu")
+                }),
+        }
+    }
 }
 
 /// Flags shared by the commands that train.
 #[derive(Debug, Clone, Args)]
 pub struct Common {
     /// Compute device.
-    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    #[arg(long, default_value = "auto")]
     pub device: Device,
     /// Study seed: initialisation, batch order, dropout masks and proposals derive from it.
     #[arg(long, default_value_t = 42)]

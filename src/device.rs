@@ -1,40 +1,66 @@
 //! `--device` resolution and `fastfc devices`.
 
+use std::sync::Arc;
+
+use crate::backend::any::AnyBackend;
+use crate::backend::cpu::CpuBackend;
+use crate::backend::cuda::driver::{probe, CudaGpu};
+use crate::backend::cuda::engine::CudaBackend;
+use crate::backend::cuda::AnyGpu;
 use crate::cli::Device;
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 
-/// What `--device` resolved to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolved {
-    Cpu,
-}
-
-/// Why this binary cannot use CUDA, if it cannot.
-pub fn cuda_unavailable_reason() -> Option<String> {
-    if crate::kernels::built() {
-        Some(format!(
-            "this build carries {} compiled CUDA kernels, but the CUDA backend that runs them is not implemented yet",
-            crate::kernels::KERNELS.len()
-        ))
-    } else {
-        Some("this binary was built without CUDA kernels (nvcc not found at build time) and has no CUDA backend yet".to_string())
-    }
-}
-
-/// Resolves `--device`; `auto` falls back to the CPU with a one-line note on stderr.
-pub fn resolve(d: Device) -> Result<Resolved> {
-    match (d, cuda_unavailable_reason()) {
-        (Device::Cpu, _) => Ok(Resolved::Cpu),
-        (Device::Auto, Some(why)) => {
-            eprintln!("note: --device auto: using the CPU ({why})");
-            Ok(Resolved::Cpu)
+/// The backend `--device` asks for. `auto` takes CUDA device 0 when it is usable, else the CPU
+/// with a one-line note on stderr saying why.
+pub fn backend(d: Device, data: Arc<Dataset>) -> Result<AnyBackend> {
+    match d {
+        Device::Cpu => Ok(AnyBackend::Cpu(CpuBackend::new(data))),
+        Device::Auto => match probe().and_then(|_| CudaGpu::open(0).map_err(|e| e.to_string())) {
+            Ok(g) => Ok(AnyBackend::Cuda(Box::new(CudaBackend::new(
+                data,
+                AnyGpu::Cuda(g),
+            )?))),
+            Err(why) => {
+                eprintln!("note: --device auto: using the CPU ({why})");
+                Ok(AnyBackend::Cpu(CpuBackend::new(data)))
+            }
+        },
+        Device::Cuda(n) => {
+            let g = CudaGpu::open(n).map_err(|e| match e {
+                Error::Flag { .. } => e,
+                other => Error::flag(
+                    format!("--device cuda:{n}"),
+                    format!("{other}; use --device cpu"),
+                ),
+            })?;
+            Ok(AnyBackend::Cuda(Box::new(CudaBackend::new(
+                data,
+                AnyGpu::Cuda(g),
+            )?)))
         }
-        (Device::Cuda, Some(why)) => Err(Error::flag(
-            "--device cuda",
-            format!("{why}; use --device cpu"),
-        )),
-        (_, None) => Ok(Resolved::Cpu),
+        Device::Emu => emulated(data),
     }
+}
+
+#[cfg(feature = "emu")]
+fn emulated(data: Arc<Dataset>) -> Result<AnyBackend> {
+    use crate::backend::cuda::emu::{EmuGpu, FiberOrder};
+    eprintln!(
+        "note: --device emu runs the CUDA engine on the emulated executor: correct, but slow"
+    );
+    Ok(AnyBackend::Cuda(Box::new(CudaBackend::new(
+        data,
+        AnyGpu::Emu(EmuGpu::new(FiberOrder::Forward)),
+    )?)))
+}
+
+#[cfg(not(feature = "emu"))]
+fn emulated(_: Arc<Dataset>) -> Result<AnyBackend> {
+    Err(Error::flag(
+        "--device emu",
+        "this binary was built without the `emu` feature",
+    ))
 }
 
 /// Sizes rayon's pool (`--threads`); the default is one thread per core.
@@ -63,6 +89,8 @@ pub fn cpu_name() -> String {
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
+/// `fastfc devices`: the CPU, then every CUDA device (name, capability, memory, driver) or the
+/// reason there is none.
 pub fn list() {
     println!(
         "cpu     {} ({} cores available, {} threads in use)",
@@ -70,8 +98,24 @@ pub fn list() {
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         rayon::current_num_threads()
     );
-    match cuda_unavailable_reason() {
-        Some(why) => println!("cuda    unavailable: {why}"),
-        None => println!("cuda    available"),
+    match probe() {
+        Err(why) => println!("cuda    unavailable: {why}"),
+        Ok(n) => {
+            for i in 0..n {
+                match CudaGpu::open(i) {
+                    Ok(g) => println!("cuda    {}", g.info),
+                    Err(e) => println!("cuda:{i}  unusable: {e}"),
+                }
+            }
+        }
     }
+    println!(
+        "kernels {} compiled for sm_75, sm_80, sm_86, sm_89, sm_90 (+ compute_75 PTX){}",
+        crate::kernels::KERNELS.len(),
+        if cfg!(feature = "emu") {
+            "; emulated executor built in (--device emu)"
+        } else {
+            ""
+        }
+    );
 }

@@ -33,6 +33,9 @@ pub enum Error {
     /// A backend (CPU or CUDA) failed; names the kernel or device where known.
     #[error("{backend}: {msg}")]
     Backend { backend: String, msg: String },
+    /// A device ran out of memory; the trainer splits the cohort and tries again.
+    #[error("{backend}: out of memory: {msg}")]
+    OutOfMemory { backend: String, msg: String },
 }
 
 impl Error {

@@ -109,8 +109,48 @@ pub enum Event<'a> {
     },
 }
 
-/// Trains a cohort (all jobs must start at the same epoch) to `cfg.epochs`.
+/// Trains a cohort (all jobs must start at the same epoch) to `cfg.epochs`. A cohort larger than
+/// the backend holds at once ([`Backend::max_cohort`]), or one whose loading runs out of device
+/// memory, is split and trained part after part; outcomes come back in job order.
 pub fn train_cohort<B: Backend>(
+    backend: &B,
+    mut jobs: Vec<TrialJob>,
+    cfg: &TrainConfig,
+    on_event: &mut dyn FnMut(Event),
+    on_steps: &(dyn Fn(u64) + Sync),
+) -> Result<Vec<TrialOutcome>> {
+    let specs: Vec<TrialSpec> = jobs.iter().map(|j| j.spec.clone()).collect();
+    let max = backend.max_cohort(&specs, cfg.batch_size).max(1);
+    if jobs.len() > max {
+        let mut out = vec![];
+        while !jobs.is_empty() {
+            let rest = jobs.split_off(max.min(jobs.len()));
+            out.extend(train_cohort(backend, jobs, cfg, on_event, on_steps)?);
+            jobs = rest;
+        }
+        return Ok(out);
+    }
+    if jobs.len() > 1 {
+        let copy = jobs.clone();
+        return match train_whole(backend, jobs, cfg, on_event, on_steps) {
+            Err(Error::OutOfMemory { backend: b, msg }) => {
+                eprintln!(
+                    "note: {b}: out of memory with {} trials ({msg}); splitting the cohort",
+                    copy.len()
+                );
+                let mut first = copy;
+                let second = first.split_off(first.len() / 2);
+                let mut out = train_cohort(backend, first, cfg, on_event, on_steps)?;
+                out.extend(train_cohort(backend, second, cfg, on_event, on_steps)?);
+                Ok(out)
+            }
+            other => other,
+        };
+    }
+    train_whole(backend, jobs, cfg, on_event, on_steps)
+}
+
+fn train_whole<B: Backend>(
     backend: &B,
     jobs: Vec<TrialJob>,
     cfg: &TrainConfig,

@@ -5,6 +5,7 @@
 //! cores). The CUDA backend implements the same trait with one launch per op per step covering the
 //! whole cohort (see `kernels/`).
 
+pub mod any;
 pub mod cpu;
 pub mod cuda;
 
@@ -69,6 +70,12 @@ pub trait Backend: Sync {
 
     /// The splits this backend holds.
     fn data(&self) -> &Dataset;
+
+    /// The most trials of this kind one cohort may hold (device memory); the trainer splits
+    /// larger cohorts. Unbounded by default.
+    fn max_cohort(&self, _specs: &[TrialSpec], _batch: usize) -> usize {
+        usize::MAX
+    }
 
     /// Takes ownership of a cohort's trials, each from its spec and current state (a fresh init or
     /// a checkpoint).

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::backend::cpu::CpuBackend;
 use crate::backend::{Backend, SplitId};
 use crate::cli::BenchArgs;
 use crate::data::{batches::epoch_order, N_CLASSES};
@@ -24,9 +23,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if a.trials == 0 || a.epochs == 0 {
         return Err(Error::flag("--trials/--epochs", "expected at least 1"));
     }
-    crate::device::resolve(a.common.device)?;
     let data = Arc::new(super::load_data(&a.common.data)?);
-    let backend = CpuBackend::new(data.clone());
+    let backend = crate::device::backend(a.common.device, data.clone())?;
     let hp = Hyperparams {
         hidden: a.hidden.clone(),
         activation: a.activation,

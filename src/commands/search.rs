@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::backend::cpu::CpuBackend;
 use crate::backend::Backend;
 use crate::cli::{SearchArgs, StrategyName};
 use crate::data::batches::steps_per_epoch;
@@ -131,10 +130,9 @@ pub fn run(a: &SearchArgs) -> Result<()> {
         image_size: a.common.data.image_size,
         space: format!("{space:?}"),
     };
-    crate::device::resolve(a.common.device)?;
     let data = Arc::new(super::load_data(&a.common.data)?);
     study::prepare_dir(&out, &cfg, a.resume)?;
-    let backend = CpuBackend::new(data.clone());
+    let backend = crate::device::backend(a.common.device, data.clone())?;
     println!(
         "search: {} | {} runs planned, <= {} epochs | seed {} | {} | study in {}",
         plan.lines[0],

@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::backend::cpu::CpuBackend;
 use crate::backend::{Backend, SplitId};
 use crate::cli::TrainArgs;
 use crate::data::{batches::steps_per_epoch, N_CLASSES};
@@ -55,9 +54,8 @@ pub fn run(a: &TrainArgs) -> Result<()> {
             ));
         }
     }
-    crate::device::resolve(a.common.device)?;
     let data = Arc::new(super::load_data(&a.common.data)?);
-    let backend = CpuBackend::new(data.clone());
+    let backend = crate::device::backend(a.common.device, data.clone())?;
     let spec = TrialSpec::new(0, hp.clone(), a.common.seed, data.dim(), N_CLASSES);
     let cfg = TrainConfig {
         epochs: a.epochs,

@@ -146,6 +146,7 @@ fn every_declared_kernel_exists_with_the_declared_signature() {
         (DenseFwd::NAME, DenseFwd::SIG),
         (DenseBwdX::NAME, DenseBwdX::SIG),
         (DenseBwdW::NAME, DenseBwdW::SIG),
+        (BatchGather::NAME, BatchGather::SIG),
         (ActivationFwd::NAME, ActivationFwd::SIG),
         (ActivationBwd::NAME, ActivationBwd::SIG),
         (DropoutFwd::NAME, DropoutFwd::SIG),
@@ -168,7 +169,7 @@ fn every_declared_kernel_exists_with_the_declared_signature() {
     }
     assert_eq!(
         DECLARED.len(),
-        11,
+        12,
         "a kernel was declared but not listed here: {DECLARED:?}"
     );
     if fastfc::kernels::built() {

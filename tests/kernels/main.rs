@@ -15,6 +15,7 @@ mod common;
 
 mod activation;
 mod adam;
+mod batch;
 mod build;
 mod dense;
 mod dropout;

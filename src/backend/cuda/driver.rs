@@ -187,6 +187,11 @@ pub struct CudaGraphRun {
     graph: cudarc::driver::CudaGraph,
 }
 
+// SAFETY: CUDA graph handles belong to the context, not to a host thread; a CudaGraphRun is owned
+// by one cohort group and launched only through `&self` while that group is borrowed mutably, so
+// it is never launched from two threads at once.
+unsafe impl Send for CudaGraphRun {}
+
 impl CudaGraphRun {
     /// Enqueues one replay on the stream it was captured from.
     pub fn launch(&self) -> Result<()> {

@@ -130,6 +130,10 @@ pub const XENT_BLOCK: u32 = 128;
 pub const TILE: u32 = 16;
 
 kernels! {
+    /// A mini-batch gathered from the resident split by the epoch's order. kernels/batch.cu.
+    BatchGather = batch_gather(idx: Ptr, rows: i32, dim: i32, src_x: Ptr, src_y: Ptr, dst_x: Ptr,
+                               dst_y: Ptr)
+        |_trials| ([div_up(rows as i64 * dim as i64, ELEMENTWISE_BLOCK), 1, 1], [ELEMENTWISE_BLOCK, 1, 1]);
     /// z = x·Wᵀ + b, and with `mode` 1 also y = f(z). kernels/dense.cu.
     DenseFwd = dense_fwd(slots: Ptr, w_off: u32, b_off: u32, rows: i32, n_in: i32, n_out: i32,
                          x: Ptr, x_tstride: u32, params: Ptr, z: Ptr, y: Ptr, mode: i32,

@@ -11,6 +11,7 @@
 //! (launches are synchronous from the caller's view), so host copies are always current.
 
 pub mod driver;
+pub mod engine;
 pub mod launch;
 pub mod slot;
 

@@ -1,0 +1,93 @@
+//! [`AnyBackend`]: the backend `--device` chose, as one type the commands and the study use.
+
+use super::cpu::{CpuBackend, CpuCohort};
+use super::cuda::engine::{CudaBackend, CudaCohort};
+use super::{Backend, EvalStats, SplitId, TrainStats};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::model::{TrialSpec, TrialState};
+
+pub enum AnyBackend {
+    Cpu(CpuBackend),
+    Cuda(Box<CudaBackend>),
+}
+
+pub enum AnyCohort {
+    Cpu(CpuCohort),
+    Cuda(CudaCohort),
+}
+
+fn mismatch() -> Error {
+    Error::backend(
+        "backend",
+        "a cohort was used with a backend that did not load it",
+    )
+}
+
+impl Backend for AnyBackend {
+    type Cohort = AnyCohort;
+
+    fn name(&self) -> String {
+        match self {
+            AnyBackend::Cpu(b) => b.name(),
+            AnyBackend::Cuda(b) => b.name(),
+        }
+    }
+    fn data(&self) -> &Dataset {
+        match self {
+            AnyBackend::Cpu(b) => b.data(),
+            AnyBackend::Cuda(b) => b.data(),
+        }
+    }
+    fn max_cohort(&self, specs: &[TrialSpec], batch: usize) -> usize {
+        match self {
+            AnyBackend::Cpu(b) => b.max_cohort(specs, batch),
+            AnyBackend::Cuda(b) => b.max_cohort(specs, batch),
+        }
+    }
+    fn load(&self, trials: Vec<(TrialSpec, TrialState)>) -> Result<AnyCohort> {
+        Ok(match self {
+            AnyBackend::Cpu(b) => AnyCohort::Cpu(b.load(trials)?),
+            AnyBackend::Cuda(b) => AnyCohort::Cuda(b.load(trials)?),
+        })
+    }
+    fn train_epoch(
+        &self,
+        c: &mut AnyCohort,
+        order: &[u32],
+        batch: usize,
+        active: &[bool],
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Vec<TrainStats>> {
+        match (self, c) {
+            (AnyBackend::Cpu(b), AnyCohort::Cpu(c)) => {
+                b.train_epoch(c, order, batch, active, progress)
+            }
+            (AnyBackend::Cuda(b), AnyCohort::Cuda(c)) => {
+                b.train_epoch(c, order, batch, active, progress)
+            }
+            _ => Err(mismatch()),
+        }
+    }
+    fn evaluate(&self, c: &AnyCohort, split: SplitId, active: &[bool]) -> Result<Vec<EvalStats>> {
+        match (self, c) {
+            (AnyBackend::Cpu(b), AnyCohort::Cpu(c)) => b.evaluate(c, split, active),
+            (AnyBackend::Cuda(b), AnyCohort::Cuda(c)) => b.evaluate(c, split, active),
+            _ => Err(mismatch()),
+        }
+    }
+    fn state(&self, c: &AnyCohort, i: usize) -> Result<TrialState> {
+        match (self, c) {
+            (AnyBackend::Cpu(b), AnyCohort::Cpu(c)) => b.state(c, i),
+            (AnyBackend::Cuda(b), AnyCohort::Cuda(c)) => b.state(c, i),
+            _ => Err(mismatch()),
+        }
+    }
+    fn set_state(&self, c: &mut AnyCohort, i: usize, state: TrialState) -> Result<()> {
+        match (self, c) {
+            (AnyBackend::Cpu(b), AnyCohort::Cpu(c)) => b.set_state(c, i, state),
+            (AnyBackend::Cuda(b), AnyCohort::Cuda(c)) => b.set_state(c, i, state),
+            _ => Err(mismatch()),
+        }
+    }
+}

@@ -1,0 +1,768 @@
+//! The multi-trial CUDA engine: [`CudaBackend`] implements the [`Backend`] contract on any
+//! [`Gpu`] (a real device through cudarc, or the emulated executor in tests and CI).
+//!
+//! - Residency: the three splits are uploaded once, at construction. Each epoch uploads its batch
+//!   order (one `u32` per sample) once; every step gathers its rows on the device.
+//! - Cohorts: trials are grouped by depth; each group pads its hidden layers to its widest (exact,
+//!   see `slot.rs`) and keeps parameters, gradients and both optimizer moments of all its trials in
+//!   one arena each. Every launch covers the whole group (grid = trials).
+//! - Concurrency: on a real GPU every group has its own stream and host thread, so groups of
+//!   different depth train at the same time; an epoch's launches are captured once as a CUDA graph
+//!   and replayed every later epoch.
+//! - Masking: early-stopped trials get `active = 0` in their slot; a trial whose loss turns
+//!   non-finite is deactivated on the device by `softmax_xent` in the step it happens.
+//! - Copies back: per epoch only the per-trial stats (loss sum, correct, rows, diverged).
+
+use std::sync::Arc;
+
+use super::launch::*;
+use super::slot::{pad_params, padded_layout, unpad_params, Slot, Stats, MAX_HIDDEN};
+use super::{AnyGpu, Buf, Gpu, Ptr};
+use crate::backend::{Backend, EvalStats, SplitId, TrainStats};
+use crate::data::{Dataset, Split};
+use crate::error::{Error, Result};
+use crate::model::{Layout, Optimizer, TrialSpec, TrialState};
+
+/// Rows per evaluation launch.
+const EVAL_ROWS: usize = 1024;
+
+/// A split resident on the device.
+struct DevSplit {
+    x: Buf<f32>,
+    y: Buf<u8>,
+    n: usize,
+}
+
+/// The CUDA backend: a device and the resident data.
+pub struct CudaBackend {
+    data: Arc<Dataset>,
+    gpu: AnyGpu,
+    train: DevSplit,
+    val: DevSplit,
+    test: DevSplit,
+    /// Capture epochs as CUDA graphs (real GPUs; `FASTFC_CUDA_GRAPHS=0` turns it off).
+    graphs: bool,
+}
+
+/// Activations and gradients of one group for `rows` rows per launch.
+struct Workspace {
+    rows: usize,
+    xb: Buf<f32>,
+    yb: Buf<u8>,
+    /// Per hidden layer: pre-activation, activation, dropout mask, dropped activation.
+    z: Vec<Buf<f32>>,
+    a: Vec<Buf<f32>>,
+    mask: Vec<Buf<f32>>,
+    h: Vec<Buf<f32>>,
+    logits: Buf<f32>,
+    /// Ping-pong gradient buffers (trials, rows, max(width, classes)).
+    g: [Buf<f32>; 2],
+}
+
+/// Trials of one depth, trained by the same launches.
+struct Group {
+    gpu: AnyGpu,
+    specs: Vec<TrialSpec>,
+    own: Vec<Layout>,
+    pad: Layout,
+    depth: usize,
+    any_dropout: bool,
+    any_adam: bool,
+    any_lion: bool,
+    slots: Vec<Slot>,
+    steps: Vec<u64>,
+    epochs: Vec<usize>,
+    dev_slots: Buf<Slot>,
+    params: Buf<f32>,
+    grads: Buf<f32>,
+    m: Buf<f32>,
+    v: Buf<f32>,
+    stats: Buf<Stats>,
+    order: Option<Buf<u32>>,
+    train_ws: Option<Workspace>,
+    eval_ws: std::sync::Mutex<Option<Workspace>>,
+    /// The captured epoch: (steps, batch, graph).
+    graph: Option<(usize, usize, super::driver::CudaGraphRun)>,
+}
+
+/// A cohort on the device: its groups, and where each of the caller's trials went.
+pub struct CudaCohort {
+    groups: Vec<Group>,
+    /// Trial i of the cohort is trial `at[i].1` of group `at[i].0`.
+    at: Vec<(usize, usize)>,
+}
+
+fn upload_split(g: &AnyGpu, s: &Split) -> Result<DevSplit> {
+    Ok(DevSplit {
+        x: g.upload(&s.x)?,
+        y: g.upload(&s.y)?,
+        n: s.len(),
+    })
+}
+
+impl CudaBackend {
+    /// Uploads the dataset to `gpu`.
+    pub fn new(data: Arc<Dataset>, gpu: AnyGpu) -> Result<Self> {
+        let graphs = matches!(gpu, AnyGpu::Cuda(_))
+            && std::env::var("FASTFC_CUDA_GRAPHS").as_deref() != Ok("0");
+        Ok(CudaBackend {
+            train: upload_split(&gpu, &data.train)?,
+            val: upload_split(&gpu, &data.val)?,
+            test: upload_split(&gpu, &data.test)?,
+            data,
+            gpu,
+            graphs,
+        })
+    }
+
+    pub fn gpu(&self) -> &AnyGpu {
+        &self.gpu
+    }
+
+    fn split(&self, s: SplitId) -> &DevSplit {
+        match s {
+            SplitId::Train => &self.train,
+            SplitId::Val => &self.val,
+            SplitId::Test => &self.test,
+        }
+    }
+
+    /// A stream of its own for a group (a real GPU); the emulator has one implicit stream.
+    fn group_gpu(&self) -> Result<AnyGpu> {
+        Ok(match &self.gpu {
+            AnyGpu::Cuda(c) => AnyGpu::Cuda(c.fork()?),
+            #[allow(unreachable_patterns)]
+            other => other.clone(),
+        })
+    }
+
+    fn new_group(&self, trials: Vec<(TrialSpec, TrialState)>) -> Result<Group> {
+        let gpu = self.group_gpu()?;
+        let depth = trials[0].0.hp.hidden.len();
+        let width = trials
+            .iter()
+            .flat_map(|(s, _)| s.hp.hidden.iter().copied())
+            .max()
+            .unwrap_or(1);
+        let (inputs, classes) = (trials[0].0.inputs, trials[0].0.classes);
+        let pad = padded_layout(inputs, depth, width, classes);
+        let n = trials.len();
+        let mut host_p = vec![0f32; n * pad.len];
+        let mut host_m = vec![0f32; n * pad.len];
+        let mut host_v = vec![0f32; n * pad.len];
+        let mut slots = vec![];
+        let mut specs = vec![];
+        let mut own = vec![];
+        let mut steps = vec![];
+        let mut epochs = vec![];
+        for (k, (spec, st)) in trials.into_iter().enumerate() {
+            let lay = spec.layout();
+            check_state(&spec, &lay, &st)?;
+            let r = k * pad.len..(k + 1) * pad.len;
+            pad_params(&lay, &pad, &st.params, &mut host_p[r.clone()]);
+            pad_params(&lay, &pad, &st.m, &mut host_m[r.clone()]);
+            if !st.v.is_empty() {
+                pad_params(&lay, &pad, &st.v, &mut host_v[r]);
+            }
+            slots.push(Slot::new(&spec, (k * pad.len) as u32, st.step));
+            steps.push(st.step);
+            epochs.push(st.epochs);
+            own.push(lay);
+            specs.push(spec);
+        }
+        let any = |f: &dyn Fn(&TrialSpec) -> bool| specs.iter().any(f);
+        Ok(Group {
+            any_dropout: any(&|s| s.hp.dropout > 0.0),
+            any_adam: any(&|s| s.hp.optimizer == Optimizer::Adam),
+            any_lion: any(&|s| s.hp.optimizer == Optimizer::Lion),
+            dev_slots: gpu.upload(&slots)?,
+            params: gpu.upload(&host_p)?,
+            grads: gpu.alloc(n * pad.len)?,
+            m: gpu.upload(&host_m)?,
+            v: gpu.upload(&host_v)?,
+            stats: gpu.alloc(n)?,
+            gpu,
+            specs,
+            own,
+            pad,
+            depth,
+            slots,
+            steps,
+            epochs,
+            order: None,
+            train_ws: None,
+            eval_ws: std::sync::Mutex::new(None),
+            graph: None,
+        })
+    }
+}
+
+fn check_state(spec: &TrialSpec, lay: &Layout, st: &TrialState) -> Result<()> {
+    let v_ok = st.v.is_empty() || st.v.len() == lay.len;
+    if st.params.len() != lay.len || st.m.len() != lay.len || !v_ok {
+        return Err(Error::backend(
+            "cuda",
+            format!(
+                "trial {}: state has {} parameters, its layout needs {}",
+                spec.id,
+                st.params.len(),
+                lay.len
+            ),
+        ));
+    }
+    if spec.hp.hidden.len() > MAX_HIDDEN {
+        return Err(Error::backend(
+            "cuda",
+            format!(
+                "trial {}: {} hidden layers; the CUDA backend takes at most {MAX_HIDDEN}",
+                spec.id,
+                spec.hp.hidden.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl Workspace {
+    /// Buffers for `trials` trials of the padded layout `pad`, `rows` rows per launch; the
+    /// training workspace also holds dropout masks and gradients.
+    fn new(g: &AnyGpu, trials: usize, pad: &Layout, rows: usize, train: bool) -> Result<Self> {
+        let depth = pad.layers() - 1;
+        let (dim, width, classes) = (pad.dims[0], pad.dims[1], pad.dims[depth + 1]);
+        let act = trials * rows * width;
+        let per_layer =
+            |n: usize| -> Result<Vec<Buf<f32>>> { (0..depth).map(|_| g.alloc(n)).collect() };
+        let gw = trials * rows * width.max(classes);
+        Ok(Workspace {
+            rows,
+            xb: g.alloc(rows * dim)?,
+            yb: g.alloc(rows)?,
+            z: per_layer(act)?,
+            a: per_layer(act)?,
+            mask: per_layer(if train { act } else { 0 })?,
+            h: per_layer(if train { act } else { 0 })?,
+            logits: g.alloc(trials * rows * classes)?,
+            g: [
+                g.alloc(if train { gw } else { 0 })?,
+                g.alloc(if train { gw } else { 0 })?,
+            ],
+        })
+    }
+}
+
+impl Group {
+    fn trials(&self) -> u32 {
+        self.specs.len() as u32
+    }
+
+    /// Output of hidden layer `l` as the next layer reads it (after dropout when training).
+    fn hidden_out(&self, ws: &Workspace, l: usize, train: bool) -> Ptr {
+        if train && self.any_dropout {
+            ws.h[l].ptr()
+        } else {
+            ws.a[l].ptr()
+        }
+    }
+
+    /// The forward pass of `rows` rows of `x` (shared by every trial) into `ws.logits`.
+    fn forward(&self, ws: &Workspace, x: Ptr, rows: usize, step: u32, train: bool) -> Result<()> {
+        let g = &self.gpu;
+        let t = self.trials();
+        let dims = &self.pad.dims;
+        for l in 0..=self.depth {
+            let (input, stride) = if l == 0 {
+                (x, 0)
+            } else {
+                (self.hidden_out(ws, l - 1, train), (rows * dims[l]) as u32)
+            };
+            let hidden = l < self.depth;
+            g.enqueue(
+                &DenseFwd {
+                    slots: self.dev_slots.ptr(),
+                    w_off: self.pad.w_off[l] as u32,
+                    b_off: self.pad.b_off[l] as u32,
+                    rows: rows as i32,
+                    n_in: dims[l] as i32,
+                    n_out: dims[l + 1] as i32,
+                    x: input,
+                    x_tstride: stride,
+                    params: self.params.ptr(),
+                    z: if hidden {
+                        ws.z[l].ptr()
+                    } else {
+                        ws.logits.ptr()
+                    },
+                    y: if hidden { ws.a[l].ptr() } else { Ptr::NULL },
+                    mode: hidden as i32,
+                    skip_inactive: train as i32,
+                }
+                .launch(t),
+            )?;
+            if hidden && train && self.any_dropout {
+                g.enqueue(
+                    &DropoutFwd {
+                        slots: self.dev_slots.ptr(),
+                        step,
+                        layer: l as u32,
+                        rows: rows as i32,
+                        width: dims[l + 1] as i32,
+                        x: ws.a[l].ptr(),
+                        mask: ws.mask[l].ptr(),
+                        y: ws.h[l].ptr(),
+                    }
+                    .launch(t),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every launch of training step `s` (rows `s·batch ..` of the uploaded order).
+    fn enqueue_step(&self, ws: &Workspace, train: &DevSplit, s: usize, batch: usize) -> Result<()> {
+        let g = &self.gpu;
+        let t = self.trials();
+        let dims = &self.pad.dims;
+        let start = s * batch;
+        let rows = batch.min(train.n - start);
+        let order = self
+            .order
+            .as_ref()
+            .expect("order uploaded before the steps");
+        let dim = dims[0];
+        g.enqueue(
+            &BatchGather {
+                idx: order.at(start),
+                rows: rows as i32,
+                dim: dim as i32,
+                src_x: train.x.ptr(),
+                src_y: train.y.ptr(),
+                dst_x: ws.xb.ptr(),
+                dst_y: ws.yb.ptr(),
+            }
+            .launch(t),
+        )?;
+        self.forward(ws, ws.xb.ptr(), rows, s as u32, true)?;
+        let classes = dims[self.depth + 1];
+        g.enqueue(
+            &SoftmaxXent {
+                slots: self.dev_slots.ptr(),
+                rows: rows as i32,
+                classes: classes as i32,
+                logits: ws.logits.ptr(),
+                labels: ws.yb.ptr(),
+                scale: 1.0 / rows as f32,
+                dlogits: ws.g[0].ptr(),
+                stats: self.stats.ptr(),
+                train: 1,
+            }
+            .launch(t),
+        )?;
+        let mut cur = 0;
+        for l in (0..=self.depth).rev() {
+            let (input, stride) = if l == 0 {
+                (ws.xb.ptr(), 0)
+            } else {
+                (self.hidden_out(ws, l - 1, true), (rows * dims[l]) as u32)
+            };
+            g.enqueue(
+                &DenseBwdW {
+                    slots: self.dev_slots.ptr(),
+                    w_off: self.pad.w_off[l] as u32,
+                    b_off: self.pad.b_off[l] as u32,
+                    rows: rows as i32,
+                    n_in: dims[l] as i32,
+                    n_out: dims[l + 1] as i32,
+                    dy: ws.g[cur].ptr(),
+                    x: input,
+                    x_tstride: stride,
+                    grads: self.grads.ptr(),
+                }
+                .launch(t),
+            )?;
+            if l == 0 {
+                break;
+            }
+            g.enqueue(
+                &DenseBwdX {
+                    slots: self.dev_slots.ptr(),
+                    w_off: self.pad.w_off[l] as u32,
+                    rows: rows as i32,
+                    n_in: dims[l] as i32,
+                    n_out: dims[l + 1] as i32,
+                    dy: ws.g[cur].ptr(),
+                    params: self.params.ptr(),
+                    mask: if self.any_dropout {
+                        ws.mask[l - 1].ptr()
+                    } else {
+                        Ptr::NULL
+                    },
+                    z: ws.z[l - 1].ptr(),
+                    y: ws.a[l - 1].ptr(),
+                    dx: ws.g[1 - cur].ptr(),
+                    mode: 1,
+                }
+                .launch(t),
+            )?;
+            cur = 1 - cur;
+        }
+        let n = self.pad.len as i32;
+        if self.any_adam {
+            g.enqueue(
+                &Adam {
+                    slots: self.dev_slots.ptr(),
+                    n,
+                    step: s as u32,
+                    params: self.params.ptr(),
+                    grads: self.grads.ptr(),
+                    m: self.m.ptr(),
+                    v: self.v.ptr(),
+                }
+                .launch(t),
+            )?;
+        }
+        if self.any_lion {
+            g.enqueue(
+                &Lion {
+                    slots: self.dev_slots.ptr(),
+                    n,
+                    params: self.params.ptr(),
+                    grads: self.grads.ptr(),
+                    m: self.m.ptr(),
+                }
+                .launch(t),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// One epoch of this group. `active[k]`: trial k trains.
+    fn train_epoch(
+        &mut self,
+        train: &DevSplit,
+        order: &[u32],
+        batch: usize,
+        active: &[bool],
+        graphs: bool,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Vec<TrainStats>> {
+        let n = order.len();
+        let steps = n.div_ceil(batch.max(1));
+        if n > train.n || batch == 0 {
+            return Err(Error::backend(
+                "cuda",
+                format!(
+                    "an epoch order of {n} samples in batches of {batch} for a split of {}",
+                    train.n
+                ),
+            ));
+        }
+        for (k, s) in self.slots.iter_mut().enumerate() {
+            s.active = active[k] as u32;
+            s.step0 = self.steps[k] as u32;
+        }
+        let g = self.gpu.clone();
+        g.write(&self.dev_slots, 0, &self.slots)?;
+        g.write(&self.stats, 0, &vec![Stats::default(); self.specs.len()])?;
+        if self.order.as_ref().is_none_or(|o| o.len() < n) {
+            self.order = Some(g.alloc(train.n)?);
+        }
+        g.write(self.order.as_ref().unwrap(), 0, order)?;
+        if self.train_ws.as_ref().is_none_or(|w| w.rows < batch) {
+            self.graph = None;
+            self.train_ws = Some(Workspace::new(
+                &g,
+                self.specs.len(),
+                &self.pad,
+                batch,
+                true,
+            )?);
+        }
+        let ws = self.train_ws.as_ref().unwrap();
+        // Progress counts trial-steps, as the CPU backend reports them.
+        let on = active.iter().filter(|&&a| a).count() as u64;
+        match (&g, graphs) {
+            (AnyGpu::Cuda(c), true) => {
+                let fresh = !matches!(&self.graph, Some((s, b, _)) if *s == steps && *b == batch);
+                if fresh {
+                    let graph = c.capture(|_| {
+                        (0..steps).try_for_each(|s| self.enqueue_step(ws, train, s, batch))
+                    })?;
+                    self.graph = Some((steps, batch, graph));
+                }
+                self.graph.as_ref().unwrap().2.launch()?;
+                g.sync()?;
+                progress(steps as u64 * on);
+            }
+            _ => {
+                for s in 0..steps {
+                    self.enqueue_step(ws, train, s, batch)?;
+                    if s % 64 == 63 {
+                        g.sync()?;
+                        progress(64 * on);
+                    }
+                }
+                g.sync()?;
+                progress((steps % 64) as u64 * on);
+            }
+        }
+        let stats = g.read(&self.stats)?;
+        let mut out = vec![];
+        for (k, st) in stats.iter().enumerate() {
+            if !active[k] {
+                out.push(TrainStats::default());
+                continue;
+            }
+            let diverged = st.diverged != 0;
+            let rows = st.rows as u64;
+            self.steps[k] += if diverged {
+                rows.div_ceil(batch as u64)
+            } else {
+                steps as u64
+            };
+            if !diverged {
+                self.epochs[k] += 1;
+            }
+            out.push(TrainStats {
+                loss_sum: st.loss_sum,
+                correct: st.correct as u64,
+                samples: rows,
+                diverged,
+            });
+        }
+        Ok(out)
+    }
+
+    fn evaluate(&self, split: &DevSplit) -> Result<Vec<EvalStats>> {
+        let g = self.gpu.clone();
+        let rows_cap = EVAL_ROWS.min(split.n.max(1));
+        let mut cache = self.eval_ws.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.as_ref().is_none_or(|w| w.rows < rows_cap) {
+            *cache = Some(Workspace::new(
+                &g,
+                self.specs.len(),
+                &self.pad,
+                rows_cap,
+                false,
+            )?);
+        }
+        let ws = cache.as_ref().unwrap();
+        g.write(&self.stats, 0, &vec![Stats::default(); self.specs.len()])?;
+        let dim = self.pad.dims[0];
+        let classes = self.pad.dims[self.depth + 1];
+        let mut start = 0;
+        while start < split.n {
+            let rows = rows_cap.min(split.n - start);
+            self.forward(ws, split.x.at(start * dim), rows, 0, false)?;
+            g.enqueue(
+                &SoftmaxXent {
+                    slots: self.dev_slots.ptr(),
+                    rows: rows as i32,
+                    classes: classes as i32,
+                    logits: ws.logits.ptr(),
+                    labels: split.y.at(start),
+                    scale: 1.0,
+                    dlogits: Ptr::NULL,
+                    stats: self.stats.ptr(),
+                    train: 0,
+                }
+                .launch(self.trials()),
+            )?;
+            start += rows;
+        }
+        g.sync()?;
+        let n = split.n.max(1) as f64;
+        Ok(g.read(&self.stats)?
+            .iter()
+            .map(|s| EvalStats {
+                loss: s.loss_sum / n,
+                accuracy: s.correct as f64 / n,
+            })
+            .collect())
+    }
+
+    fn state(&self, k: usize) -> Result<TrialState> {
+        let g = &self.gpu;
+        let (own, len) = (&self.own[k], self.pad.len);
+        let get = |b: &Buf<f32>| -> Result<Vec<f32>> {
+            let padded = g.read_range(b, k * len, len)?;
+            let mut out = vec![0f32; own.len];
+            unpad_params(own, &self.pad, &padded, &mut out);
+            Ok(out)
+        };
+        Ok(TrialState {
+            params: get(&self.params)?,
+            m: get(&self.m)?,
+            v: if self.specs[k].hp.optimizer == Optimizer::Adam {
+                get(&self.v)?
+            } else {
+                vec![]
+            },
+            step: self.steps[k],
+            epochs: self.epochs[k],
+        })
+    }
+
+    fn set_state(&mut self, k: usize, st: TrialState) -> Result<()> {
+        check_state(&self.specs[k], &self.own[k], &st)?;
+        let (own, len) = (&self.own[k], self.pad.len);
+        let mut padded = vec![0f32; len];
+        for (b, src) in [
+            (&self.params, &st.params),
+            (&self.m, &st.m),
+            (&self.v, &st.v),
+        ] {
+            if src.is_empty() {
+                padded.fill(0.0);
+            } else {
+                pad_params(own, &self.pad, src, &mut padded);
+            }
+            self.gpu.write(b, k * len, &padded)?;
+        }
+        self.steps[k] = st.step;
+        self.epochs[k] = st.epochs;
+        Ok(())
+    }
+}
+
+impl Backend for CudaBackend {
+    type Cohort = CudaCohort;
+
+    fn name(&self) -> String {
+        self.gpu.name()
+    }
+
+    fn data(&self) -> &Dataset {
+        &self.data
+    }
+
+    /// Trials that fit in 80% of the device's free memory now (the emulator: unbounded).
+    fn max_cohort(&self, specs: &[TrialSpec], batch: usize) -> usize {
+        let AnyGpu::Cuda(c) = &self.gpu else {
+            return usize::MAX;
+        };
+        let Ok((free, _)) = c.mem_info() else {
+            return usize::MAX;
+        };
+        let width = specs
+            .iter()
+            .flat_map(|s| s.hp.hidden.iter().copied())
+            .max()
+            .unwrap_or(1);
+        let depth = specs.iter().map(|s| s.hp.hidden.len()).max().unwrap_or(1);
+        let (dim, classes) = (self.data.dim(), 10);
+        let params = padded_layout(dim, depth, width, classes).len;
+        // 4 arenas + training workspace (z, a, mask, h, 2 gradients) + evaluation workspace (z, a).
+        let per_trial = 4
+            * (4 * params
+                + batch * (4 * depth * width + 3 * width.max(classes))
+                + EVAL_ROWS * (2 * depth * width + classes));
+        ((free as f64 * 0.8) as usize / per_trial.max(1)).max(1)
+    }
+
+    fn load(&self, trials: Vec<(TrialSpec, TrialState)>) -> Result<CudaCohort> {
+        // Group by depth, keeping the caller's order inside each group.
+        let mut by_depth: Vec<(usize, Vec<usize>)> = vec![];
+        for (i, (spec, _)) in trials.iter().enumerate() {
+            if spec.inputs != self.data.dim() {
+                return Err(Error::backend(
+                    "cuda",
+                    format!(
+                        "trial {} expects {} inputs, the data has {}",
+                        spec.id,
+                        spec.inputs,
+                        self.data.dim()
+                    ),
+                ));
+            }
+            let d = spec.hp.hidden.len();
+            match by_depth.iter_mut().find(|(dd, _)| *dd == d) {
+                Some((_, v)) => v.push(i),
+                None => by_depth.push((d, vec![i])),
+            }
+        }
+        let mut slots: Vec<Option<(TrialSpec, TrialState)>> =
+            trials.into_iter().map(Some).collect();
+        let mut groups = vec![];
+        let mut at = vec![(0, 0); slots.len()];
+        for (_, idx) in by_depth {
+            let members: Vec<_> = idx.iter().map(|&i| slots[i].take().unwrap()).collect();
+            for (pos, &i) in idx.iter().enumerate() {
+                at[i] = (groups.len(), pos);
+            }
+            groups.push(self.new_group(members)?);
+        }
+        Ok(CudaCohort { groups, at })
+    }
+
+    fn train_epoch(
+        &self,
+        c: &mut CudaCohort,
+        order: &[u32],
+        batch: usize,
+        active: &[bool],
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Vec<TrainStats>> {
+        let per_group: Vec<Vec<bool>> = c
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(gi, g)| {
+                (0..g.specs.len())
+                    .map(|k| active[c.at.iter().position(|&p| p == (gi, k)).unwrap()])
+                    .collect()
+            })
+            .collect();
+        // Groups of different depth run side by side, each on its own stream and thread.
+        let results: Vec<Result<Vec<TrainStats>>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = c
+                .groups
+                .iter_mut()
+                .zip(&per_group)
+                .map(|(g, act)| {
+                    sc.spawn(move || {
+                        g.train_epoch(&self.train, order, batch, act, self.graphs, progress)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::backend("cuda", "a cohort thread panicked")))
+                })
+                .collect()
+        });
+        let results: Vec<Vec<TrainStats>> = results.into_iter().collect::<Result<_>>()?;
+        Ok(c.at.iter().map(|&(gi, k)| results[gi][k]).collect())
+    }
+
+    fn evaluate(&self, c: &CudaCohort, split: SplitId, active: &[bool]) -> Result<Vec<EvalStats>> {
+        let s = self.split(split);
+        let per_group: Vec<Vec<EvalStats>> = c
+            .groups
+            .iter()
+            .map(|g| g.evaluate(s))
+            .collect::<Result<_>>()?;
+        Ok(c.at
+            .iter()
+            .zip(active)
+            .map(|(&(gi, k), &on)| {
+                if on {
+                    per_group[gi][k]
+                } else {
+                    EvalStats::default()
+                }
+            })
+            .collect())
+    }
+
+    fn state(&self, c: &CudaCohort, i: usize) -> Result<TrialState> {
+        let (gi, k) = c.at[i];
+        c.groups[gi].state(k)
+    }
+
+    fn set_state(&self, c: &mut CudaCohort, i: usize, state: TrialState) -> Result<()> {
+        let (gi, k) = c.at[i];
+        c.groups[gi].set_state(k, state)
+    }
+}
