@@ -255,12 +255,22 @@ impl Group {
         self.specs.len() as u32
     }
 
-    /// Output of hidden layer `l` as the next layer reads it (after dropout when training).
-    fn hidden_out(&self, ws: &Workspace, l: usize, train: bool) -> Ptr {
-        if train && self.any_dropout {
-            ws.h[l].ptr()
+    /// The input of layer `l` and its per-trial stride: `x0` (the batch every trial shares) for
+    /// layer 0, else hidden layer l − 1's output (after dropout when training).
+    fn layer_input(
+        &self,
+        ws: &Workspace,
+        l: usize,
+        x0: Ptr,
+        rows: usize,
+        train: bool,
+    ) -> (Ptr, u32) {
+        if l == 0 {
+            (x0, 0)
+        } else if train && self.any_dropout {
+            (ws.h[l - 1].ptr(), (rows * self.pad.dims[l]) as u32)
         } else {
-            ws.a[l].ptr()
+            (ws.a[l - 1].ptr(), (rows * self.pad.dims[l]) as u32)
         }
     }
 
@@ -270,11 +280,7 @@ impl Group {
         let t = self.trials();
         let dims = &self.pad.dims;
         for l in 0..=self.depth {
-            let (input, stride) = if l == 0 {
-                (x, 0)
-            } else {
-                (self.hidden_out(ws, l - 1, train), (rows * dims[l]) as u32)
-            };
+            let (input, stride) = self.layer_input(ws, l, x, rows, train);
             let hidden = l < self.depth;
             g.enqueue(
                 &DenseFwd {
@@ -359,11 +365,7 @@ impl Group {
         )?;
         let mut cur = 0;
         for l in (0..=self.depth).rev() {
-            let (input, stride) = if l == 0 {
-                (ws.xb.ptr(), 0)
-            } else {
-                (self.hidden_out(ws, l - 1, true), (rows * dims[l]) as u32)
-            };
+            let (input, stride) = self.layer_input(ws, l, ws.xb.ptr(), rows, true);
             g.enqueue(
                 &DenseBwdW {
                     slots: self.dev_slots.ptr(),
