@@ -17,6 +17,7 @@ pub mod cli;
 pub mod commands;
 pub mod device;
 pub mod kernels;
+pub mod profile;
 pub mod progress;
 pub mod report;
 pub mod space;

@@ -184,6 +184,11 @@ fn train_whole<B: Backend>(
         last_epoch: cfg.epochs,
     });
 
+    let _cohort_range = crate::profile::range(format_args!(
+        "cohort of {n} trials, epochs {}..{}",
+        first + 1,
+        cfg.epochs
+    ));
     let specs: Vec<TrialSpec> = jobs.iter().map(|j| j.spec.clone()).collect();
     let mut cohort = backend.load(jobs.into_iter().map(|j| (j.spec, j.state)).collect())?;
     let mut active = vec![true; n];
@@ -198,8 +203,14 @@ fn train_whole<B: Backend>(
             break;
         }
         let order = epoch_order(cfg.seed, e, n_train);
-        let tr = backend.train_epoch(&mut cohort, &order, cfg.batch_size, &active, on_steps)?;
-        let va = backend.evaluate(&cohort, SplitId::Val, &active)?;
+        let tr = {
+            let _r = crate::profile::range(format_args!("epoch {} ({n} trials)", e + 1));
+            backend.train_epoch(&mut cohort, &order, cfg.batch_size, &active, on_steps)?
+        };
+        let va = {
+            let _r = crate::profile::range(format_args!("validation after epoch {}", e + 1));
+            backend.evaluate(&cohort, SplitId::Val, &active)?
+        };
         for i in 0..n {
             if !active[i] {
                 continue;

@@ -325,6 +325,7 @@ impl Group {
 
     /// Every launch of training step `s` (rows `s·batch ..` of the uploaded order).
     fn enqueue_step(&self, ws: &Workspace, train: &DevSplit, s: usize, batch: usize) -> Result<()> {
+        let _r = crate::profile::range(format_args!("step {s} (depth {})", self.depth));
         let g = &self.gpu;
         let t = self.trials();
         let dims = &self.pad.dims;
@@ -491,6 +492,10 @@ impl Group {
                     })?;
                     self.graph = Some((steps, batch, graph));
                 }
+                let _r = crate::profile::range(format_args!(
+                    "epoch graph replay: {steps} steps, depth {}",
+                    self.depth
+                ));
                 self.graph.as_ref().unwrap().2.launch()?;
                 g.sync()?;
                 progress(steps as u64 * on);
@@ -639,7 +644,9 @@ impl Backend for CudaBackend {
 
     /// Trials that fit in 80% of the device's free memory now (the emulator: unbounded).
     fn max_cohort(&self, specs: &[TrialSpec], batch: usize) -> usize {
-        let AnyGpu::Cuda(c) = &self.gpu else {
+        #[allow(irrefutable_let_patterns)] // without the `emu` feature CUDA is the only variant
+        let AnyGpu::Cuda(c) = &self.gpu
+        else {
             return usize::MAX;
         };
         let Ok((free, _)) = c.mem_info() else {
