@@ -179,6 +179,13 @@ pub fn run(a: &SearchArgs) -> Result<()> {
         "{} runs of {} trials, {} epochs trained, {:.1}s wall on {}",
         summary.runs, summary.trials, summary.epochs_trained, summary.wall_seconds, summary.device
     );
+    let launches = crate::backend::cuda::launch::launches();
+    if launches > 0 {
+        println!(
+            "{launches} kernel launches, {:.0} per second of wall time",
+            launches as f64 / summary.wall_seconds.max(1e-9)
+        );
+    }
     println!(
         "wrote {}/{{journal.jsonl, results.csv, summary.json, best/}}",
         out.display()

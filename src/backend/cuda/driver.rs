@@ -171,20 +171,26 @@ impl CudaGpu {
         self.stream
             .begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
             .map_err(err)?;
+        let before = super::launch::launches();
         let res = body(self);
+        // Captured launches do not run now; they run (and count) at each replay.
+        let kernels = super::launch::launches() - before;
+        super::launch::count_launches(0u64.wrapping_sub(kernels));
         let graph = self
             .stream
             .end_capture(sys::CUgraphInstantiate_flags(0))
             .map_err(err)?;
         res?;
         let graph = graph.ok_or_else(|| Error::backend("cuda", "the captured graph is empty"))?;
-        Ok(CudaGraphRun { graph })
+        Ok(CudaGraphRun { graph, kernels })
     }
 }
 
 /// An instantiated CUDA graph.
 pub struct CudaGraphRun {
     graph: cudarc::driver::CudaGraph,
+    /// Kernels in the graph.
+    kernels: u64,
 }
 
 // SAFETY: CUDA graph handles belong to the context, not to a host thread; a CudaGraphRun is owned
@@ -195,7 +201,9 @@ unsafe impl Send for CudaGraphRun {}
 impl CudaGraphRun {
     /// Enqueues one replay on the stream it was captured from.
     pub fn launch(&self) -> Result<()> {
-        self.graph.launch().map_err(err)
+        self.graph.launch().map_err(err)?;
+        super::launch::count_launches(self.kernels);
+        Ok(())
     }
 }
 
@@ -264,6 +272,7 @@ impl Gpu for CudaGpu {
         // the C++ signature by the emulated suite); buffers outlive the launch (callers sync).
         unsafe { b.launch(cfg) }
             .map_err(|e| Error::backend("cuda", format!("launching {}: {e}", l.kernel)))?;
+        super::launch::count_launches(1);
         Ok(())
     }
 

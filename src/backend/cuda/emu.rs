@@ -155,6 +155,7 @@ impl Gpu for EmuGpu {
                 err.len(),
             )
         };
+        super::launch::count_launches(1);
         if rc != 0 {
             let end = err.iter().position(|&b| b == 0).unwrap_or(err.len());
             return Err(Error::backend(

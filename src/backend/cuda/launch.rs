@@ -4,6 +4,20 @@
 //! kinds are never written twice. The emulated launcher also checks the argument kinds against the
 //! kernel's real C++ signature, so a declaration that drifts from its `.cu` fails every test.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static LAUNCHES: AtomicU64 = AtomicU64::new(0);
+
+/// Kernel launches executed by this process so far (graph replays count each captured kernel).
+pub fn launches() -> u64 {
+    LAUNCHES.load(Ordering::Relaxed)
+}
+
+/// Adds `n` executed launches to [`launches`].
+pub fn count_launches(n: u64) {
+    LAUNCHES.fetch_add(n, Ordering::Relaxed);
+}
+
 /// A device address (a CUDA `CUdeviceptr`, or a host address under emulation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Ptr(pub u64);

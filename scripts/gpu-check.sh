@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# One prepared GPU check, for a machine with an NVIDIA GPU and no Rust toolchain. Pack it here with
+# scripts/gpu-pack.sh (release binary, kernel + engine test binaries, bench binary), carry .device/
+# to the GPU machine, and run:  bash .device/gpu-check.sh
+# Stages: devices; kernel suite and engine parity on real CUDA (FASTFC_TEST_GPU=cuda: a missing GPU
+# fails); compute-sanitizer memcheck, racecheck and synccheck on short training runs; the criterion
+# CUDA kernel benchmarks; fastfc search hyperband and random (108 trials) on cuda and on the CPU,
+# side by side, with the CUDA run's top-5 ranking compared to the CPU's. Prints one summary table
+# last; logs go to $OUT (or .device/out). Budget: under 8 minutes on one GPU.
+# GPU_CHECK_EMU=1 is the dry run for machines without a GPU: the same plumbing with the emulated
+# executor for the suites, CPU-only searches of a few trials, and the GPU-only stages skipped.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=$here/bin
+out=${OUT:-$here/out}
+mkdir -p "$out"
+export FASTFC_NO_PROGRESS=1
+emu=${GPU_CHECK_EMU:-0}
+data=()
+[ -d "$here/data" ] && data=(--data-dir "$here/data")
+rows=()
+fail=0
+row() { rows+=("$(printf '%-34s %-7s %8s  %s' "$1" "$2" "$3" "$4")"); }
+
+# stage NAME TIMEOUT_S CMD... : runs CMD with its output in $out/NAME.log; records status and time.
+stage() {
+  local name=$1 limit=$2; shift 2
+  local t0=$SECONDS
+  echo "== $name: $*"
+  echo "== $name: $*" > "$out/$name.log"
+  timeout "$limit" "$@" >>"$out/$name.log" 2>&1
+  local rc=$?
+  last_secs=$((SECONDS - t0))
+  if [ $rc -eq 0 ]; then last_status=ok; else last_status="FAIL($rc)"; fail=1; fi
+  tail -n 3 "$out/$name.log"
+}
+
+for f in fastfc kernels cuda_engine bench_main; do
+  [ -x "$bin/$f" ] || { echo "missing $bin/$f: run scripts/gpu-pack.sh first"; exit 2; }
+done
+
+gpu="none"
+if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+  gpu=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -1)
+elif [ "$emu" != 1 ]; then
+  echo "no GPU here (nvidia-smi missing or failing): this check needs one; GPU_CHECK_EMU=1 is the dry run"
+  exit 1
+fi
+echo "GPU: $gpu"
+
+stage devices 60 "$bin/fastfc" devices
+row devices "$last_status" "$last_secs" "$(grep -m1 '^cuda' "$out/devices.log" | cut -c1-70)"
+
+if [ "$emu" = 1 ]; then suite_env=(env -u FASTFC_TEST_GPU); else suite_env=(env FASTFC_TEST_GPU=cuda); fi
+stage kernels 300 "${suite_env[@]}" "$bin/kernels"
+row "kernel suite" "$last_status" "$last_secs" "$(grep -m1 -oE '[0-9]+ passed; [0-9]+ failed' "$out/kernels.log")"
+stage parity 300 "${suite_env[@]}" "$bin/cuda_engine" --nocapture
+row "engine parity vs cpu" "$last_status" "$last_secs" "$(grep -m1 -oE '[0-9]+ passed; [0-9]+ failed' "$out/parity.log")"
+
+if [ "$emu" != 1 ] && command -v compute-sanitizer >/dev/null; then
+  for tool in memcheck racecheck synccheck; do
+    stage "$tool" 240 env FASTFC_TEST_GPU=cuda compute-sanitizer --tool "$tool" --error-exitcode 9 \
+      "$bin/cuda_engine" states_round_trip --test-threads 1
+    row "sanitizer $tool (training run)" "$last_status" "$last_secs" "$(grep -m1 -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | cut -c1-60)"
+  done
+else
+  row "compute-sanitizer" skipped 0 "no GPU or no compute-sanitizer"
+fi
+
+stage bench 300 "$bin/bench_main" --bench cuda --warm-up-time 0.5 --measurement-time 2 --noplot
+if grep -q 'cuda benchmarks skipped' "$out/bench.log"; then
+  row "criterion cuda kernels" skipped "$last_secs" "$(grep -m1 'skipped' "$out/bench.log" | cut -c1-60)"
+else
+  row "criterion cuda kernels" "$last_status" "$last_secs" "see below"
+  # "<id>", then "time: [lo mid hi]" and "thrpt: [lo mid hi]" (FLOP for dense, elements otherwise).
+  while read -r line; do rows+=("  $line"); done < <(awk '
+    /\/cuda\/t108/ {id=$1}
+    /time:/ && id != "" {for (i = 1; i < NF; i++) if ($i ~ /\[/) {t = $(i+2) " " $(i+3); break}}
+    /thrpt:/ && id != "" {for (i = 1; i < NF; i++) if ($i ~ /\[/) {printf "%-32s %s per launch, %s %s\n", id, t, $(i+2), $(i+3); break}; id = ""}' "$out/bench.log")
+fi
+
+if [ "$emu" = 1 ]; then
+  hb=(--max-epochs 3 --iterations 1); rnd=(--trials 6 --epochs 1); dev=cpu
+else
+  hb=(); rnd=(--trials 108 --epochs 10); dev=cuda
+fi
+search() { # NAME STRATEGY DEVICE ARGS...
+  local name=$1 strat=$2 device=$3; shift 3
+  rm -rf "${out:?}/$name"
+  stage "$name" 600 "$bin/fastfc" search --strategy "$strat" --device "$device" "${data[@]}" --out "$out/$name" "$@"
+  local fig
+  fig=$(python3 - "$out/$name/summary.json" "$out/$name.log" <<'PY' 2>/dev/null
+import json, re, sys
+s = json.load(open(sys.argv[1]))
+log = open(sys.argv[2]).read()
+m = re.search(r"(\d+) kernel launches, (\d+) per second", log)
+extra = f", {int(m.group(2)):,} launches/s" if m else ""
+print(f"{s['wall_seconds']:.1f} s wall, best val {s['best']['val_accuracy']:.4f}, test {s['test_accuracy']:.4f}{extra}")
+PY
+)
+  row "search $name" "$last_status" "$last_secs" "${fig:-no summary}"
+}
+search hb-$dev hyperband $dev "${hb[@]}"
+search random-$dev random $dev "${rnd[@]}"
+if [ "$emu" != 1 ]; then
+  search hb-cpu hyperband cpu
+  search random-cpu random cpu "${rnd[@]}"
+  for s in hb random; do
+    cmp=$(python3 - "$out/$s-cuda/results.csv" "$out/$s-cpu/results.csv" <<'PY' 2>&1
+import csv, sys
+def top(p):
+    r = list(csv.DictReader(open(p)))
+    r.sort(key=lambda x: (-float(x["val_accuracy"]), int(x["trial_id"])))
+    return [x["trial_id"] for x in r[:5]]
+a, b = top(sys.argv[1]), top(sys.argv[2])
+print(("same top-5 trials " if a == b else "DIFFERENT top-5: cuda %s vs cpu " % a) + str(b))
+PY
+)
+    st=ok; case "$cmp" in same*) ;; *) st=DIFF; fail=1;; esac
+    row "ranking $s: cuda vs cpu" "$st" 0 "$cmp"
+  done
+fi
+
+echo
+echo "fastfc gpu-check summary | GPU: $gpu | $(date -u +%FT%TZ)"
+printf '%-34s %-7s %8s  %s\n' stage status seconds result
+printf '%s\n' "${rows[@]}"
+exit $fail
