@@ -6,9 +6,12 @@ mod common;
 use std::process::Command;
 
 fn fastfc(args: &[&str]) -> (i32, String, String) {
+    // No GPU is visible to these tests, even on a machine that has one: the device paths they
+    // check are the ones without a GPU (tests/cuda_engine.rs and the kernel suite cover CUDA).
     let out = Command::new(env!("CARGO_BIN_EXE_fastfc"))
         .args(args)
         .env("FASTFC_NO_PROGRESS", "1")
+        .env("CUDA_VISIBLE_DEVICES", "")
         .output()
         .unwrap();
     (
@@ -51,7 +54,13 @@ fn bad_flags_are_named() {
         &with(&["--data-dir", "/nonexistent/fm"]),
         "--data-dir: /nonexistent/fm: no Fashion-MNIST files",
     );
-    fails_with(&with(&["--device", "cuda"]), "--device cuda:");
+    fails_with(&with(&["--device", "cuda"]), "--device cuda:0: cuda: ");
+    fails_with(&with(&["--device", "cuda:3"]), "--device cuda:3: cuda: ");
+    fails_with(
+        &with(&["--device", "tpu"]),
+        "`tpu`: expected auto, cpu, cuda, cuda:N",
+    );
+    fails_with(&with(&["--device", "cuda:x"]), "`cuda:x`: expected");
     fails_with(&with(&["--batch-size", "0"]), "--batch-size: 0");
     fails_with(&with(&["--threads", "0"]), "--threads: 0");
     fails_with(
@@ -168,4 +177,43 @@ fn data_info_and_devices_run() {
         stdout.contains("cpu") && stdout.contains("cuda"),
         "{stdout}"
     );
+}
+
+/// Without a GPU, `--device auto` is the CPU path, says so once, and gives the same model, byte
+/// for byte, as `--device cpu`.
+#[test]
+fn device_auto_without_a_gpu_is_the_cpu_path() {
+    let runs = tempfile::tempdir().unwrap();
+    let mut out = vec![];
+    for device in ["auto", "cpu"] {
+        let dir = runs.path().join(device);
+        let (code, stdout, err) = fastfc(&[
+            "train",
+            "--hidden",
+            "32,48",
+            "--activation",
+            "gelu",
+            "--dropout",
+            "0.2",
+            "--epochs",
+            "1",
+            "--seed",
+            "11",
+            "--device",
+            device,
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{stdout}\n{err}");
+        let note = "note: --device auto: using the CPU (";
+        assert_eq!(err.matches(note).count(), (device == "auto") as usize, "{err}");
+        out.push((
+            std::fs::read(dir.join("model.safetensors")).unwrap(),
+            stdout.lines().find(|l| l.starts_with("epoch")).unwrap().to_string(),
+        ));
+    }
+    // The epoch line ends with its wall time; everything before it must match.
+    let cut = |l: &str| l[..l.find("val_acc").unwrap() + 16].to_string();
+    assert_eq!(cut(&out[0].1), cut(&out[1].1));
+    assert!(out[0].0 == out[1].0, "the two models differ");
 }

@@ -81,7 +81,7 @@ struct Group {
     order: Option<Buf<u32>>,
     train_ws: Option<Workspace>,
     eval_ws: std::sync::Mutex<Option<Workspace>>,
-    /// The captured epoch: (steps, batch, graph).
+    /// The captured epoch: (samples per epoch, batch, graph); the last step's row count depends on both.
     graph: Option<(usize, usize, super::driver::CudaGraphRun)>,
 }
 
@@ -485,12 +485,12 @@ impl Group {
         let on = active.iter().filter(|&&a| a).count() as u64;
         match (&g, graphs) {
             (AnyGpu::Cuda(c), true) => {
-                let fresh = !matches!(&self.graph, Some((s, b, _)) if *s == steps && *b == batch);
+                let fresh = !matches!(&self.graph, Some((m, b, _)) if *m == n && *b == batch);
                 if fresh {
                     let graph = c.capture(|_| {
                         (0..steps).try_for_each(|s| self.enqueue_step(ws, train, s, batch))
                     })?;
-                    self.graph = Some((steps, batch, graph));
+                    self.graph = Some((n, batch, graph));
                 }
                 let _r = crate::profile::range(format_args!(
                     "epoch graph replay: {steps} steps, depth {}",
