@@ -206,10 +206,18 @@ fn device_auto_without_a_gpu_is_the_cpu_path() {
         ]);
         assert_eq!(code, 0, "{stdout}\n{err}");
         let note = "note: --device auto: using the CPU (";
-        assert_eq!(err.matches(note).count(), (device == "auto") as usize, "{err}");
+        assert_eq!(
+            err.matches(note).count(),
+            (device == "auto") as usize,
+            "{err}"
+        );
         out.push((
             std::fs::read(dir.join("model.safetensors")).unwrap(),
-            stdout.lines().find(|l| l.starts_with("epoch")).unwrap().to_string(),
+            stdout
+                .lines()
+                .find(|l| l.starts_with("epoch"))
+                .unwrap()
+                .to_string(),
         ));
     }
     // The epoch line ends with its wall time; everything before it must match.

@@ -1,8 +1,9 @@
 //! The CUDA backend (through the emulated executor here; `FASTFC_TEST_GPU=cuda` on a real GPU)
 //! against the CPU backend: a mixed cohort (two depths, so two groups; all six activations; Adam
 //! and Lion; with and without dropout; widths 16..48 padded per group) trained for 3 epochs of 64
-//! steps to the same weights, losses, accuracies and step counters within the stated tolerances;
-//! states round-trip; early-stopped trials stay put.
+//! steps to the same weights, losses, accuracies and step counters within the stated tolerances,
+//! with epochs replayed from a captured graph and launched one by one; states round-trip;
+//! early-stopped trials stay put, also when a graph captured with them active is replayed.
 
 mod common;
 
@@ -76,10 +77,23 @@ fn rel_diff(a: &[f32], b: &[f32]) -> f64 {
 }
 
 #[test]
-fn a_mixed_cohort_trains_to_the_cpu_weights() {
+fn a_mixed_cohort_trains_to_the_cpu_weights_replaying_epoch_graphs() {
+    mixed_cohort_parity(true);
+}
+
+#[test]
+fn a_mixed_cohort_trains_to_the_cpu_weights_launch_by_launch() {
+    mixed_cohort_parity(false);
+}
+
+/// Epoch 0 captures the graph (when `graphs`); epochs 1 and 2 replay it with a new batch order
+/// and new step counters, which it must read from device memory, not from the capture.
+fn mixed_cohort_parity(graphs: bool) {
     let data = small(2048, 512);
     let cpu = CpuBackend::new(data.clone());
-    let cuda = CudaBackend::new(data.clone(), gpu()).unwrap();
+    let cuda = CudaBackend::new(data.clone(), gpu())
+        .unwrap()
+        .with_graphs(graphs);
     let trials = cohort(&data);
     let n = trials.len();
     let mut a = cpu.load(trials.clone()).unwrap();
@@ -150,7 +164,9 @@ fn a_mixed_cohort_trains_to_the_cpu_weights() {
             "trial {k}: params differ by {d:e} (relative to the largest; tolerance {tol_p:e})"
         );
         let dm = rel_diff(&y.m, &x.m);
-        eprintln!("trial {k}: params differ by {d:.1e}, first moments by {dm:.1e}");
+        eprintln!(
+            "graphs {graphs}, trial {k}: params differ by {d:.1e}, first moments by {dm:.1e}"
+        );
         assert!(
             dm <= tol_m,
             "trial {k}: first moments differ by {dm:e} (tolerance {tol_m:e})"
@@ -172,21 +188,33 @@ fn states_round_trip_and_stopped_trials_stay_put() {
             "trial {k} state after load"
         );
     }
-    let mut active = vec![true; states.len()];
-    active[3] = false;
+    // One epoch with trial `stopped` masked out: it reports nothing and does not move.
     let order = data::batches::epoch_order(1, 0, data.train.len());
-    let st = cuda
-        .train_epoch(&mut b, &order, 32, &active, &|_| {})
-        .unwrap();
-    assert_eq!(st[3], Default::default());
-    assert_eq!(
-        cuda.state(&b, 3).unwrap(),
-        states[3],
-        "an inactive trial moved"
-    );
+    let epoch_without = |b: &mut _, stopped: usize| {
+        let before = cuda.state(b, stopped).unwrap();
+        let mut active = vec![true; states.len()];
+        active[stopped] = false;
+        let st = cuda.train_epoch(b, &order, 32, &active, &|_| {}).unwrap();
+        assert_eq!(st[stopped], Default::default());
+        assert_eq!(
+            cuda.state(b, stopped).unwrap(),
+            before,
+            "inactive trial {stopped} moved"
+        );
+    };
+    epoch_without(&mut b, 3);
     let moved = cuda.state(&b, 0).unwrap();
     assert_ne!(moved.params, states[0].params);
     assert_eq!((moved.step, moved.epochs), (8, 1));
+    // The second epoch replays the first one's graph with another set of active trials.
+    epoch_without(&mut b, 5);
+    let t3 = cuda.state(&b, 3).unwrap();
+    assert_ne!(
+        t3.params, states[3].params,
+        "a reactivated trial did not train"
+    );
+    assert_eq!((t3.step, t3.epochs), (8, 1));
+    assert_eq!(cuda.state(&b, 0).unwrap().step, 16);
     // set_state puts a checkpoint back exactly.
     cuda.set_state(&mut b, 0, states[0].clone()).unwrap();
     assert_eq!(cuda.state(&b, 0).unwrap(), states[0]);

@@ -266,3 +266,84 @@ fn slot_table_layout_equals_the_c_struct() {
     ];
     assert_eq!(got, want.map(|v| v as u32).to_vec());
 }
+
+/// Graph capture on the emulator behaves as CUDA stream capture: captured launches do not run
+/// until replayed, take their arguments by value but read device memory at each replay, run again
+/// at every replay, and copies or syncs on the capturing stream are errors that end the capture.
+#[test]
+fn captured_graphs_run_at_replay_and_forbid_copies() {
+    use fastfc::backend::cuda::AnyGpu;
+    let g = AnyGpu::Emu(EmuGpu::new(FiberOrder::Random(4)));
+    let n = 300;
+    let xb = g.upload(&vec![1.5f32; n]).unwrap();
+    let out = g.upload(&[f32::NAN; 2]).unwrap();
+    let c = g.alloc::<u32>(1).unwrap();
+    let s = g.alloc::<f32>(1).unwrap();
+    let m = g.alloc::<u32>(1).unwrap();
+    let graph = g
+        .capture(|| {
+            g.enqueue(
+                &Reduce {
+                    x: xb.ptr(),
+                    n: n as i32,
+                    out: out.ptr(),
+                }
+                .launch(2),
+            )?;
+            g.enqueue(
+                &Atomics {
+                    counter: c.ptr(),
+                    sum: s.ptr(),
+                    maxv: m.ptr(),
+                }
+                .launch(50),
+            )
+        })
+        .unwrap();
+    assert!(
+        g.read(&out).unwrap().iter().all(|v| v.is_nan()),
+        "a captured launch ran during the capture"
+    );
+    let x: Vec<f32> = (0..n).map(|i| (i % 7) as f32 - 2.5).collect();
+    g.write(&xb, 0, &x).unwrap();
+    graph.launch().unwrap();
+    graph.launch().unwrap();
+    let got = g.read(&out).unwrap();
+    assert_eq!(
+        got[0],
+        x[..256].iter().sum::<f32>(),
+        "replay read stale input"
+    );
+    assert_eq!(got[1], x[256..].iter().sum::<f32>());
+    assert_eq!(g.read(&c).unwrap()[0], 100, "two replays, 50 threads each");
+
+    // Another stream of the same device is not capturing.
+    let other = g.fork().unwrap();
+    for (what, body) in [
+        ("a copy to the device", 0),
+        ("a copy from the device", 1),
+        ("a synchronisation", 2),
+        ("an allocation", 3),
+    ] {
+        let err = g
+            .capture(|| {
+                other.write(&xb, 0, &x[..1])?;
+                match body {
+                    0 => g.write(&xb, 0, &x[..1]),
+                    1 => g.read(&out).map(drop),
+                    2 => g.sync(),
+                    _ => g.alloc::<f32>(4).map(drop),
+                }
+            })
+            .err()
+            .unwrap_or_else(|| panic!("{what} during a capture was accepted"))
+            .to_string();
+        assert!(
+            err.contains(what) && err.contains("capturing"),
+            "{what}: {err}"
+        );
+    }
+    // A failed capture ends it: the stream works again.
+    g.sync().unwrap();
+    assert_eq!(g.read(&c).unwrap()[0], 100);
+}

@@ -14,6 +14,7 @@
 
 use std::alloc::Layout;
 use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::{Arc, Mutex};
 
 use super::{Gpu, Launch, RawBuf};
 use crate::error::{Error, Result};
@@ -59,15 +60,89 @@ impl Drop for HostAlloc {
     }
 }
 
-/// The emulated GPU.
+/// The emulated GPU. Clones share one "stream"; [`EmuGpu::fork`] makes another. Launches run at
+/// once, except while the stream captures a graph ([`EmuGpu::capture`]).
 #[derive(Debug, Clone)]
 pub struct EmuGpu {
     pub order: FiberOrder,
+    /// The launches recorded so far while this stream captures a graph; None when not capturing.
+    capturing: Arc<Mutex<Option<Vec<Launch>>>>,
 }
 
 impl EmuGpu {
     pub fn new(order: FiberOrder) -> Self {
-        EmuGpu { order }
+        EmuGpu {
+            order,
+            capturing: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The same executor on a stream of its own.
+    pub fn fork(&self) -> EmuGpu {
+        EmuGpu::new(self.order)
+    }
+
+    fn recording(&self) -> std::sync::MutexGuard<'_, Option<Vec<Launch>>> {
+        self.capturing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the launches `body` enqueues on this stream instead of running them, as CUDA stream
+    /// capture does: arguments are taken by value now, device memory is read at each replay.
+    /// Copies and syncs on a capturing stream are errors here, because they are on a real GPU.
+    pub fn capture(&self, body: impl FnOnce() -> Result<()>) -> Result<EmuGraph> {
+        {
+            let mut r = self.recording();
+            if r.is_some() {
+                return Err(Error::backend(
+                    "emu",
+                    "capture begun on a stream that is capturing",
+                ));
+            }
+            *r = Some(vec![]);
+        }
+        let res = body();
+        let launches = self.recording().take().unwrap_or_default();
+        res?;
+        if launches.is_empty() {
+            return Err(Error::backend("emu", "the captured graph is empty"));
+        }
+        Ok(EmuGraph {
+            gpu: self.clone(),
+            launches,
+        })
+    }
+
+    fn not_capturing(&self, what: &str) -> Result<()> {
+        if self.recording().is_some() {
+            return Err(Error::backend(
+                "emu",
+                format!("{what} on a stream that is capturing a graph (not allowed by CUDA)"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A captured sequence of launches, replayed on the stream it was captured from.
+pub struct EmuGraph {
+    gpu: EmuGpu,
+    launches: Vec<Launch>,
+}
+
+impl EmuGraph {
+    /// Runs every captured launch in order.
+    pub fn launch(&self) -> Result<()> {
+        self.gpu.not_capturing("a graph replay")?;
+        self.launches.iter().try_for_each(|l| self.gpu.run(l))
+    }
+
+    /// Kernels in the graph.
+    pub fn len(&self) -> usize {
+        self.launches.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.launches.is_empty()
     }
 }
 
@@ -83,6 +158,7 @@ impl Gpu for EmuGpu {
     }
 
     fn alloc_raw(&self, bytes: usize) -> Result<RawBuf> {
+        self.not_capturing("an allocation")?;
         let layout = Layout::from_size_align(bytes.max(16), 16)
             .map_err(|e| Error::backend("emu", format!("allocation of {bytes} bytes: {e}")))?;
         // SAFETY: non-zero size.
@@ -102,6 +178,7 @@ impl Gpu for EmuGpu {
 
     fn write_raw(&self, dst: &RawBuf, offset: usize, src: &[u8]) -> Result<()> {
         assert!(offset + src.len() <= dst.bytes);
+        self.not_capturing("a copy to the device")?;
         // SAFETY: in bounds of a live allocation; no launch runs concurrently on it.
         unsafe {
             std::ptr::copy_nonoverlapping(src.as_ptr(), (dst.ptr as *mut u8).add(offset), src.len())
@@ -111,6 +188,7 @@ impl Gpu for EmuGpu {
 
     fn read_raw(&self, src: &RawBuf, offset: usize, dst: &mut [u8]) -> Result<()> {
         assert!(offset + dst.len() <= src.bytes);
+        self.not_capturing("a copy from the device")?;
         // SAFETY: as in write_raw.
         unsafe {
             std::ptr::copy_nonoverlapping(
@@ -123,10 +201,21 @@ impl Gpu for EmuGpu {
     }
 
     fn sync(&self) -> Result<()> {
-        Ok(())
+        self.not_capturing("a synchronisation")
     }
 
     fn enqueue(&self, l: &Launch) -> Result<()> {
+        if let Some(rec) = self.recording().as_mut() {
+            rec.push(l.clone());
+            return Ok(());
+        }
+        self.run(l)
+    }
+}
+
+impl EmuGpu {
+    /// Runs one launch to completion on the calling thread.
+    fn run(&self, l: &Launch) -> Result<()> {
         let mut values: Vec<[u8; 8]> = l.args.iter().map(|a| a.bytes()).collect();
         let mut params: Vec<*mut c_void> = values
             .iter_mut()

@@ -6,9 +6,9 @@
 //! - Cohorts: trials are grouped by depth; each group pads its hidden layers to its widest (exact,
 //!   see `slot.rs`) and keeps parameters, gradients and both optimizer moments of all its trials in
 //!   one arena each. Every launch covers the whole group (grid = trials).
-//! - Concurrency: on a real GPU every group has its own stream and host thread, so groups of
-//!   different depth train at the same time; an epoch's launches are captured once as a CUDA graph
-//!   and replayed every later epoch.
+//! - Concurrency: every group has its own stream and host thread, so groups of different depth
+//!   train at the same time; an epoch's launches are captured once as a CUDA graph and replayed
+//!   every later epoch (the emulator records and replays them the same way).
 //! - Masking: early-stopped trials get `active = 0` in their slot; a trial whose loss turns
 //!   non-finite is deactivated on the device by `softmax_xent` in the step it happens.
 //! - Copies back: per epoch only the per-trial stats (loss sum, correct, rows, diverged).
@@ -40,7 +40,7 @@ pub struct CudaBackend {
     train: DevSplit,
     val: DevSplit,
     test: DevSplit,
-    /// Capture epochs as CUDA graphs (real GPUs; `FASTFC_CUDA_GRAPHS=0` turns it off).
+    /// Capture each epoch as a CUDA graph and replay it (`FASTFC_CUDA_GRAPHS=0` turns it off).
     graphs: bool,
 }
 
@@ -82,7 +82,7 @@ struct Group {
     train_ws: Option<Workspace>,
     eval_ws: std::sync::Mutex<Option<Workspace>>,
     /// The captured epoch: (samples per epoch, batch, graph); the last step's row count depends on both.
-    graph: Option<(usize, usize, super::driver::CudaGraphRun)>,
+    graph: Option<(usize, usize, super::Graph)>,
 }
 
 /// A cohort on the device: its groups, and where each of the caller's trials went.
@@ -103,8 +103,7 @@ fn upload_split(g: &AnyGpu, s: &Split) -> Result<DevSplit> {
 impl CudaBackend {
     /// Uploads the dataset to `gpu`.
     pub fn new(data: Arc<Dataset>, gpu: AnyGpu) -> Result<Self> {
-        let graphs = matches!(gpu, AnyGpu::Cuda(_))
-            && std::env::var("FASTFC_CUDA_GRAPHS").as_deref() != Ok("0");
+        let graphs = std::env::var("FASTFC_CUDA_GRAPHS").as_deref() != Ok("0");
         Ok(CudaBackend {
             train: upload_split(&gpu, &data.train)?,
             val: upload_split(&gpu, &data.val)?,
@@ -119,6 +118,13 @@ impl CudaBackend {
         &self.gpu
     }
 
+    /// Whether epochs are captured once as a graph and replayed (the default unless
+    /// `FASTFC_CUDA_GRAPHS=0`), or launched step by step.
+    pub fn with_graphs(mut self, on: bool) -> Self {
+        self.graphs = on;
+        self
+    }
+
     fn split(&self, s: SplitId) -> &DevSplit {
         match s {
             SplitId::Train => &self.train,
@@ -127,17 +133,9 @@ impl CudaBackend {
         }
     }
 
-    /// A stream of its own for a group (a real GPU); the emulator has one implicit stream.
-    fn group_gpu(&self) -> Result<AnyGpu> {
-        Ok(match &self.gpu {
-            AnyGpu::Cuda(c) => AnyGpu::Cuda(c.fork()?),
-            #[allow(unreachable_patterns)]
-            other => other.clone(),
-        })
-    }
-
     fn new_group(&self, trials: Vec<(TrialSpec, TrialState)>) -> Result<Group> {
-        let gpu = self.group_gpu()?;
+        // A stream of its own.
+        let gpu = self.gpu.fork()?;
         let depth = trials[0].0.hp.hidden.len();
         let width = trials
             .iter()
@@ -483,11 +481,11 @@ impl Group {
         let ws = self.train_ws.as_ref().unwrap();
         // Progress counts trial-steps, as the CPU backend reports them.
         let on = active.iter().filter(|&&a| a).count() as u64;
-        match (&g, graphs) {
-            (AnyGpu::Cuda(c), true) => {
+        match graphs {
+            true => {
                 let fresh = !matches!(&self.graph, Some((m, b, _)) if *m == n && *b == batch);
                 if fresh {
-                    let graph = c.capture(|_| {
+                    let graph = g.capture(|| {
                         (0..steps).try_for_each(|s| self.enqueue_step(ws, train, s, batch))
                     })?;
                     self.graph = Some((n, batch, graph));
@@ -500,7 +498,7 @@ impl Group {
                 g.sync()?;
                 progress(steps as u64 * on);
             }
-            _ => {
+            false => {
                 for s in 0..steps {
                     self.enqueue_step(ws, train, s, batch)?;
                     if s % 64 == 63 {

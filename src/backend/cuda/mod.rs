@@ -191,6 +191,46 @@ impl Gpu for AnyGpu {
     }
 }
 
+impl AnyGpu {
+    /// The same device on a stream of its own (for work that runs beside this stream's).
+    pub fn fork(&self) -> Result<AnyGpu> {
+        Ok(match self {
+            AnyGpu::Cuda(g) => AnyGpu::Cuda(g.fork()?),
+            #[cfg(feature = "emu")]
+            AnyGpu::Emu(g) => AnyGpu::Emu(g.fork()),
+        })
+    }
+
+    /// Captures the launches `body` enqueues on this stream as a graph, replayed by
+    /// [`Graph::launch`]. Nothing runs during the capture, and copies, allocations and syncs on
+    /// this stream are errors until it ends.
+    pub fn capture(&self, body: impl FnOnce() -> Result<()>) -> Result<Graph> {
+        Ok(match self {
+            AnyGpu::Cuda(g) => Graph::Cuda(g.capture(|_| body())?),
+            #[cfg(feature = "emu")]
+            AnyGpu::Emu(g) => Graph::Emu(g.capture(body)?),
+        })
+    }
+}
+
+/// A captured sequence of launches (a CUDA graph, or its emulation).
+pub enum Graph {
+    Cuda(driver::CudaGraphRun),
+    #[cfg(feature = "emu")]
+    Emu(emu::EmuGraph),
+}
+
+impl Graph {
+    /// Enqueues one replay on the stream it was captured from.
+    pub fn launch(&self) -> Result<()> {
+        match self {
+            Graph::Cuda(g) => g.launch(),
+            #[cfg(feature = "emu")]
+            Graph::Emu(g) => g.launch(),
+        }
+    }
+}
+
 fn check_range(len: usize, at: usize, n: usize) -> Result<()> {
     if at.checked_add(n).is_none_or(|end| end > len) {
         return Err(Error::backend(
