@@ -50,6 +50,8 @@ echo "GPU: $gpu"
 
 stage devices 60 "$bin/fastfc" devices
 row devices "$last_status" "$last_secs" "$(grep -m1 '^cuda' "$out/devices.log" | cut -c1-70)"
+peak_gflops=$(grep -m1 -oE 'peak FP32 [0-9.]+ TFLOP/s' "$out/devices.log" | awk '{print $3 * 1000}')
+[ -n "$peak_gflops" ] && row "peak FP32 (SMs x lanes x 2 x clock)" ok 0 "$peak_gflops GFLOP/s"
 
 if [ "$emu" = 1 ]; then suite_env=(env -u FASTFC_TEST_GPU); else suite_env=(env FASTFC_TEST_GPU=cuda); fi
 stage kernels 300 "${suite_env[@]}" "$bin/kernels"
@@ -57,6 +59,8 @@ row "kernel suite" "$last_status" "$last_secs" "$(grep -m1 -oE '[0-9]+ passed; [
 stage parity 300 "${suite_env[@]}" "$bin/cuda_engine" --nocapture
 row "engine parity vs cpu" "$last_status" "$last_secs" "$(grep -m1 -oE '[0-9]+ passed; [0-9]+ failed' "$out/parity.log")"
 
+# The CUDA toolkit's tools are often installed without being on PATH.
+for d in /usr/local/cuda/bin /opt/cuda/bin; do [ -d "$d" ] && PATH=$PATH:$d; done
 if [ "$emu" != 1 ] && command -v compute-sanitizer >/dev/null; then
   for tool in memcheck racecheck synccheck; do
     stage "$tool" 240 env FASTFC_TEST_GPU=cuda compute-sanitizer --tool "$tool" --error-exitcode 9 \
@@ -72,12 +76,36 @@ if grep -q 'cuda benchmarks skipped' "$out/bench.log"; then
   row "criterion cuda kernels" skipped "$last_secs" "$(grep -m1 'skipped' "$out/bench.log" | cut -c1-60)"
 else
   row "criterion cuda kernels" "$last_status" "$last_secs" "see below"
-  # "<id>", then "time: [lo mid hi]" and "thrpt: [lo mid hi]" (FLOP for dense, elements otherwise).
-  while read -r line; do rows+=("  $line"); done < <(awk '
+  # "<id>", then "time: [lo mid hi]" and "thrpt: [lo mid hi]" (FLOP for dense, elements otherwise);
+  # dense rows also as a share of the GPU's peak FP32 (from `fastfc devices`).
+  while read -r line; do rows+=("  $line"); done < <(awk -v peak="${peak_gflops:-0}" '
+    function giga(v, u) { return v * (u ~ /^K/ ? 1e-6 : u ~ /^M/ ? 1e-3 : u ~ /^T/ ? 1e3 : u ~ /^G/ ? 1 : 1e-9) }
     /\/cuda\/t108/ {id=$1}
     /time:/ && id != "" {for (i = 1; i < NF; i++) if ($i ~ /\[/) {t = $(i+2) " " $(i+3); break}}
-    /thrpt:/ && id != "" {for (i = 1; i < NF; i++) if ($i ~ /\[/) {printf "%-32s %s per launch, %s %s\n", id, t, $(i+2), $(i+3); break}; id = ""}' "$out/bench.log")
+    /thrpt:/ && id != "" {for (i = 1; i < NF; i++) if ($i ~ /\[/) {
+        v = $(i+2); u = $(i+3)
+        if (id ~ /^dense/) {
+          g = giga(v, u); share = peak > 0 ? sprintf(" = %.2f%% of peak", 100 * g / peak) : ""
+          printf "%-32s %s per launch, %.1f GFLOP/s%s\n", id, t, g, share
+        } else printf "%-32s %s per launch, %s %s\n", id, t, v, u
+        break}; id = ""}' "$out/bench.log")
 fi
+
+# Whole training epochs (train + validation) of a 108-trial cohort, GFLOP/s against the peak.
+if [ "$emu" = 1 ]; then archs=(16,16); else archs=(64,64,64,64 64,64); fi
+for arch in "${archs[@]}"; do
+  if [ "$emu" = 1 ]; then bench=(--device emu --trials 2 --epochs 1); else bench=(--device cuda --trials 108 --epochs 3); fi
+  bench+=(--hidden "$arch")
+  stage "bench-$arch" 240 "$bin/fastfc" bench --json "${data[@]}" "${bench[@]}"
+  fig=$(python3 - "$out/bench-$arch.log" <<'PY' 2>/dev/null
+import json, sys
+j = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")][-1]
+share = f" = {100 * j['gflops'] / j['peak_gflops']:.2f}% of peak" if j.get("peak_gflops") else ""
+print(f"{j['trials']} x {j['hidden']}: {j['epoch_seconds']:.3f} s/epoch, {j['gflops']:.1f} GFLOP/s{share}")
+PY
+)
+  row "fastfc bench $arch" "$last_status" "$last_secs" "${fig:-no result}"
+done
 
 if [ "$emu" = 1 ]; then
   hb=(--max-epochs 3 --iterations 1); rnd=(--trials 6 --epochs 1); dev=cpu

@@ -171,6 +171,30 @@ fn data_info_and_devices_run() {
         stdout.contains("train       50000") && stdout.contains("Ankle boot"),
         "{stdout}"
     );
+    let (code, stdout, err) = fastfc(&[
+        "bench",
+        "--json",
+        "--device",
+        "cpu",
+        "--trials",
+        "2",
+        "--epochs",
+        "1",
+        "--hidden",
+        "16",
+        "--dropout",
+        "0.1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let j: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(j["hidden"], serde_json::json!([16]));
+    assert_eq!(j["dropout"], 0.1);
+    assert_eq!(
+        j["peak_gflops"],
+        serde_json::Value::Null,
+        "a CPU has no GPU peak"
+    );
+    assert!(j["gflops"].as_f64().unwrap() > 0.1, "{j}");
     let (code, stdout, _) = fastfc(&["devices"]);
     assert_eq!(code, 0);
     assert!(

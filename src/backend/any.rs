@@ -17,6 +17,20 @@ pub enum AnyCohort {
     Cuda(CudaCohort),
 }
 
+impl AnyBackend {
+    /// The device's peak FP32 GFLOP/s, when it is a GPU that reports its clock.
+    pub fn peak_gflops(&self) -> Option<f64> {
+        match self {
+            AnyBackend::Cuda(b) => match b.gpu() {
+                super::cuda::AnyGpu::Cuda(g) => g.info.peak_fp32_gflops(),
+                #[allow(unreachable_patterns)]
+                _ => None,
+            },
+            AnyBackend::Cpu(_) => None,
+        }
+    }
+}
+
 fn mismatch() -> Error {
     Error::backend(
         "backend",

@@ -57,11 +57,22 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let median = times[times.len() / 2];
     let flop = epoch_flop(&dims, data.train.len(), data.val.len()) * a.trials as f64;
     let gflops = flop / median / 1e9;
+    let peak = backend.peak_gflops();
     if a.json {
-        println!(
-            "{{\"backend\":\"{}\",\"hidden\":{:?},\"activation\":\"{}\",\"optimizer\":\"{}\",\"dropout\":{},\"trials\":{},\"batch_size\":{},\"epoch_seconds\":{median:.5},\"gflops\":{gflops:.2}}}",
-            backend.name(), hp.hidden, hp.activation, hp.optimizer, hp.dropout, a.trials, a.common.batch_size
-        );
+        let line = serde_json::json!({
+            "backend": backend.name(),
+            "hidden": hp.hidden,
+            "activation": hp.activation.to_string(),
+            "optimizer": hp.optimizer.to_string(),
+            // f32 → f64 through its shortest decimal form: 0.049, not 0.04899999871850014.
+            "dropout": hp.dropout.to_string().parse::<f64>().unwrap_or(f64::NAN),
+            "trials": a.trials,
+            "batch_size": a.common.batch_size,
+            "epoch_seconds": median,
+            "gflops": gflops,
+            "peak_gflops": peak,
+        });
+        println!("{line}");
     } else {
         println!(
             "bench: {} x hidden {:?} {} {} dropout {} batch {} on {}",
@@ -83,6 +94,13 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             gflops,
             (data.train.len() * a.trials) as f64 / median
         );
+        if let Some(p) = peak {
+            println!(
+                "{:.2}% of the GPU's peak FP32 ({:.1} TFLOP/s)",
+                100.0 * gflops / p,
+                p / 1e3
+            );
+        }
     }
     Ok(())
 }

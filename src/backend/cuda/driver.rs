@@ -49,6 +49,25 @@ pub struct DeviceInfo {
     pub total_mem: usize,
     pub free_mem: usize,
     pub driver: i32,
+    /// Streaming multiprocessors.
+    pub sms: i32,
+    /// Peak SM clock in kHz (0 when the driver does not say).
+    pub clock_khz: i32,
+}
+
+impl DeviceInfo {
+    /// Peak FP32 throughput in GFLOP/s: SMs × FP32 lanes per SM × 2 (an FMA is two FLOP) × peak
+    /// clock. Lanes per SM from NVIDIA's tables: 64 up to sm_80, 128 from sm_86 on. None when the
+    /// clock is unknown.
+    pub fn peak_fp32_gflops(&self) -> Option<f64> {
+        let lanes = match self.capability {
+            (major, _) if major < 7 => return None,
+            (7, _) | (8, 0) => 64.0,
+            _ => 128.0,
+        };
+        (self.clock_khz > 0)
+            .then(|| self.sms as f64 * lanes * 2.0 * self.clock_khz as f64 * 1e3 / 1e9)
+    }
 }
 
 impl std::fmt::Display for DeviceInfo {
@@ -64,7 +83,17 @@ impl std::fmt::Display for DeviceInfo {
             self.free_mem as f64 / (1u64 << 30) as f64,
             self.driver / 1000,
             (self.driver % 1000) / 10
-        )
+        )?;
+        if let Some(p) = self.peak_fp32_gflops() {
+            write!(
+                f,
+                ", {} SMs at {:.2} GHz: peak FP32 {:.1} TFLOP/s",
+                self.sms,
+                self.clock_khz as f64 / 1e6,
+                p / 1e3
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -135,6 +164,7 @@ impl CudaGpu {
         let mut driver = 0i32;
         // SAFETY: writes one int.
         unsafe { sys::cuDriverGetVersion(&mut driver) };
+        let attr = |a| ctx.attribute(a).unwrap_or(0);
         let info = DeviceInfo {
             ordinal,
             name: ctx.name().map_err(err)?,
@@ -142,6 +172,8 @@ impl CudaGpu {
             total_mem,
             free_mem,
             driver,
+            sms: attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
+            clock_khz: attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_CLOCK_RATE),
         };
         Ok(CudaGpu {
             ctx,
@@ -278,5 +310,40 @@ impl Gpu for CudaGpu {
 
     fn sync(&self) -> Result<()> {
         self.stream.synchronize().map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeviceInfo;
+
+    fn info(capability: (i32, i32), sms: i32, clock_khz: i32) -> DeviceInfo {
+        DeviceInfo {
+            ordinal: 0,
+            name: "test".into(),
+            capability,
+            total_mem: 16 << 30,
+            free_mem: 15 << 30,
+            driver: 13000,
+            sms,
+            clock_khz,
+        }
+    }
+
+    /// NVIDIA's published FP32 peaks: T4 8.1 TFLOP/s, A100 19.5, H100/H200 SXM 67.
+    #[test]
+    fn peak_fp32_matches_the_data_sheets() {
+        let t4 = info((7, 5), 40, 1_590_000).peak_fp32_gflops().unwrap();
+        let a100 = info((8, 0), 108, 1_410_000).peak_fp32_gflops().unwrap();
+        let h200 = info((9, 0), 132, 1_980_000).peak_fp32_gflops().unwrap();
+        assert!((t4 - 8141.0).abs() < 1.0, "{t4}");
+        assert!((a100 - 19492.0).abs() < 1.0, "{a100}");
+        assert!((h200 - 66908.0).abs() < 1.0, "{h200}");
+        assert_eq!(info((9, 0), 132, 0).peak_fp32_gflops(), None);
+        let line = info((7, 5), 40, 1_590_000).to_string();
+        assert!(
+            line.contains("40 SMs at 1.59 GHz: peak FP32 8.1 TFLOP/s"),
+            "{line}"
+        );
     }
 }
