@@ -63,8 +63,13 @@ row "engine parity vs cpu" "$last_status" "$last_secs" "$(grep -m1 -oE '[0-9]+ p
 for d in /usr/local/cuda/bin /opt/cuda/bin; do [ -d "$d" ] && PATH=$PATH:$d; done
 if [ "$emu" != 1 ] && command -v compute-sanitizer >/dev/null; then
   for tool in memcheck racecheck synccheck; do
+    fail_before=$fail
     stage "$tool" 240 env FASTFC_TEST_GPU=cuda compute-sanitizer --tool "$tool" --error-exitcode 9 \
       "$bin/cuda_engine" states_round_trip --test-threads 1
+    # Some sandboxes (gVisor) run CUDA but refuse the sanitizer: that is no finding about fastfc.
+    if [ "$last_status" != ok ] && grep -q "Device not supported" "$out/$tool.log"; then
+      last_status=n/a; fail=$fail_before
+    fi
     row "sanitizer $tool (training run)" "$last_status" "$last_secs" "$(grep -m1 -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | cut -c1-60)"
   done
 else
