@@ -295,3 +295,33 @@ fn a_whole_study_on_cuda_ranks_the_configurations_as_the_cpu_does() {
         "the CUDA study ranks the configurations differently"
     );
 }
+
+/// One launch covers at most 65,535 trials (the grid dimension that selects the trial), and a
+/// group's arena offsets are 32-bit: cohorts are split before either would overflow.
+#[test]
+fn cohorts_are_bounded_by_the_grid_and_the_arena_offsets() {
+    use fastfc::backend::cuda::engine::{max_group_trials, MAX_GRID_TRIALS};
+    let data = small(64, 64);
+    let cuda = CudaBackend::new(data.clone(), gpu()).unwrap();
+    let spec = |hidden: Vec<usize>| {
+        let hp = Hyperparams {
+            hidden,
+            activation: Activation::Relu,
+            dropout: 0.0,
+            learning_rate: 1e-3,
+            optimizer: Optimizer::Adam,
+        };
+        TrialSpec::new(0, hp, 1, data.dim(), 10)
+    };
+    let small_net = cuda.max_cohort(&[spec(vec![64, 64])], 32);
+    assert!(small_net <= MAX_GRID_TRIALS && small_net >= 1);
+    if matches!(cuda.gpu(), AnyGpu::Emu(_)) {
+        assert_eq!(small_net, MAX_GRID_TRIALS);
+    }
+    // 4 × 4096 wide: ~50M parameters a trial, so 84 trials fill 32-bit offsets.
+    let wide = spec(vec![4096; 4]);
+    let params = wide.layout().len;
+    assert_eq!(max_group_trials(params), u32::MAX as usize / params);
+    assert_eq!(max_group_trials(params), 84);
+    assert!(cuda.max_cohort(&[spec(vec![64, 64]), wide], 32) <= 84);
+}

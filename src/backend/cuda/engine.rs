@@ -26,6 +26,18 @@ use crate::model::{Layout, Optimizer, TrialSpec, TrialState};
 /// Rows per evaluation launch.
 const EVAL_ROWS: usize = 1024;
 
+/// The most trials one launch can cover: the grid dimension that selects the trial (y or z) holds
+/// at most 65,535 blocks.
+pub const MAX_GRID_TRIALS: usize = 65_535;
+
+/// The most trials of `params` padded parameters one group can hold: the grid limit, and trial
+/// offsets in the arena (`FfcSlot::param_off`, 32 bits).
+pub fn max_group_trials(params: usize) -> usize {
+    MAX_GRID_TRIALS
+        .min(u32::MAX as usize / params.max(1))
+        .max(1)
+}
+
 /// A split resident on the device.
 struct DevSplit {
     x: Buf<f32>,
@@ -82,7 +94,9 @@ struct Group {
     train_ws: Option<Workspace>,
     eval_ws: std::sync::Mutex<Option<Workspace>>,
     /// The captured epoch: (samples per epoch, batch, graph); the last step's row count depends on both.
-    graph: Option<(usize, usize, super::Graph)>,
+    /// Only training (`&mut self`) touches it; the Mutex makes a Group shareable for evaluation
+    /// threads, since CUDA graph handles must not be used from two threads at once.
+    graph: std::sync::Mutex<Option<(usize, usize, super::Graph)>>,
 }
 
 /// A cohort on the device: its groups, and where each of the caller's trials went.
@@ -145,6 +159,16 @@ impl CudaBackend {
         let (inputs, classes) = (trials[0].0.inputs, trials[0].0.classes);
         let pad = padded_layout(inputs, depth, width, classes);
         let n = trials.len();
+        if n > max_group_trials(pad.len) {
+            return Err(Error::backend(
+                "cuda",
+                format!(
+                    "{n} trials of {} parameters in one launch; at most {} fit (split the cohort with max_cohort)",
+                    pad.len,
+                    max_group_trials(pad.len)
+                ),
+            ));
+        }
         let mut host_p = vec![0f32; n * pad.len];
         let mut host_m = vec![0f32; n * pad.len];
         let mut host_v = vec![0f32; n * pad.len];
@@ -190,9 +214,20 @@ impl CudaBackend {
             order: None,
             train_ws: None,
             eval_ws: std::sync::Mutex::new(None),
-            graph: None,
+            graph: std::sync::Mutex::new(None),
         })
     }
+}
+
+/// A Mutex's value through `&mut` (no lock needed; a poisoned one is still usable here).
+fn unpoisoned<T>(m: &mut std::sync::Mutex<T>) -> &mut T {
+    m.get_mut().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The result of a group's thread; a panic there becomes an error.
+fn joined<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    h.join()
+        .unwrap_or_else(|_| Err(Error::backend("cuda", "a cohort thread panicked")))
 }
 
 fn check_state(spec: &TrialSpec, lay: &Layout, st: &TrialState) -> Result<()> {
@@ -469,7 +504,7 @@ impl Group {
         }
         g.write(self.order.as_ref().unwrap(), 0, order)?;
         if self.train_ws.as_ref().is_none_or(|w| w.rows < batch) {
-            self.graph = None;
+            *unpoisoned(&mut self.graph) = None;
             self.train_ws = Some(Workspace::new(
                 &g,
                 self.specs.len(),
@@ -483,18 +518,18 @@ impl Group {
         let on = active.iter().filter(|&&a| a).count() as u64;
         match graphs {
             true => {
-                let fresh = !matches!(&self.graph, Some((m, b, _)) if *m == n && *b == batch);
+                let fresh = !matches!(unpoisoned(&mut self.graph), Some((m, b, _)) if *m == n && *b == batch);
                 if fresh {
                     let graph = g.capture(|| {
                         (0..steps).try_for_each(|s| self.enqueue_step(ws, train, s, batch))
                     })?;
-                    self.graph = Some((n, batch, graph));
+                    *unpoisoned(&mut self.graph) = Some((n, batch, graph));
                 }
                 let _r = crate::profile::range(format_args!(
                     "epoch graph replay: {steps} steps, depth {}",
                     self.depth
                 ));
-                self.graph.as_ref().unwrap().2.launch()?;
+                unpoisoned(&mut self.graph).as_ref().unwrap().2.launch()?;
                 g.sync()?;
                 progress(steps as u64 * on);
             }
@@ -642,14 +677,6 @@ impl Backend for CudaBackend {
 
     /// Trials that fit in 80% of the device's free memory now (the emulator: unbounded).
     fn max_cohort(&self, specs: &[TrialSpec], batch: usize) -> usize {
-        #[allow(irrefutable_let_patterns)] // without the `emu` feature CUDA is the only variant
-        let AnyGpu::Cuda(c) = &self.gpu
-        else {
-            return usize::MAX;
-        };
-        let Ok((free, _)) = c.mem_info() else {
-            return usize::MAX;
-        };
         let width = specs
             .iter()
             .flat_map(|s| s.hp.hidden.iter().copied())
@@ -658,12 +685,21 @@ impl Backend for CudaBackend {
         let depth = specs.iter().map(|s| s.hp.hidden.len()).max().unwrap_or(1);
         let (dim, classes) = (self.data.dim(), 10);
         let params = padded_layout(dim, depth, width, classes).len;
+        let structural = max_group_trials(params);
+        #[allow(irrefutable_let_patterns)] // without the `emu` feature CUDA is the only variant
+        let AnyGpu::Cuda(c) = &self.gpu
+        else {
+            return structural;
+        };
+        let Ok((free, _)) = c.mem_info() else {
+            return structural;
+        };
         // 4 arenas + training workspace (z, a, mask, h, 2 gradients) + evaluation workspace (z, a).
         let per_trial = 4
             * (4 * params
                 + batch * (4 * depth * width + 3 * width.max(classes))
                 + EVAL_ROWS * (2 * depth * width + classes));
-        ((free as f64 * 0.8) as usize / per_trial.max(1)).max(1)
+        ((free as f64 * 0.8) as usize / per_trial.max(1)).clamp(1, structural)
     }
 
     fn load(&self, trials: Vec<(TrialSpec, TrialState)>) -> Result<CudaCohort> {
@@ -731,13 +767,7 @@ impl Backend for CudaBackend {
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(Error::backend("cuda", "a cohort thread panicked")))
-                })
-                .collect()
+            handles.into_iter().map(joined).collect()
         });
         let results: Vec<Vec<TrainStats>> = results.into_iter().collect::<Result<_>>()?;
         Ok(c.at.iter().map(|&(gi, k)| results[gi][k]).collect())
@@ -745,11 +775,15 @@ impl Backend for CudaBackend {
 
     fn evaluate(&self, c: &CudaCohort, split: SplitId, active: &[bool]) -> Result<Vec<EvalStats>> {
         let s = self.split(split);
-        let per_group: Vec<Vec<EvalStats>> = c
-            .groups
-            .iter()
-            .map(|g| g.evaluate(s))
-            .collect::<Result<_>>()?;
+        // Side by side, like training: each group on its own stream and thread.
+        let per_group: Vec<Vec<EvalStats>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = c
+                .groups
+                .iter()
+                .map(|g| sc.spawn(move || g.evaluate(s)))
+                .collect();
+            handles.into_iter().map(joined).collect::<Result<_>>()
+        })?;
         Ok(c.at
             .iter()
             .zip(active)
