@@ -314,7 +314,7 @@ fn cohorts_are_bounded_by_the_grid_and_the_arena_offsets() {
         TrialSpec::new(0, hp, 1, data.dim(), 10)
     };
     let small_net = cuda.max_cohort(&[spec(vec![64, 64])], 32);
-    assert!(small_net <= MAX_GRID_TRIALS && small_net >= 1);
+    assert!((1..=MAX_GRID_TRIALS).contains(&small_net), "{small_net}");
     if matches!(cuda.gpu(), AnyGpu::Emu(_)) {
         assert_eq!(small_net, MAX_GRID_TRIALS);
     }
