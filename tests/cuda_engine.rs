@@ -3,7 +3,9 @@
 //! and Lion; with and without dropout; widths 16..48 padded per group) trained for 3 epochs of 64
 //! steps to the same weights, losses, accuracies and step counters within the stated tolerances,
 //! with epochs replayed from a captured graph and launched one by one; states round-trip;
-//! early-stopped trials stay put, also when a graph captured with them active is replayed.
+//! early-stopped trials stay put, also when a graph captured with them active is replayed; whole
+//! random and Hyperband studies (checkpoints continued on the device) rank as on the CPU; cohorts
+//! stay within the launch limits.
 
 mod common;
 
@@ -225,17 +227,28 @@ fn states_round_trip_and_stopped_trials_stay_put() {
 }
 
 #[test]
-fn a_whole_study_on_cuda_ranks_the_configurations_as_the_cpu_does() {
+fn a_whole_random_search_on_cuda_ranks_the_configurations_as_the_cpu_does() {
+    study_parity("random");
+}
+
+/// Hyperband also takes trials out of one cohort and continues them in another from their
+/// checkpoints: `state` and `set_state` through the device, mid-study.
+#[test]
+fn a_whole_hyperband_search_on_cuda_ranks_the_configurations_as_the_cpu_does() {
+    study_parity("hyperband");
+}
+
+fn study_parity(strategy: &str) {
     use fastfc::space::SearchSpace;
-    use fastfc::strategy::random;
+    use fastfc::strategy::{hyperband::Hyperband, random, Strategy};
     use fastfc::study::{self, NoUi, StudyConfig};
     let data = small(1024, 512);
     let cfg = StudyConfig {
-        strategy: "random".into(),
+        strategy: strategy.into(),
         seed: 5,
         trials: Some(6),
         epochs: 2,
-        max_epochs: 2,
+        max_epochs: 3,
         factor: 3,
         iterations: 1,
         patience: None,
@@ -244,6 +257,12 @@ fn a_whole_study_on_cuda_ranks_the_configurations_as_the_cpu_does() {
         space: "default".into(),
     };
     let space = SearchSpace::default();
+    let new_strategy = || -> Box<dyn Strategy> {
+        match strategy {
+            "random" => Box::new(random::new(&space, 6, 2, cfg.seed).unwrap()),
+            _ => Box::new(Hyperband::new(&space, 3, 3, 1, cfg.seed).unwrap()),
+        }
+    };
     let dirs = tempfile::tempdir().unwrap();
     let run = |backend: &dyn Fn(&std::path::Path) -> Vec<fastfc::results::journal::RunRecord>,
                name: &str| {
@@ -253,24 +272,15 @@ fn a_whole_study_on_cuda_ranks_the_configurations_as_the_cpu_does() {
     };
     let cpu = run(
         &|dir| {
-            let mut s = random::new(&space, 6, 2, cfg.seed).unwrap();
-            study::run(
-                &CpuBackend::new(data.clone()),
-                &mut s,
-                &cfg,
-                dir,
-                108,
-                &mut NoUi,
-            )
-            .unwrap()
+            let b = CpuBackend::new(data.clone());
+            study::run(&b, new_strategy().as_mut(), &cfg, dir, 108, &mut NoUi).unwrap()
         },
         "cpu",
     );
     let cuda = run(
         &|dir| {
-            let mut s = random::new(&space, 6, 2, cfg.seed).unwrap();
             let b = CudaBackend::new(data.clone(), gpu()).unwrap();
-            study::run(&b, &mut s, &cfg, dir, 108, &mut NoUi).unwrap()
+            study::run(&b, new_strategy().as_mut(), &cfg, dir, 108, &mut NoUi).unwrap()
         },
         "cuda",
     );
@@ -279,11 +289,23 @@ fn a_whole_study_on_cuda_ranks_the_configurations_as_the_cpu_does() {
         v.sort_by(|a, b| study::rank_records(a, b));
         v.iter().map(|x| x.request.run_id).collect::<Vec<_>>()
     };
+    assert_eq!(cpu.len(), cuda.len(), "{strategy}: runs");
+    let continued = cpu.iter().filter(|r| r.start_epoch > 0).count();
+    assert!(
+        strategy == "random" || continued > 0,
+        "hyperband continued no run from a checkpoint"
+    );
     for (a, b) in cpu.iter().zip(&cuda) {
         assert_eq!(a.request, b.request);
+        assert_eq!(
+            (a.start_epoch, a.epochs_trained),
+            (b.start_epoch, b.epochs_trained),
+            "{strategy} run {}: epochs",
+            a.request.run_id
+        );
         assert!(
             (a.val_accuracy - b.val_accuracy).abs() <= 2.0 / 512.0,
-            "run {}: val accuracy cpu {} vs cuda {}",
+            "{strategy} run {}: val accuracy cpu {} vs cuda {}",
             a.request.run_id,
             a.val_accuracy,
             b.val_accuracy
@@ -292,7 +314,7 @@ fn a_whole_study_on_cuda_ranks_the_configurations_as_the_cpu_does() {
     assert_eq!(
         ranking(&cpu),
         ranking(&cuda),
-        "the CUDA study ranks the configurations differently"
+        "{strategy}: the CUDA study ranks the configurations differently"
     );
 }
 
