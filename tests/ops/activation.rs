@@ -1,4 +1,4 @@
-use fastfc::backend::cpu::{activation, exp_f32};
+use fastfc::backend::cpu::{activation, erf_f32, exp_f32};
 use fastfc::model::Activation;
 
 use crate::common::{assert_close, nonzero};
@@ -52,4 +52,69 @@ fn fast_exp_is_within_two_ulp() {
     );
     assert_eq!(exp_f32(0.0), 1.0);
     assert!(exp_f32(-1000.0) > 0.0 && exp_f32(1000.0).is_finite());
+}
+
+#[test]
+fn fast_erf_is_within_three_ulp() {
+    let mut worst = (0u32, 0f32);
+    let mut x = -6.0f32;
+    while x <= 6.0 {
+        let want = libm::erf(x as f64) as f32;
+        let u = ulps(erf_f32(x), want);
+        if u > worst.0 {
+            worst = (u, x);
+        }
+        x += 0.000_113;
+    }
+    eprintln!("erf_f32: worst {} ulp at x = {}", worst.0, worst.1);
+    assert!(
+        worst.0 <= 3,
+        "erf_f32 is {} ulp off at x = {}",
+        worst.0,
+        worst.1
+    );
+    // Tiny arguments keep their precision (erf(x) ≈ 2x/√π), the tails are exactly ±1, and the
+    // function is odd.
+    for x in [1e-30f32, 1e-10, 1e-5, 0.01] {
+        let want = libm::erf(x as f64) as f32;
+        assert!(ulps(erf_f32(x), want) <= 1, "erf_f32({x})");
+        assert_eq!(erf_f32(-x), -erf_f32(x));
+    }
+    assert_eq!(erf_f32(0.0), 0.0);
+    assert_eq!(erf_f32(10.0), 1.0);
+    assert_eq!(erf_f32(-1e30), -1.0);
+    assert!(erf_f32(f32::NAN).is_nan());
+}
+
+/// The AVX2 copies of the loops (picked at run time) compute the same bits as the portable ones,
+/// so a model does not depend on the machine it was trained on.
+#[test]
+fn avx2_dispatch_gives_the_portable_bits() {
+    let mut z = nonzero(4099, 31);
+    z.iter_mut()
+        .enumerate()
+        .for_each(|(i, v)| *v *= (i % 13) as f32);
+    let dy = nonzero(z.len(), 32);
+    for act in Activation::ALL {
+        let (mut y1, mut y2) = (vec![f32::NAN; z.len()], vec![f32::NAN; z.len()]);
+        activation::fwd(act, &z, &mut y1);
+        activation::fwd_loop(act, &z, &mut y2);
+        let (mut d1, mut d2) = (vec![f32::NAN; z.len()], vec![f32::NAN; z.len()]);
+        activation::bwd(act, &z, &y1, &dy, &mut d1);
+        activation::bwd_loop(act, &z, &y1, &dy, &mut d2);
+        for i in 0..z.len() {
+            assert_eq!(
+                y1[i].to_bits(),
+                y2[i].to_bits(),
+                "{act} fwd at z = {}",
+                z[i]
+            );
+            assert_eq!(
+                d1[i].to_bits(),
+                d2[i].to_bits(),
+                "{act} bwd at z = {}",
+                z[i]
+            );
+        }
+    }
 }

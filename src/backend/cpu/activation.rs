@@ -2,6 +2,7 @@
 //! y = f(z) and dz = dy·f'(z). Reference for `kernels/activation.cu` (tests/ops/activation.rs);
 //! gradient-checked in f64 in tests/gradcheck.rs.
 
+use super::simd::avx2_dispatch;
 use super::Real;
 use crate::model::Activation;
 
@@ -117,8 +118,14 @@ macro_rules! with_const_act {
     };
 }
 
-/// y[i] = f(z[i]).
-pub fn fwd<T: Real>(act: Activation, z: &[T], y: &mut [T]) {
+avx2_dispatch! {
+    /// y[i] = f(z[i]).
+    pub fn fwd<T: Real>(act: Activation, z: &[T], y: &mut [T]) => fwd_loop
+}
+
+/// [`fwd`] without the AVX2 dispatch (tests check that both give the same bits).
+#[inline(always)]
+pub fn fwd_loop<T: Real>(act: Activation, z: &[T], y: &mut [T]) {
     assert_eq!(z.len(), y.len());
     with_const_act!(act, A => {
         for (y, &z) in y.iter_mut().zip(z) {
@@ -127,8 +134,14 @@ pub fn fwd<T: Real>(act: Activation, z: &[T], y: &mut [T]) {
     })
 }
 
-/// dz[i] = dy[i]·f'(z[i]), with y = f(z) from the forward pass.
-pub fn bwd<T: Real>(act: Activation, z: &[T], y: &[T], dy: &[T], dz: &mut [T]) {
+avx2_dispatch! {
+    /// dz[i] = dy[i]·f'(z[i]), with y = f(z) from the forward pass.
+    pub fn bwd<T: Real>(act: Activation, z: &[T], y: &[T], dy: &[T], dz: &mut [T]) => bwd_loop
+}
+
+/// [`bwd`] without the AVX2 dispatch.
+#[inline(always)]
+pub fn bwd_loop<T: Real>(act: Activation, z: &[T], y: &[T], dy: &[T], dz: &mut [T]) {
     assert!(z.len() == y.len() && y.len() == dy.len() && dy.len() == dz.len());
     with_const_act!(act, A => {
         for (((dz, &z), &y), &dy) in dz.iter_mut().zip(z).zip(y).zip(dy) {
