@@ -98,10 +98,10 @@ fn avx2_dispatch_gives_the_portable_bits() {
     for act in Activation::ALL {
         let (mut y1, mut y2) = (vec![f32::NAN; z.len()], vec![f32::NAN; z.len()]);
         activation::fwd(act, &z, &mut y1);
-        activation::fwd_loop(act, &z, &mut y2);
+        activation::fwd_portable(act, &z, &mut y2);
         let (mut d1, mut d2) = (vec![f32::NAN; z.len()], vec![f32::NAN; z.len()]);
         activation::bwd(act, &z, &y1, &dy, &mut d1);
-        activation::bwd_loop(act, &z, &y1, &dy, &mut d2);
+        activation::bwd_portable(act, &z, &y1, &dy, &mut d2);
         for i in 0..z.len() {
             assert_eq!(
                 y1[i].to_bits(),

@@ -63,3 +63,22 @@ fn zero_gradient_zero_moment_parameters_stay_put() {
     }
     assert_eq!(p, [0.0, 0.3]);
 }
+
+/// The AVX2 copy of the loop (picked at run time) computes the portable loop's bits.
+#[test]
+fn avx2_dispatch_gives_the_portable_bits() {
+    let n = 1031;
+    let g = crate::common::nonzero(n, 41);
+    let init = crate::common::nonzero(n, 42);
+    let (mut p1, mut m1, mut v1) = (init.clone(), vec![0.01f32; n], vec![0.02f32; n]);
+    let (mut p2, mut m2, mut v2) = (p1.clone(), m1.clone(), v1.clone());
+    for t in 1..=3 {
+        fastfc::backend::cpu::adam::step(&mut p1, &g, &mut m1, &mut v1, 1e-3, 0.9, 0.999, 1e-7, t);
+        fastfc::backend::cpu::adam::step_portable(
+            &mut p2, &g, &mut m2, &mut v2, 1e-3, 0.9, 0.999, 1e-7, t,
+        );
+    }
+    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&p1), bits(&p2));
+    assert_eq!((bits(&m1), bits(&v1)), (bits(&m2), bits(&v2)));
+}

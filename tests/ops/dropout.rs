@@ -64,3 +64,17 @@ fn masks_differ_by_step_layer_and_seed() {
         assert_eq!(&narrow[r * 32..r * 32 + 32], &a[r * 64..r * 64 + 32]);
     }
 }
+
+/// The AVX2 copy of the mask loop (picked at run time) computes the portable loop's bits.
+#[test]
+fn avx2_dispatch_gives_the_portable_bits() {
+    for (rows, width, rate) in [(32, 64, 0.3f32), (7, 13, 0.05), (1, 1, 0.5)] {
+        let mut a = vec![f32::NAN; rows * width];
+        let mut b = vec![f32::NAN; rows * width];
+        fastfc::backend::cpu::dropout::mask(9, 17, 2, rows, width, rate, &mut a);
+        fastfc::backend::cpu::dropout::mask_portable(9, 17, 2, rows, width, rate, &mut b);
+        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a), bits(&b), "{rows}x{width} at rate {rate}");
+        assert!(a.iter().all(|&m| m == 0.0 || m == 1.0 / (1.0 - rate)));
+    }
+}

@@ -120,32 +120,24 @@ macro_rules! with_const_act {
 
 avx2_dispatch! {
     /// y[i] = f(z[i]).
-    pub fn fwd<T: Real>(act: Activation, z: &[T], y: &mut [T]) => fwd_loop
-}
-
-/// [`fwd`] without the AVX2 dispatch (tests check that both give the same bits).
-#[inline(always)]
-pub fn fwd_loop<T: Real>(act: Activation, z: &[T], y: &mut [T]) {
-    assert_eq!(z.len(), y.len());
-    with_const_act!(act, A => {
-        for (y, &z) in y.iter_mut().zip(z) {
-            *y = f(A, z);
-        }
-    })
+    pub fn fwd<T: Real>(act: Activation, z: &[T], y: &mut [T]) / fwd_portable {
+        assert_eq!(z.len(), y.len());
+        with_const_act!(act, A => {
+            for (y, &z) in y.iter_mut().zip(z) {
+                *y = f(A, z);
+            }
+        })
+    }
 }
 
 avx2_dispatch! {
     /// dz[i] = dy[i]·f'(z[i]), with y = f(z) from the forward pass.
-    pub fn bwd<T: Real>(act: Activation, z: &[T], y: &[T], dy: &[T], dz: &mut [T]) => bwd_loop
-}
-
-/// [`bwd`] without the AVX2 dispatch.
-#[inline(always)]
-pub fn bwd_loop<T: Real>(act: Activation, z: &[T], y: &[T], dy: &[T], dz: &mut [T]) {
-    assert!(z.len() == y.len() && y.len() == dy.len() && dy.len() == dz.len());
-    with_const_act!(act, A => {
-        for (((dz, &z), &y), &dy) in dz.iter_mut().zip(z).zip(y).zip(dy) {
-            *dz = dy * df(A, z, y);
-        }
-    })
+    pub fn bwd<T: Real>(act: Activation, z: &[T], y: &[T], dy: &[T], dz: &mut [T]) / bwd_portable {
+        assert!(z.len() == y.len() && y.len() == dy.len() && dy.len() == dz.len());
+        with_const_act!(act, A => {
+            for (((dz, &z), &y), &dy) in dz.iter_mut().zip(z).zip(y).zip(dy) {
+                *dz = dy * df(A, z, y);
+            }
+        })
+    }
 }

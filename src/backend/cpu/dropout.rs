@@ -3,29 +3,32 @@
 //! Stateless, so CPU, emulated and real-GPU masks agree bit for bit. Reference for
 //! `kernels/dropout.cu` (tests/ops/dropout.rs).
 
+use super::simd::avx2_dispatch;
 use super::Real;
 use crate::rng::{hash_last, hash_prefix, hash_row, unit_f32};
 
-/// Fills `mask` (rows, width) with 0 or 1/(1 − rate).
-pub fn mask(
-    seed: u32,
-    step: u32,
-    layer: u32,
-    rows: usize,
-    width: usize,
-    rate: f32,
-    mask: &mut [f32],
-) {
-    let keep_scale = 1.0 / (1.0 - rate);
-    let prefix = hash_prefix(seed, step, layer);
-    for r in 0..rows {
-        let hr = hash_row(prefix, r as u32);
-        for (u, m) in mask[r * width..(r + 1) * width].iter_mut().enumerate() {
-            *m = if unit_f32(hash_last(hr, u as u32)) >= rate {
-                keep_scale
-            } else {
-                0.0
-            };
+avx2_dispatch! {
+    /// Fills `mask` (rows, width) with 0 or 1/(1 − rate).
+    pub fn mask(
+        seed: u32,
+        step: u32,
+        layer: u32,
+        rows: usize,
+        width: usize,
+        rate: f32,
+        mask: &mut [f32],
+    ) / mask_portable {
+        let keep_scale = 1.0 / (1.0 - rate);
+        let prefix = hash_prefix(seed, step, layer);
+        for (r, row) in mask[..rows * width].chunks_exact_mut(width.max(1)).enumerate() {
+            let hr = hash_row(prefix, r as u32);
+            for (u, m) in row.iter_mut().enumerate() {
+                *m = if unit_f32(hash_last(hr, u as u32)) >= rate {
+                    keep_scale
+                } else {
+                    0.0
+                };
+            }
         }
     }
 }
