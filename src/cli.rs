@@ -159,7 +159,7 @@ pub struct SearchArgs {
     /// Early stopping patience in epochs (0 disables).
     #[arg(long, default_value_t = 3)]
     pub patience: usize,
-    /// Study folder (journal.jsonl, results.csv, summary.json, best/); default runs/<strategy>-seed<S>.
+    /// Study folder (journal.jsonl, results.csv, summary.json, best/); default runs/STRATEGY-seedSEED.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Continue the interrupted study in --out without retraining finished runs.
@@ -199,7 +199,7 @@ pub struct EvalArgs {
 pub enum DataCommand {
     /// Where the data comes from, split shapes and class counts.
     Info(DataArgs),
-    /// Write the splits as .npy: {train,val,test}_{x,y}.npy (x float32 [N, S*S], y uint8 [N]).
+    /// Write the splits as .npy: {train,val,test}_{x,y}.npy (x: float32, N rows of S*S; y: uint8, N labels).
     Export {
         #[command(flatten)]
         data: DataArgs,

@@ -34,7 +34,7 @@ fn write_split(dir: &Path, name: &str, split: &Split) -> Result<()> {
     Ok(())
 }
 
-/// Writes `{train,val,test}_{x,y}.npy` (x float32 [N, S·S], y uint8 [N]) into `dir`.
+/// Writes `{train,val,test}_{x,y}.npy` (x float32 `[N, S·S]`, y uint8 `[N]`) into `dir`.
 pub fn export(data: &Dataset, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).ctx_io(dir)?;
     write_split(dir, "train", &data.train)?;

@@ -119,7 +119,7 @@ macro_rules! with_const_act {
 }
 
 avx2_dispatch! {
-    /// y[i] = f(z[i]).
+    /// `y[i] = f(z[i])`.
     pub fn fwd<T: Real>(act: Activation, z: &[T], y: &mut [T]) / fwd_portable {
         assert_eq!(z.len(), y.len());
         with_const_act!(act, A => {
@@ -131,7 +131,7 @@ avx2_dispatch! {
 }
 
 avx2_dispatch! {
-    /// dz[i] = dy[i]·f'(z[i]), with y = f(z) from the forward pass.
+    /// `dz[i] = dy[i]·f'(z[i])`, with `y = f(z)` from the forward pass.
     pub fn bwd<T: Real>(act: Activation, z: &[T], y: &[T], dy: &[T], dz: &mut [T]) / bwd_portable {
         assert!(z.len() == y.len() && y.len() == dy.len() && dy.len() == dz.len());
         with_const_act!(act, A => {

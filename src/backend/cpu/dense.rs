@@ -5,7 +5,7 @@
 
 use super::Real;
 
-/// y[b,o] = bias[o] + Σ_i x[b,i]·w[o,i].  x (rows, n_in), w (n_out, n_in), y (rows, n_out).
+/// `y[b,o] = bias[o] + Σ_i x[b,i]·w[o,i]`.  x (rows, n_in), w (n_out, n_in), y (rows, n_out).
 pub fn fwd<T: Real>(
     x: &[T],
     w: &[T],
@@ -26,7 +26,7 @@ pub fn fwd<T: Real>(
     }
 }
 
-/// dx[b,i] = Σ_o dy[b,o]·w[o,i].
+/// `dx[b,i] = Σ_o dy[b,o]·w[o,i]`.
 pub fn bwd_x<T: Real>(dy: &[T], w: &[T], dx: &mut [T], rows: usize, n_in: usize, n_out: usize) {
     for b in 0..rows {
         for i in 0..n_in {
@@ -39,7 +39,7 @@ pub fn bwd_x<T: Real>(dy: &[T], w: &[T], dx: &mut [T], rows: usize, n_in: usize,
     }
 }
 
-/// dw[o,i] = Σ_b dy[b,o]·x[b,i];  db[o] = Σ_b dy[b,o]  (overwrites dw and db).
+/// `dw[o,i] = Σ_b dy[b,o]·x[b,i]`;  `db[o] = Σ_b dy[b,o]`  (overwrites dw and db).
 #[allow(clippy::too_many_arguments)]
 pub fn bwd_w<T: Real>(
     dy: &[T],

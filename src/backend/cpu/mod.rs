@@ -155,7 +155,7 @@ const ERFC_FIT: [f32; 10] = [
 ];
 
 /// erf(x) in f32 without a libm call, so the gelu loops vectorise: both a Taylor series (|x| < 1)
-/// and 1 − erfc(|x|) from [`ERFC_FIT`] are computed, and a select keeps one. Within 3 ulp of the
+/// and 1 − erfc(|x|) from the erfc fit below are computed, and a select keeps one. Within 3 ulp of the
 /// correctly rounded value (checked in tests/ops/activation.rs); `libm::erff` cost 3× an elu
 /// epoch, being a branchy scalar call.
 #[inline(always)]

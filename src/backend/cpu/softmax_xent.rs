@@ -4,7 +4,7 @@
 
 use super::Real;
 
-/// Returns (Σ_rows −ln softmax(z)[y], correct). When `dlogits` is given it receives
+/// Returns (`Σ_rows −ln softmax(z)[y]`, correct). When `dlogits` is given it receives
 /// scale·(softmax(z) − onehot(y)); pass scale = 1/rows for the gradient of the mean loss.
 pub fn fwd_bwd<T: Real>(
     logits: &[T],
