@@ -106,7 +106,11 @@ pub fn exp_f32(x: f32) -> f32 {
                                      // Plain selects (not f32::clamp, whose NaN handling blocks vectorisation).
     let x = if x < -87.0 { -87.0 } else { x };
     let x = if x > 88.0 { 88.0 } else { x };
-    let n = (x * LOG2E + ROUND) - ROUND;
+    // y = n + 1.5·2²³ with n = round(x·log₂e): y's exponent is fixed, so its low mantissa bits
+    // hold n, read back below without a float → int cast (Rust's saturating cast does not
+    // vectorise).
+    let y = x * LOG2E + ROUND;
+    let n = y - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
@@ -115,7 +119,8 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let er = p * r * r + r + 1.0;
-    er * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    let ni = (y.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    er * f32::from_bits((ni.wrapping_add(127) as u32) << 23)
 }
 
 /// Below this |x|, [`erf_f32`] sums its Taylor series; above, it goes through erfc.
