@@ -7,7 +7,7 @@
 //! handle's stream, and copies synchronise it, so a host read always sees finished work.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use cudarc::driver::{
     result, sys, CudaContext, CudaFunction, CudaModule, CudaStream, LaunchConfig, PushKernelArg,
@@ -121,6 +121,9 @@ pub struct CudaGpu {
     _module: Arc<CudaModule>,
     funcs: Arc<HashMap<&'static str, CudaFunction>>,
     pub info: DeviceInfo,
+    /// Kernels enqueued so far while this stream captures a graph; None when not capturing.
+    /// Shared by clones (they share the stream); [`CudaGpu::fork`] starts a fresh one.
+    capturing: Arc<Mutex<Option<u64>>>,
 }
 
 impl std::fmt::Debug for CudaGpu {
@@ -181,6 +184,7 @@ impl CudaGpu {
             _module: module,
             funcs: Arc::new(funcs),
             info,
+            capturing: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -188,8 +192,13 @@ impl CudaGpu {
     pub fn fork(&self) -> Result<CudaGpu> {
         Ok(CudaGpu {
             stream: self.ctx.new_stream().map_err(err)?,
+            capturing: Arc::new(Mutex::new(None)),
             ..self.clone()
         })
+    }
+
+    fn capture_count(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
+        self.capturing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Free and total device memory now, in bytes.
@@ -203,11 +212,10 @@ impl CudaGpu {
         self.stream
             .begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
             .map_err(err)?;
-        let before = super::launch::launches();
+        // Captured launches do not run now: they count at each replay, as many as were captured.
+        *self.capture_count() = Some(0);
         let res = body(self);
-        // Captured launches do not run now; they run (and count) at each replay.
-        let kernels = super::launch::launches() - before;
-        super::launch::count_launches(0u64.wrapping_sub(kernels));
+        let kernels = self.capture_count().take().unwrap_or(0);
         let graph = self
             .stream
             .end_capture(sys::CUgraphInstantiate_flags(0))
@@ -304,7 +312,10 @@ impl Gpu for CudaGpu {
         // the C++ signature by the emulated suite); buffers outlive the launch (callers sync).
         unsafe { b.launch(cfg) }
             .map_err(|e| Error::backend("cuda", format!("launching {}: {e}", l.kernel)))?;
-        super::launch::count_launches(1);
+        match self.capture_count().as_mut() {
+            Some(n) => *n += 1,
+            None => super::launch::count_launches(1),
+        }
         Ok(())
     }
 

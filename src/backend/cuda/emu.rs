@@ -135,15 +135,6 @@ impl EmuGraph {
         self.gpu.not_capturing("a graph replay")?;
         self.launches.iter().try_for_each(|l| self.gpu.run(l))
     }
-
-    /// Kernels in the graph.
-    pub fn len(&self) -> usize {
-        self.launches.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.launches.is_empty()
-    }
 }
 
 impl Default for EmuGpu {

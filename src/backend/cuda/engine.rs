@@ -516,34 +516,32 @@ impl Group {
         let ws = self.train_ws.as_ref().unwrap();
         // Progress counts trial-steps, as the CPU backend reports them.
         let on = active.iter().filter(|&&a| a).count() as u64;
-        match graphs {
-            true => {
-                let fresh = !matches!(unpoisoned(&mut self.graph), Some((m, b, _)) if *m == n && *b == batch);
-                if fresh {
-                    let graph = g.capture(|| {
-                        (0..steps).try_for_each(|s| self.enqueue_step(ws, train, s, batch))
-                    })?;
-                    *unpoisoned(&mut self.graph) = Some((n, batch, graph));
-                }
-                let _r = crate::profile::range(format_args!(
-                    "epoch graph replay: {steps} steps, depth {}",
-                    self.depth
-                ));
-                unpoisoned(&mut self.graph).as_ref().unwrap().2.launch()?;
-                g.sync()?;
-                progress(steps as u64 * on);
+        if graphs {
+            let fresh =
+                !matches!(unpoisoned(&mut self.graph), Some((m, b, _)) if *m == n && *b == batch);
+            if fresh {
+                let graph = g.capture(|| {
+                    (0..steps).try_for_each(|s| self.enqueue_step(ws, train, s, batch))
+                })?;
+                *unpoisoned(&mut self.graph) = Some((n, batch, graph));
             }
-            false => {
-                for s in 0..steps {
-                    self.enqueue_step(ws, train, s, batch)?;
-                    if s % 64 == 63 {
-                        g.sync()?;
-                        progress(64 * on);
-                    }
+            let _r = crate::profile::range(format_args!(
+                "epoch graph replay: {steps} steps, depth {}",
+                self.depth
+            ));
+            unpoisoned(&mut self.graph).as_ref().unwrap().2.launch()?;
+            g.sync()?;
+            progress(steps as u64 * on);
+        } else {
+            for s in 0..steps {
+                self.enqueue_step(ws, train, s, batch)?;
+                if s % 64 == 63 {
+                    g.sync()?;
+                    progress(64 * on);
                 }
-                g.sync()?;
-                progress((steps % 64) as u64 * on);
             }
+            g.sync()?;
+            progress((steps % 64) as u64 * on);
         }
         let stats = g.read(&self.stats)?;
         let mut out = vec![];
