@@ -1,7 +1,7 @@
 //! Compiles every `kernels/*.cu` with nvcc into one fatbin (SASS for sm_75, sm_80, sm_86, sm_89,
 //! sm_90 and compute_75 PTX) embedded in the binary, keeps ptxas' register/spill report, and
 //! writes `OUT_DIR/kernels.rs` (the image, the kernel names, the report). nvcc is looked up in
-//! `$NVCC`, `$CUDA_HOME`/`$CUDA_PATH`, `PATH`, then `.venv-cuda` (ENVIRONMENT.md's pip recipe).
+//! `$NVCC`, `$CUDA_HOME`/`$CUDA_PATH`, `PATH`, then `.venv-cuda` (the pip recipe in `.ci/run`).
 //! Without nvcc the crate builds CPU-only with a warning; a kernel that fails to compile fails
 //! the build — never a silent CPU-only fallback.
 
@@ -118,7 +118,7 @@ fn main() {
     let nvcc = find_nvcc(&root);
     let Some(nvcc) = nvcc.filter(|_| !cu.is_empty()) else {
         // After installing nvcc, `touch kernels` (or `cargo clean`) makes cargo look again.
-        println!("cargo:warning=nvcc not found: building fastfc without CUDA kernels (CPU only); see ENVIRONMENT.md");
+        println!("cargo:warning=nvcc not found: building fastfc without CUDA kernels (CPU only); see README, section \"Building the CUDA kernels\"");
         std::fs::write(
             &rs,
             "/// No nvcc at build time: no kernels.\npub static FATBIN: &[u8] = &[];\npub const KERNELS: &[&str] = &[];\npub const PTXAS_REPORT: &str = \"\";\n",

@@ -130,10 +130,20 @@ pub fn run<B: Backend>(
     cohort_size: usize,
     ui: &mut dyn StudyUi,
 ) -> Result<Vec<RunRecord>> {
-    let known: HashMap<u64, RunRecord> = journal::read(dir)?
-        .into_iter()
-        .map(|r| (r.request.run_id, r))
-        .collect();
+    // A journaled run whose checkpoint no longer checks out is trained again (it is
+    // deterministic), so promotions and the best model never continue from damaged weights.
+    let mut known: HashMap<u64, RunRecord> = HashMap::new();
+    for r in journal::read(dir)? {
+        match journal::read_checkpoint(dir, r.request.run_id) {
+            Ok(_) => {
+                known.insert(r.request.run_id, r);
+            }
+            Err(e) => eprintln!(
+                "warning: {e}; run {} will be trained again",
+                r.request.run_id
+            ),
+        }
+    }
     let mut journal = Journal::open(dir)?;
     let base_seconds = known.values().map(|r| r.study_seconds).fold(0.0, f64::max);
     let mut study_epochs = known.values().map(|r| r.study_epochs).max().unwrap_or(0);

@@ -12,6 +12,7 @@ fn fastfc(args: &[&str]) -> (i32, String, String) {
         .args(args)
         .env("FASTFC_NO_PROGRESS", "1")
         .env("CUDA_VISIBLE_DEVICES", "")
+        .env("FASTFC_NO_SYSTEM_DATA", "1")
         .output()
         .unwrap();
     (
@@ -101,7 +102,6 @@ fn eval_names_a_bad_model_file() {
 
 #[test]
 fn train_writes_a_model_that_eval_rescores() {
-    let dir = common::require_real_data();
     let out = tempfile::tempdir().unwrap();
     let o = out.path().to_str().unwrap();
     let (code, stdout, err) = fastfc(&[
@@ -122,8 +122,6 @@ fn train_writes_a_model_that_eval_rescores() {
         "7",
         "--out",
         o,
-        "--data-dir",
-        dir.to_str().unwrap(),
         "--device",
         "cpu",
     ]);
@@ -142,7 +140,7 @@ fn train_writes_a_model_that_eval_rescores() {
     assert_eq!(config["hidden"], serde_json::json!([32, 32]));
     assert_eq!(config["activation"], "selu");
 
-    let (code, stdout, err) = fastfc(&["eval", "--model", o, "--data-dir", dir.to_str().unwrap()]);
+    let (code, stdout, err) = fastfc(&["eval", "--model", o]);
     assert_eq!(code, 0, "{err}");
     assert!(
         stdout.contains(&format!("val_accuracy {val:.4}")),
@@ -248,4 +246,89 @@ fn device_auto_without_a_gpu_is_the_cpu_path() {
     let cut = |l: &str| l[..l.find("val_acc").unwrap() + 16].to_string();
     assert_eq!(cut(&out[0].1), cut(&out[1].1));
     assert!(out[0].0 == out[1].0, "the two models differ");
+}
+
+/// The preprocessing cache is verified on every read: 4 KiB overwritten in its middle is caught,
+/// reported in one line and rebuilt, and the data fastfc then uses is the freshly made one.
+#[test]
+fn damaged_preprocessing_cache_is_rebuilt_with_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, cache) = (tmp.path().join("data"), tmp.path().join("cache"));
+    std::fs::create_dir_all(&data).unwrap();
+    // A full-size set (60,000 + 10 images) of synthetic 28×28 pixels, as raw IDX files.
+    let idx = |magic: u32, dims: &[u32], payload: Vec<u8>| {
+        let mut b = magic.to_be_bytes().to_vec();
+        dims.iter()
+            .for_each(|d| b.extend_from_slice(&d.to_be_bytes()));
+        b.extend(payload);
+        b
+    };
+    let px = |n: u32| {
+        (0..n * 784)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect()
+    };
+    let lb = |n: u32| (0..n).map(|i| (i * 7 % 10) as u8).collect();
+    for (name, bytes) in [
+        (
+            "train-images-idx3-ubyte",
+            idx(0x803, &[60_000, 28, 28], px(60_000)),
+        ),
+        ("train-labels-idx1-ubyte", idx(0x801, &[60_000], lb(60_000))),
+        ("t10k-images-idx3-ubyte", idx(0x803, &[10, 28, 28], px(10))),
+        ("t10k-labels-idx1-ubyte", idx(0x801, &[10], lb(10))),
+    ] {
+        std::fs::write(data.join(name), bytes).unwrap();
+    }
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_fastfc"))
+            .args(args)
+            .args(["--data-dir", data.to_str().unwrap()])
+            .env("FASTFC_CACHE", &cache)
+            .output()
+            .unwrap();
+        let (o, e) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        assert!(out.status.success(), "{args:?}: {o}\n{e}");
+        (o, e)
+    };
+    let export = |to: &str| {
+        let d = tmp.path().join(to);
+        run(&["data", "export", "--out", d.to_str().unwrap()]);
+        std::fs::read(d.join("train_x.npy")).unwrap()
+    };
+    let fresh = export("fresh");
+    let (info, _) = run(&["data", "info"]);
+    assert!(info.contains("preprocessed cache"), "{info}");
+    let files: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let mut b = std::fs::read(&files[0]).unwrap();
+    let mid = b.len() / 2;
+    b[mid..mid + 4096].fill(0x5a);
+    std::fs::write(&files[0], b).unwrap();
+
+    let (info, err) = run(&["data", "info"]);
+    assert!(
+        err.contains(&format!(
+            "warning: preprocessing cache {} is damaged (checksum",
+            files[0].display()
+        )) && err.contains("rebuilding it"),
+        "{err}"
+    );
+    assert_eq!(err.matches("warning").count(), 1, "one line: {err:?}");
+    assert!(
+        !info.contains("preprocessed cache"),
+        "the damaged cache was used:\n{info}"
+    );
+    let (info, err) = run(&["data", "info"]);
+    assert!(
+        info.contains("preprocessed cache") && !err.contains("warning"),
+        "rebuilt: {info}\n{err}"
+    );
+    assert_eq!(export("after"), fresh, "the rebuilt data is the fresh data");
 }

@@ -1,4 +1,5 @@
-//! `fastfc search` end to end through the CLI on the real data: a small random search, and a
+//! `fastfc search` end to end through the CLI on the embedded 8×8 Fashion-MNIST (real data; the
+//! system's files are hidden with `FASTFC_NO_SYSTEM_DATA`, so a fresh machine runs the same test): a small random search, and a
 //! Hyperband study killed (SIGKILL) at several points and resumed, which must end with the same
 //! results as an uninterrupted run; a torn journal line is dropped with a warning.
 
@@ -10,14 +11,15 @@ use std::time::{Duration, Instant};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fastfc"));
-    c.env("FASTFC_NO_PROGRESS", "1");
+    c.env("FASTFC_NO_PROGRESS", "1")
+        .env("FASTFC_NO_SYSTEM_DATA", "1");
     c
 }
 
 /// A small, fast space: 2 layers of 32, so each epoch takes a fraction of a second.
 const SPACE: &str = "[layers]\nchoice = [2]\n[units]\nchoice = [32]\n";
 
-fn search_args(out: &Path, space: &Path, data: &Path) -> Vec<String> {
+fn search_args(out: &Path, space: &Path) -> Vec<String> {
     [
         "search",
         "--strategy",
@@ -42,8 +44,6 @@ fn search_args(out: &Path, space: &Path, data: &Path) -> Vec<String> {
         out.display().to_string(),
         "--space".into(),
         space.display().to_string(),
-        "--data-dir".into(),
-        data.display().to_string(),
     ])
     .collect()
 }
@@ -71,7 +71,6 @@ fn journal_lines(dir: &Path) -> usize {
 
 #[test]
 fn small_random_search_writes_the_study() {
-    let data = common::require_real_data();
     let out = tempfile::tempdir().unwrap();
     let o = out.path().join("study");
     let st = bin()
@@ -90,8 +89,6 @@ fn small_random_search_writes_the_study() {
         ])
         .arg("--out")
         .arg(&o)
-        .arg("--data-dir")
-        .arg(&data)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&st.stdout);
@@ -209,16 +206,12 @@ fn small_random_search_writes_the_study() {
 
 #[test]
 fn killed_search_resumes_to_the_same_results() {
-    let data = common::require_real_data();
     let tmp = tempfile::tempdir().unwrap();
     let space = tmp.path().join("space.toml");
     std::fs::write(&space, SPACE).unwrap();
 
     let full = tmp.path().join("full");
-    let st = bin()
-        .args(search_args(&full, &space, &data))
-        .output()
-        .unwrap();
+    let st = bin().args(search_args(&full, &space)).output().unwrap();
     assert!(
         st.status.success(),
         "{}",
@@ -230,7 +223,7 @@ fn killed_search_resumes_to_the_same_results() {
     for kill_after in [1usize, 4] {
         let dir = tmp.path().join(format!("killed{kill_after}"));
         let mut child = bin()
-            .args(search_args(&dir, &space, &data))
+            .args(search_args(&dir, &space))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -244,7 +237,7 @@ fn killed_search_resumes_to_the_same_results() {
         let had = journal_lines(&dir);
         assert!(had >= kill_after && had < 6, "killed after {had} runs");
         let st = bin()
-            .args(search_args(&dir, &space, &data))
+            .args(search_args(&dir, &space))
             .arg("--resume")
             .output()
             .unwrap();
@@ -269,15 +262,11 @@ fn killed_search_resumes_to_the_same_results() {
 
 #[test]
 fn torn_journal_line_is_dropped_with_a_warning() {
-    let data = common::require_real_data();
     let tmp = tempfile::tempdir().unwrap();
     let space = tmp.path().join("space.toml");
     std::fs::write(&space, SPACE).unwrap();
     let dir = tmp.path().join("s");
-    let st = bin()
-        .args(search_args(&dir, &space, &data))
-        .output()
-        .unwrap();
+    let st = bin().args(search_args(&dir, &space)).output().unwrap();
     assert!(st.status.success());
     let want = records(&dir);
     // Keep 2 complete lines and half of the third, as a kill during a write would leave it.
@@ -291,7 +280,7 @@ fn torn_journal_line_is_dropped_with_a_warning() {
     );
     std::fs::write(dir.join("journal.jsonl"), torn).unwrap();
     let st = bin()
-        .args(search_args(&dir, &space, &data))
+        .args(search_args(&dir, &space))
         .arg("--resume")
         .output()
         .unwrap();
@@ -309,7 +298,7 @@ fn torn_journal_line_is_dropped_with_a_warning() {
     lines[1] = "{\"not\": \"a record\"}".into();
     std::fs::write(dir.join("journal.jsonl"), lines.join("\n") + "\n").unwrap();
     let st = bin()
-        .args(search_args(&dir, &space, &data))
+        .args(search_args(&dir, &space))
         .arg("--resume")
         .output()
         .unwrap();
@@ -345,4 +334,103 @@ fn dry_run_prints_the_schedule() {
         .unwrap();
     assert!(String::from_utf8_lossy(&st.stderr)
         .contains("--factor: 1: Hyperband needs a factor of at least 2"));
+}
+
+/// Overwrites 4 KiB in the middle of a file (a bad sector, a stray writer), length unchanged.
+fn damage_middle(path: &Path) {
+    let mut b = std::fs::read(path).unwrap();
+    let mid = b.len() / 2;
+    let end = (mid + 4096).min(b.len());
+    let start = end.saturating_sub(4096);
+    b[start..end].fill(0xa5);
+    std::fs::write(path, b).unwrap();
+}
+
+/// A damaged checkpoint is never used: reading it is an error naming the file and the run, and
+/// `--resume` trains that run again (to the same result: trials are deterministic).
+#[test]
+fn damaged_checkpoint_is_an_error_and_resume_retrains_that_run() {
+    use fastfc::results::journal;
+    let tmp = tempfile::tempdir().unwrap();
+    let space = tmp.path().join("space.toml");
+    std::fs::write(&space, SPACE).unwrap();
+    let dir = tmp.path().join("s");
+    let st = bin().args(search_args(&dir, &space)).output().unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let want = records(&dir);
+    // A run that a promotion continued from: its weights feed a later run.
+    let parent = want
+        .iter()
+        .find_map(|r| r["resume_from"].as_u64())
+        .expect("Hyperband 3/3 promotes a run");
+    let ckpt = journal::checkpoint_path(&dir, parent);
+    assert!(journal::read_checkpoint(&dir, parent).is_ok());
+    damage_middle(&ckpt);
+
+    let e = journal::read_checkpoint(&dir, parent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&ckpt.display().to_string())
+            && e.contains(&format!("checkpoint of run {parent} is damaged"))
+            && e.contains("checksum"),
+        "{e}"
+    );
+    // Cut short (a torn copy) is caught the same way.
+    let b = std::fs::read(&ckpt).unwrap();
+    std::fs::write(&ckpt, &b[..b.len() - 100]).unwrap();
+    let e = journal::read_checkpoint(&dir, parent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("checkpoint of run {parent} is damaged")),
+        "{e}"
+    );
+    damage_middle(&ckpt);
+
+    let st = bin()
+        .args(search_args(&dir, &space))
+        .arg("--resume")
+        .output()
+        .unwrap();
+    let (stdout, err) = (
+        String::from_utf8_lossy(&st.stdout),
+        String::from_utf8_lossy(&st.stderr),
+    );
+    assert!(st.status.success(), "{stdout}\n{err}");
+    assert!(
+        err.contains(&format!("checkpoint of run {parent} is damaged"))
+            && err.contains(&format!("run {parent} will be trained again")),
+        "{err}"
+    );
+    assert_eq!(
+        stdout.matches("(from journal)").count(),
+        want.len() - 1,
+        "only the damaged run trains again:\n{stdout}"
+    );
+    assert!(journal::read_checkpoint(&dir, parent).is_ok(), "rewritten");
+    // The journal now holds that run twice; every reader counts its last record once.
+    assert_eq!(journal_lines(&dir), want.len() + 1);
+    let again: Vec<serde_json::Value> = journal::read(&dir)
+        .unwrap()
+        .iter()
+        .map(|r| {
+            // Through text, as the journal stores it (f32 fields print in their shortest form).
+            let mut v: serde_json::Value =
+                serde_json::from_str(&serde_json::to_string(r).unwrap()).unwrap();
+            for k in ["seconds", "study_seconds", "study_epochs"] {
+                v.as_object_mut().unwrap().remove(k);
+            }
+            v
+        })
+        .collect();
+    let mut again = again;
+    again.sort_by_key(|r| r["run_id"].as_u64().unwrap());
+    assert_eq!(again, want, "the retrained run ends where it did");
+    let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), want.len() + 1, "{csv}");
 }

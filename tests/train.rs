@@ -7,17 +7,13 @@ use std::sync::Arc;
 
 use fastfc::backend::cpu::CpuBackend;
 use fastfc::backend::{Backend, SplitId};
-use fastfc::data::{self, DataOptions, Dataset};
+use fastfc::data::{self, Dataset};
 use fastfc::model::{Activation, Hyperparams, Optimizer, TrialSpec, TrialState};
 use fastfc::train::{train_cohort, TrainConfig, TrialJob, TrialStatus};
 
+/// Real Fashion-MNIST at 8×8: the copy embedded in the binary.
 fn real() -> Dataset {
-    data::load(&DataOptions {
-        data_dir: Some(common::require_real_data()),
-        image_size: 8,
-        cache: false,
-    })
-    .unwrap()
+    data::embedded::load().unwrap()
 }
 
 /// The embedded data cut to `n` training and validation rows (fast tests).

@@ -1,7 +1,9 @@
 //! Preprocessing cache: the resized splits of one set of IDX files at one image size, in a flat
 //! little-endian file that is memory-mapped on the next run (milliseconds instead of a resize).
 //! Location: `$FASTFC_CACHE`, else `$XDG_CACHE_HOME/fastfc`, else `~/.cache/fastfc`.
-//! A cache that cannot be written is skipped silently; one that does not check out is ignored.
+//! A cache that cannot be written is skipped silently. Every read is verified: the header carries
+//! a CRC-32 of everything after it, so a file damaged in place (a bad sector, a stray writer) is
+//! rebuilt with a one-line warning instead of being trained on.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,7 +11,9 @@ use std::path::PathBuf;
 use super::{FullData, IdxFiles};
 
 const MAGIC: &[u8; 8] = b"FFCCACHE";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// Byte offset of the payload's CRC-32 in the header.
+const CRC_AT: usize = 24;
 const HEADER: usize = 64;
 
 pub fn dir() -> Option<PathBuf> {
@@ -57,21 +61,47 @@ fn le_u32(b: &[u8], at: usize) -> usize {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize
 }
 
-/// The cached data for `key`, if a complete, well-formed file is there.
+/// The cached data for `key`, if a complete, well-formed file is there whose checksum holds.
+/// A file that is there but does not check out is reported in one line and ignored (the caller
+/// rebuilds it).
 pub fn read(key: &str) -> Option<(PathBuf, FullData)> {
     let path = dir()?.join(key);
     let file = std::fs::File::open(&path).ok()?;
     // SAFETY: read-only map of a file fastfc writes atomically (temp file + rename) and never
-    // modifies in place.
+    // modifies in place; whatever else changed it is caught by the checksum below.
     let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
-    if map.len() < HEADER || &map[..8] != MAGIC || le_u32(&map, 8) != VERSION as usize {
-        return None;
+    match parse(&map) {
+        Ok(full) => Some((path, full)),
+        Err(why) => {
+            eprintln!(
+                "warning: preprocessing cache {} is damaged ({why}); rebuilding it",
+                path.display()
+            );
+            None
+        }
     }
-    let (s, n_train, n_test) = (le_u32(&map, 12), le_u32(&map, 16), le_u32(&map, 20));
+}
+
+/// Checks and decodes a cache file's bytes; the error says what did not check out.
+fn parse(map: &[u8]) -> std::result::Result<FullData, String> {
+    if map.len() < HEADER || &map[..8] != MAGIC {
+        return Err("not a fastfc cache file".into());
+    }
+    if le_u32(map, 8) != VERSION as usize {
+        return Err(format!(
+            "format version {}, expected {VERSION}",
+            le_u32(map, 8)
+        ));
+    }
+    let (s, n_train, n_test) = (le_u32(map, 12), le_u32(map, 16), le_u32(map, 20));
     let d = s * s;
     let need = HEADER + 4 * d * (n_train + n_test) + n_train + n_test;
     if map.len() != need {
-        return None;
+        return Err(format!("{} bytes, expected {need}", map.len()));
+    }
+    let (want, got) = (le_u32(map, CRC_AT) as u32, crc32fast::hash(&map[HEADER..]));
+    if want != got {
+        return Err(format!("checksum {got:08x}, expected {want:08x}"));
     }
     let floats = |from: usize, n: usize| -> Vec<f32> {
         map[from..from + 4 * n]
@@ -88,18 +118,15 @@ pub fn read(key: &str) -> Option<(PathBuf, FullData)> {
     at += n_train;
     let test_y = map[at..at + n_test].to_vec();
     if train_y.iter().chain(&test_y).any(|&l| l >= 10) {
-        return None;
+        return Err("a label outside 0..=9".into());
     }
-    Some((
-        path,
-        FullData {
-            s,
-            train_x,
-            train_y,
-            test_x,
-            test_y,
-        },
-    ))
+    Ok(FullData {
+        s,
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+    })
 }
 
 /// Writes the cache atomically; failures only cost the next run a resize.
@@ -131,6 +158,8 @@ pub fn write(key: &str, data: &FullData) {
     }
     buf.extend_from_slice(&data.train_y);
     buf.extend_from_slice(&data.test_y);
+    let crc = crc32fast::hash(&buf[HEADER..]);
+    buf[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_le_bytes());
     let ok = std::fs::File::create(&tmp)
         .and_then(|mut f| f.write_all(&buf).and_then(|_| f.sync_all()))
         .and_then(|_| std::fs::rename(&tmp, &path));

@@ -58,7 +58,8 @@ impl Journal {
 }
 
 /// Reads every record; a torn final line is dropped (with a warning) and cut off the file so
-/// later appends start on a clean line.
+/// later appends start on a clean line. A run journaled twice (trained again on `--resume`
+/// because its checkpoint was damaged) counts once, by its last record, in its first place.
 pub fn read(dir: &Path) -> Result<Vec<RunRecord>> {
     let path = dir.join("journal.jsonl");
     let text = match std::fs::read(&path) {
@@ -104,15 +105,32 @@ pub fn read(dir: &Path) -> Result<Vec<RunRecord>> {
             }
         }
     }
-    Ok(out)
+    Ok(dedup_last(out))
 }
 
-/// Checkpoint of a run: `checkpoints/run-{id}.bin` (params, m, v as f32 LE; step, epochs).
+fn dedup_last(records: Vec<RunRecord>) -> Vec<RunRecord> {
+    let mut at: std::collections::HashMap<u64, usize> = Default::default();
+    let mut out: Vec<RunRecord> = Vec::with_capacity(records.len());
+    for r in records {
+        match at.get(&r.request.run_id) {
+            Some(&i) => out[i] = r,
+            None => {
+                at.insert(r.request.run_id, out.len());
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// Checkpoint of a run: `checkpoints/run-{id}.bin`: magic, five u64 counts (params, m, v, step,
+/// epochs), params, m and v as f32 LE, then a CRC-32 of everything before it, checked on every read.
 pub fn checkpoint_path(dir: &Path, run_id: u64) -> PathBuf {
     dir.join("checkpoints").join(format!("run-{run_id:05}.bin"))
 }
 
-const CKPT_MAGIC: &[u8; 8] = b"FFCCKPT1";
+const CKPT_MAGIC: &[u8; 8] = b"FFCCKPT2";
+const CKPT_HEADER: usize = 48;
 
 pub fn write_checkpoint(dir: &Path, run_id: u64, s: &TrialState) -> Result<()> {
     let path = checkpoint_path(dir, run_id);
@@ -131,6 +149,8 @@ pub fn write_checkpoint(dir: &Path, run_id: u64, s: &TrialState) -> Result<()> {
     for x in s.params.iter().chain(&s.m).chain(&s.v) {
         buf.extend_from_slice(&x.to_le_bytes());
     }
+    let crc = crc32fast::hash(&buf);
+    buf.extend_from_slice(&crc.to_le_bytes());
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).ctx_io(&tmp)?;
     f.write_all(&buf).ctx_io(&tmp)?;
@@ -138,20 +158,51 @@ pub fn write_checkpoint(dir: &Path, run_id: u64, s: &TrialState) -> Result<()> {
     std::fs::rename(&tmp, &path).ctx_io(&path)
 }
 
+/// Reads run `run_id`'s checkpoint; a missing, truncated or damaged file (checksum mismatch) is an
+/// error naming the file and the run, never used.
 pub fn read_checkpoint(dir: &Path, run_id: u64) -> Result<TrialState> {
     let path = checkpoint_path(dir, run_id);
     let b = std::fs::read(&path).ctx_io(&path)?;
-    let bad = || Error::file(&path, "not a complete fastfc checkpoint");
-    if b.len() < 48 || &b[..8] != CKPT_MAGIC {
-        return Err(bad());
+    parse_checkpoint(&b).map_err(|why| {
+        Error::file(
+            &path,
+            format!("the checkpoint of run {run_id} is damaged ({why}); it cannot be used"),
+        )
+    })
+}
+
+fn parse_checkpoint(b: &[u8]) -> std::result::Result<TrialState, String> {
+    if b.len() < 8 || &b[..8] != CKPT_MAGIC {
+        let old = b.len() >= 8 && &b[..8] == b"FFCCKPT1";
+        return Err(if old {
+            "written by an older fastfc without a checksum".into()
+        } else {
+            "not a fastfc checkpoint".into()
+        });
+    }
+    if b.len() < CKPT_HEADER + 4 {
+        return Err(format!("{} bytes, shorter than a header", b.len()));
     }
     let u = |i: usize| u64::from_le_bytes(b[8 + 8 * i..16 + 8 * i].try_into().unwrap());
+    let body = b.len() - 4;
+    let (want, got) = (
+        u32::from_le_bytes(b[body..].try_into().unwrap()),
+        crc32fast::hash(&b[..body]),
+    );
+    if want != got {
+        return Err(format!("checksum {got:08x}, expected {want:08x}"));
+    }
     let (np, nm, nv) = (u(0) as usize, u(1) as usize, u(2) as usize);
-    if b.len() != 48 + 4 * (np + nm + nv) {
-        return Err(bad());
+    let need = np
+        .checked_add(nm)
+        .and_then(|n| n.checked_add(nv))
+        .and_then(|n| n.checked_mul(4))
+        .and_then(|n| n.checked_add(CKPT_HEADER + 4));
+    if need != Some(b.len()) {
+        return Err(format!("{} bytes, not what its header says", b.len()));
     }
     let floats = |from: usize, n: usize| -> Vec<f32> {
-        b[48 + 4 * from..48 + 4 * (from + n)]
+        b[CKPT_HEADER + 4 * from..CKPT_HEADER + 4 * (from + n)]
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
             .collect()
