@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.device
 rm -rf "$out" && mkdir -p "$out/bin"
+scripts/cuda-toolchain.sh
 export FASTFC_REQUIRE_KERNELS=1
 cargo build --release --quiet
 # Test and bench executables, located through cargo's JSON messages.

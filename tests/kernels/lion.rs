@@ -1,5 +1,10 @@
 //! lion over a cohort's arena against src/backend/cpu/lion.rs; Adam and inactive trials untouched,
 //! zero (padded) parameters stay zero.
+//!
+//! Tolerance: bounds derived from the terms of each formula (see tests/kernels/adam.rs). Where
+//! the interpolation `c = β1·m + (1 − β1)·g` lies within its own rounding bound of 0, its sign
+//! may differ between CPU and device and the parameter by 2·lr; such elements are counted and
+//! must stay rare, so the check cannot pass by calling everything ambiguous.
 
 use fastfc::backend::cpu::lion;
 use fastfc::backend::cuda::launch::Lion;
@@ -7,6 +12,9 @@ use fastfc::backend::cuda::Gpu;
 use fastfc::model::Optimizer;
 
 use crate::{each_gpu, Cohort};
+
+/// The unit roundoff of f32.
+const U: f64 = 1.0 / (1u64 << 24) as f64;
 
 #[test]
 fn lion_matches_cpu_over_the_arena() {
@@ -22,6 +30,8 @@ fn lion_matches_cpu_over_the_arena() {
         .collect();
     let steps = 3u32;
     let (mut p, mut m) = (p0.clone(), m0.clone());
+    let (mut ep, mut em) = (vec![0f64; len], vec![0f64; len]);
+    let mut ambiguous = 0usize;
     let mut grads_all = vec![];
     for s in 0..steps {
         // Gradients zero where the parameter is padding (as the backward pass produces).
@@ -35,6 +45,20 @@ fn lion_matches_cpu_over_the_arena() {
                 continue;
             }
             let r = k * c.stride..k * c.stride + n;
+            let (b1, c1, b2, c2) = (sl.b1f as f64, sl.c1 as f64, sl.b2f as f64, sl.c2 as f64);
+            for i in r.clone() {
+                let (g, mo, po) = (gr[i] as f64, m[i] as f64, p[i] as f64);
+                // c: 2 roundings (1 with FMA) over β1·|m|, c1·|g|, plus m's carried difference.
+                let cv = b1 * mo + c1 * g;
+                let ec = b1 * em[i] + 2.0 * 2.0 * U * (b1 * mo.abs() + c1 * g.abs());
+                if cv.abs() <= ec && cv != 0.0 {
+                    ambiguous += 1;
+                    ep[i] += 2.0 * sl.lr as f64;
+                }
+                let sgn = cv.signum() * (cv != 0.0) as u8 as f64;
+                ep[i] += 2.0 * U * (po - sl.lr as f64 * sgn).abs();
+                em[i] = b2 * em[i] + 2.0 * 2.0 * U * (b2 * mo.abs() + c2 * g.abs());
+            }
             lion::step(
                 &mut p[r.clone()],
                 &gr[r.clone()],
@@ -46,6 +70,10 @@ fn lion_matches_cpu_over_the_arena() {
         }
         grads_all.push(gr);
     }
+    assert!(
+        ambiguous * 1000 < len,
+        "{ambiguous} of {len} elements have a sign within rounding of 0: the inputs test nothing"
+    );
     each_gpu(|g| {
         let sb = g.upload(&slots).unwrap();
         let (pb, mb) = (g.upload(&p0).unwrap(), g.upload(&m0).unwrap());
@@ -71,7 +99,7 @@ fn lion_matches_cpu_over_the_arena() {
                 [("param", pg[i], p[i], p0[i]), ("m", mg[i], m[i], m0[i])]
             {
                 if touched {
-                    let tol = 4e-7 * want.abs() + 1e-12;
+                    let tol = if what == "param" { ep[i] } else { em[i] } as f32;
                     assert!((got - want).abs() <= tol,
                         "lion {what} on {}: trial {k} element {j}: got {got} vs want {want} (tolerance {tol:e})", g.name());
                     if before == 0.0 {

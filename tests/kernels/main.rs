@@ -23,7 +23,7 @@ mod emulator;
 mod lion;
 mod softmax_xent;
 
-use fastfc::backend::cuda::emu::{EmuGpu, FiberOrder};
+use fastfc::backend::cuda::emu::{Arith, EmuGpu, FiberOrder};
 use fastfc::backend::cuda::slot::{pad_params, padded_layout, Slot};
 use fastfc::backend::cuda::AnyGpu;
 use fastfc::model::{Activation, Hyperparams, Layout, Optimizer, TrialSpec};
@@ -38,12 +38,16 @@ pub fn each_gpu(check: impl Fn(&AnyGpu)) {
             check(&AnyGpu::Cuda(g));
         }
         _ => {
-            for order in [
-                FiberOrder::Forward,
-                FiberOrder::Reverse,
-                FiberOrder::Random(0x5eed),
+            // Both arithmetics: as written, and contracted into FMAs as nvcc/NVRTC compile it
+            // for a GPU; the tolerances (error bounds on the terms) must hold for both.
+            for (order, arith) in [
+                (FiberOrder::Forward, Arith::Plain),
+                (FiberOrder::Reverse, Arith::Plain),
+                (FiberOrder::Random(0x5eed), Arith::Plain),
+                (FiberOrder::Forward, Arith::Fma),
+                (FiberOrder::Random(0x5eed), Arith::Fma),
             ] {
-                check(&AnyGpu::Emu(EmuGpu::new(order)));
+                check(&AnyGpu::Emu(EmuGpu::with_arith(order, arith)));
             }
         }
     }

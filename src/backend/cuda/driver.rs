@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use cudarc::driver::{
     result, sys, CudaContext, CudaFunction, CudaModule, CudaStream, LaunchConfig, PushKernelArg,
 };
+use cudarc::nvrtc::Ptx;
 
 use super::{Arg, Gpu, Launch, RawBuf};
 use crate::error::{Error, Result};
@@ -150,9 +151,29 @@ impl CudaGpu {
         // SAFETY: called before any allocation on this context.
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.new_stream().map_err(err)?;
-        let module = ctx
-            .load_module(cudarc::nvrtc::Ptx::from_binary(crate::kernels::FATBIN.to_vec()))
-            .map_err(|e| Error::backend("cuda", format!("loading the kernels' fatbin: {e} (a GPU older than sm_75, or a driver older than the PTX needs?)")))?;
+        let capability = ctx.compute_capability().map_err(err)?;
+        let image = match crate::kernels::image_for(capability) {
+            Some(crate::kernels::Image::Cubin(_, bytes)) => Ptx::from_binary(bytes.to_vec()),
+            Some(crate::kernels::Image::Ptx(text)) => Ptx::from_src(text),
+            None => return Err(Error::backend(
+                "cuda",
+                format!(
+                    "no kernels for this GPU (sm_{}{}): fastfc's kernels need sm_75 (T4) or newer",
+                    capability.0, capability.1
+                ),
+            )),
+        };
+        let module = ctx.load_module(image).map_err(|e| {
+            Error::backend(
+                "cuda",
+                format!(
+                    "loading the kernels (CUDA {} build) on sm_{}{}: {e} (a driver older than 525?)",
+                    crate::kernels::TOOLKIT,
+                    capability.0,
+                    capability.1
+                ),
+            )
+        })?;
         let mut funcs = HashMap::new();
         for &name in super::launch::DECLARED {
             let f = module.load_function(name).map_err(|e| {
@@ -171,7 +192,7 @@ impl CudaGpu {
         let info = DeviceInfo {
             ordinal,
             name: ctx.name().map_err(err)?,
-            capability: ctx.compute_capability().map_err(err)?,
+            capability,
             total_mem,
             free_mem,
             driver,

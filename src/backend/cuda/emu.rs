@@ -35,6 +35,7 @@ extern "C" {
         block: *const u32,
         sig: *const c_char,
         params: *mut *mut c_void,
+        mode: u32,
         order: u32,
         seed: u64,
         err: *mut c_char,
@@ -60,26 +61,56 @@ impl Drop for HostAlloc {
     }
 }
 
+/// The kernels' float arithmetic under emulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arith {
+    /// As written: every multiply and add rounded on its own.
+    Plain,
+    /// `a*b + c` contracted into one fused multiply-add, as nvcc and NVRTC compile kernels by
+    /// default (`--fmad=true`): what a real GPU computes.
+    Fma,
+}
+
+impl Arith {
+    /// Whether this machine can run the mode (the contracted build uses the CPU's FMA unit).
+    pub fn available(self) -> bool {
+        match self {
+            Arith::Plain => true,
+            #[cfg(target_arch = "x86_64")]
+            Arith::Fma => std::arch::is_x86_feature_detected!("fma"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Arith::Fma => true,
+        }
+    }
+}
+
 /// The emulated GPU. Clones share one "stream"; [`EmuGpu::fork`] makes another. Launches run at
 /// once, except while the stream captures a graph ([`EmuGpu::capture`]).
 #[derive(Debug, Clone)]
 pub struct EmuGpu {
     pub order: FiberOrder,
+    pub arith: Arith,
     /// The launches recorded so far while this stream captures a graph; None when not capturing.
     capturing: Arc<Mutex<Option<Vec<Launch>>>>,
 }
 
 impl EmuGpu {
     pub fn new(order: FiberOrder) -> Self {
+        EmuGpu::with_arith(order, Arith::Plain)
+    }
+
+    /// An executor running the kernels' arithmetic as `arith` says.
+    pub fn with_arith(order: FiberOrder, arith: Arith) -> Self {
         EmuGpu {
             order,
+            arith,
             capturing: Arc::new(Mutex::new(None)),
         }
     }
 
     /// The same executor on a stream of its own.
     pub fn fork(&self) -> EmuGpu {
-        EmuGpu::new(self.order)
+        EmuGpu::with_arith(self.order, self.arith)
     }
 
     fn recording(&self) -> std::sync::MutexGuard<'_, Option<Vec<Launch>>> {
@@ -145,7 +176,10 @@ impl Default for EmuGpu {
 
 impl Gpu for EmuGpu {
     fn name(&self) -> String {
-        format!("emulated CUDA (host fibers, {:?} order)", self.order)
+        format!(
+            "emulated CUDA (host fibers, {:?} order, {:?} arithmetic)",
+            self.order, self.arith
+        )
     }
 
     fn alloc_raw(&self, bytes: usize) -> Result<RawBuf> {
@@ -219,6 +253,16 @@ impl EmuGpu {
             FiberOrder::Reverse => (1, 0),
             FiberOrder::Random(s) => (2, s),
         };
+        if !self.arith.available() {
+            return Err(Error::backend(
+                "emu",
+                "this CPU has no FMA unit: the contracted (Fma) emulation cannot run here",
+            ));
+        }
+        let mode = match self.arith {
+            Arith::Plain => 0,
+            Arith::Fma => 1,
+        };
         let mut err = vec![0u8; 1024];
         // SAFETY: params point at `values`, which outlive the call; every pointer argument is the
         // caller's responsibility (buffers from this Gpu, sized for the launch).
@@ -229,6 +273,7 @@ impl EmuGpu {
                 l.block.as_ptr(),
                 sig.as_ptr(),
                 params.as_mut_ptr(),
+                mode,
                 order,
                 seed,
                 err.as_mut_ptr() as *mut c_char,

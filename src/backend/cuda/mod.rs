@@ -14,6 +14,7 @@ pub mod driver;
 pub mod engine;
 pub mod launch;
 pub mod slot;
+pub mod toolchain;
 
 #[cfg(feature = "emu")]
 pub mod emu;

@@ -243,11 +243,26 @@ constexpr char sig_char() {
     else return '?';
 }
 
+// How a kernel uses each parameter: 'r' a pointer to const (read only), 'w' a pointer to mutable
+// memory (may be written), '-' a value. fakecuda tracks buffer writes across streams with it.
+template <class T>
+constexpr char access_char() {
+    using U = std::remove_cv_t<T>;
+    if constexpr (std::is_pointer_v<U>) return std::is_const_v<std::remove_pointer_t<U>> ? 'r' : 'w';
+    else return '-';
+}
+
+// The size in bytes of each parameter as the kernel receives it (what a `void**` entry points at).
+template <class T>
+constexpr unsigned char size_of_param() { return (unsigned char)sizeof(std::remove_cv_t<T>); }
+
 struct Entry {
     const char* name;
     void (*fn)();
     void (*invoke)(void (*fn)(), void** params);
     const char* sig;
+    const char* access;
+    const unsigned char* sizes;
 };
 
 template <class F>
@@ -255,6 +270,8 @@ struct Invoker;
 template <class... A>
 struct Invoker<void (*)(A...)> {
     static constexpr char sig[sizeof...(A) + 1] = {sig_char<A>()..., '\0'};
+    static constexpr char access[sizeof...(A) + 1] = {access_char<A>()..., '\0'};
+    static constexpr unsigned char sizes[sizeof...(A) + 1] = {size_of_param<A>()..., 0};
     template <std::size_t... I>
     static void call(void (*f)(A...), void** p, std::index_sequence<I...>) {
         f(*static_cast<std::remove_cv_t<A>*>(p[I])...);
@@ -266,8 +283,20 @@ struct Invoker<void (*)(A...)> {
 
 }  // namespace ffc_emu
 
-#define FFC_EMU_ENTRY(k)                                                         \
-    ::ffc_emu::Entry {                                                           \
-        #k, reinterpret_cast<void (*)()>(&k), &::ffc_emu::Invoker<decltype(&k)>::invoke, \
-            ::ffc_emu::Invoker<decltype(&k)>::sig                                \
+#define FFC_EMU_ENTRY_AS(name, k)                                                             \
+    ::ffc_emu::Entry {                                                                         \
+        name, reinterpret_cast<void (*)()>(&k), &::ffc_emu::Invoker<decltype(&k)>::invoke,     \
+            ::ffc_emu::Invoker<decltype(&k)>::sig, ::ffc_emu::Invoker<decltype(&k)>::access, \
+            ::ffc_emu::Invoker<decltype(&k)>::sizes                                            \
     }
+#define FFC_EMU_ENTRY(k) FFC_EMU_ENTRY_AS(#k, k)
+
+// The kernels' arithmetic: 0 as written (no multiply-add contraction), 1 contracted into fused
+// multiply-adds as nvcc and NVRTC do by default (--fmad=true). build.rs compiles the kernels once
+// per mode; ffc_emu_find(name, mode) picks the build.
+extern "C" const ::ffc_emu::Entry* ffc_emu_find(const char* name, unsigned mode);
+
+// Runs one launch to completion on the calling thread (see runtime.cpp).
+extern "C" int ffc_emu_run(const ::ffc_emu::Entry* e, const unsigned grid[3], const unsigned block[3],
+                           void** params, unsigned order, unsigned long long seed, char* err,
+                           std::size_t err_len);

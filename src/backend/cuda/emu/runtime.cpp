@@ -291,23 +291,34 @@ void trap(const char* file, int line, const char* what) {
 
 }  // namespace ffc_emu
 
-extern "C" const ffc_emu::Entry* ffc_emu_find(const char* name);
-
 // Launches kernel `name` over grid × block with CUDA-style params. `sig` is the caller's argument
 // kinds (p pointer, i int, u unsigned, f float, d double, l/L 64-bit), checked against the
-// kernel's real C++ signature. order: 0 forward, 1 reverse, 2 random (seeded). Returns 0, or 1 with
-// a diagnostic in err.
+// kernel's real C++ signature. mode: 0 plain arithmetic, 1 contracted (FMA). order: 0 forward,
+// 1 reverse, 2 random (seeded). Returns 0, or 1 with a diagnostic in err.
 extern "C" int ffc_emu_launch(const char* name, const unsigned grid[3], const unsigned block[3], const char* sig,
-                              void** params, unsigned order, unsigned long long seed, char* err, std::size_t err_len) {
+                              void** params, unsigned mode, unsigned order, unsigned long long seed, char* err,
+                              std::size_t err_len) {
+    const ffc_emu::Entry* e = ffc_emu_find(name, mode);
+    if (!e) {
+        std::snprintf(err, err_len, "%s: no such kernel in the emulated build (mode %u)", name, mode);
+        return 1;
+    }
+    if (std::strcmp(e->sig, sig) != 0) {
+        std::snprintf(err, err_len, "%s: argument kinds differ: the kernel takes (%s), the launch passes (%s)", name,
+                      e->sig, sig);
+        return 1;
+    }
+    return ffc_emu_run(e, grid, block, params, order, seed, err, err_len);
+}
+
+extern "C" int ffc_emu_run(const ffc_emu::Entry* e, const unsigned grid[3], const unsigned block[3], void** params,
+                           unsigned order, unsigned long long seed, char* err, std::size_t err_len) {
     using namespace ffc_emu;
+    const char* name = e->name;
     auto fail = [&](const std::string& m) {
         std::snprintf(err, err_len, "%s: %s", name, m.c_str());
         return 1;
     };
-    const Entry* e = ffc_emu_find(name);
-    if (!e) return fail("no such kernel in the emulated build");
-    if (std::strcmp(e->sig, sig) != 0)
-        return fail(std::string("argument kinds differ: the kernel takes (") + e->sig + "), the launch passes (" + sig + ")");
     unsigned threads = block[0] * block[1] * block[2];
     if (threads == 0 || threads > 1024) return fail("block of " + std::to_string(threads) + " threads (1..=1024)");
     if (grid[0] == 0 || grid[1] == 0 || grid[2] == 0 || grid[1] > 65535 || grid[2] > 65535)
