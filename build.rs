@@ -115,22 +115,35 @@ fn build_emulated(root: &Path, out: &Path, cu: &[&PathBuf], names: &[String]) {
     }
 }
 
-/// fakecuda: `libcuda.so.1` (soname included) from fakecuda.cpp and the emulator's objects. Tests
-/// and `FASTFC_CUDA_DRIVER` load it by absolute path; its location reaches the crate as
+/// fakecuda: `libcuda.so` (that soname: the first name cudarc asks dlopen for, so once loaded by
+/// absolute path it is the one cudarc gets) from fakecuda.cpp and the emulator's objects. Tests
+/// and `FASTFC_CUDA_DRIVER=fake` load it by absolute path; its location reaches the crate as
 /// `env!("FASTFC_FAKECUDA")`.
 fn build_fakecuda(base: &dyn Fn() -> cc::Build, src: &Path, emu_objects: &[PathBuf], out: &Path) {
     let mut objects = base()
         .flag("-ffp-contract=off")
+        .flag_if_supported("-Wno-missing-field-initializers")
         .file(src)
         .compile_intermediates();
     objects.extend(emu_objects.iter().cloned());
     let dir = out.join("fakecuda");
     std::fs::create_dir_all(&dir).unwrap();
-    let so = dir.join("libcuda.so.1");
+    let so = dir.join("libcuda.so");
+    // Only the driver API and fakecuda's own entry points are exported, and the library binds its
+    // own symbols (the emulator inside it is a copy of the one linked into fastfc).
+    let map = dir.join("exports.map");
+    std::fs::write(&map, "{ global: cu*; fakecuda_*; local: *; };\n").unwrap();
     let compiler = base().get_compiler();
     let status = compiler
         .to_command()
-        .args(["-shared", "-Wl,-soname,libcuda.so.1", "-Wl,-z,defs", "-o"])
+        .args([
+            "-shared",
+            "-Wl,-soname,libcuda.so",
+            "-Wl,-z,defs",
+            "-Wl,-Bsymbolic",
+        ])
+        .arg(format!("-Wl,--version-script={}", map.display()))
+        .arg("-o")
         .arg(&so)
         .args(&objects)
         .args(["-lpthread", "-ldl"])

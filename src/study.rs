@@ -82,6 +82,50 @@ pub fn rank_records(a: &RunRecord, b: &RunRecord) -> std::cmp::Ordering {
         .then(a.request.run_id.cmp(&b.request.run_id))
 }
 
+/// Whether two studies of the same runs (say CPU and GPU) rank them alike, up to `tol` in
+/// validation accuracy: every pair of runs whose accuracies in `a` differ by more than `tol` must
+/// be in the same order in `b`. Runs closer than that may trade places, since float reasons alone
+/// (FMA contraction, a GPU's expf/erff, one validation sample of 1/512) can swap them. The error
+/// names the first pair out of order.
+pub fn rankings_agree(
+    a: &[RunRecord],
+    b: &[RunRecord],
+    tol: f64,
+) -> std::result::Result<(), String> {
+    let by_id: HashMap<u64, &RunRecord> = b.iter().map(|r| (r.request.run_id, r)).collect();
+    if a.len() != b.len() || a.iter().any(|r| !by_id.contains_key(&r.request.run_id)) {
+        return Err(format!("different runs ({} vs {})", a.len(), b.len()));
+    }
+    let mut order: Vec<&RunRecord> = a.iter().collect();
+    order.sort_by(|x, y| rank_records(x, y));
+    let pos_b: HashMap<u64, usize> = {
+        let mut v: Vec<&RunRecord> = b.iter().collect();
+        v.sort_by(|x, y| rank_records(x, y));
+        v.iter()
+            .enumerate()
+            .map(|(i, r)| (r.request.run_id, i))
+            .collect()
+    };
+    for (i, hi) in order.iter().enumerate() {
+        for lo in &order[i + 1..] {
+            if hi.val_accuracy - lo.val_accuracy > tol
+                && pos_b[&hi.request.run_id] > pos_b[&lo.request.run_id]
+            {
+                return Err(format!(
+                    "run {} (val_accuracy {:.4}) ranks above run {} ({:.4}) in the first study but below it in the second ({:.4} vs {:.4}); tolerance {tol}",
+                    hi.request.run_id,
+                    hi.val_accuracy,
+                    lo.request.run_id,
+                    lo.val_accuracy,
+                    by_id[&hi.request.run_id].val_accuracy,
+                    by_id[&lo.request.run_id].val_accuracy
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks the out folder: a new study needs an empty or absent folder; `--resume` needs the same
 /// settings as the journaled study.
 pub fn prepare_dir(dir: &Path, cfg: &StudyConfig, resume: bool) -> Result<()> {

@@ -48,8 +48,8 @@ fn adam_matches_cpu_over_the_arena() {
             let r = k * c.stride..k * c.stride + n;
             let (m_old, v_old) = (m[r.clone()].to_vec(), v[r.clone()].to_vec());
             let t = (sl.step0 + s + 1) as f64;
-            let alpha = (sl.lr as f64 * (1.0 - (sl.b2 as f64).powf(t)).sqrt()
-                / (1.0 - (sl.b1 as f64).powf(t))) as f32 as f64;
+            let alpha =
+                (sl.lr as f64 * (1.0 - sl.b2.powf(t)).sqrt() / (1.0 - sl.b1.powf(t))) as f32 as f64;
             let (c1, c2, eps) = (sl.c1 as f64, sl.c2 as f64, sl.eps as f64);
             for (j, i) in r.clone().enumerate() {
                 let (g, mo, vo) = (gr[i] as f64, m_old[j] as f64, v_old[j] as f64);

@@ -3,8 +3,10 @@
 //! op is everywhere, plus the emulator's own checks and the build report.
 //!
 //! Devices: by default the emulated executor under three fiber orders (forward, reverse, seeded
-//! random). `FASTFC_TEST_GPU=cuda` runs the same checks on the real GPU instead and makes a
-//! missing GPU a failure.
+//! random) with the kernels' arithmetic as written, under two with it contracted into FMAs (as
+//! NVRTC compiles for a GPU), and fakecuda through cudarc (the real driver path).
+//! `FASTFC_TEST_GPU=cuda` runs the same checks on the real GPU instead and makes a missing GPU a
+//! failure.
 //!
 //! Inputs are random and non-zero; outputs are poisoned with NaN first, so an element a kernel
 //! fails to write is a mismatch; cohorts mix activations, optimizers, dropout rates and hidden
@@ -31,10 +33,15 @@ use rand::{Rng, SeedableRng};
 
 /// Runs `check` on every device of this run (see the crate docs).
 pub fn each_gpu(check: impl Fn(&AnyGpu)) {
+    use fastfc::backend::cuda::driver::CudaGpu;
     match std::env::var("FASTFC_TEST_GPU").as_deref() {
         Ok("cuda") => {
-            let g = fastfc::backend::cuda::driver::CudaGpu::open(0)
+            let g = CudaGpu::open(0)
                 .unwrap_or_else(|e| panic!("FASTFC_TEST_GPU=cuda but no usable GPU: {e}"));
+            assert!(
+                !g.info.fake,
+                "FASTFC_TEST_GPU=cuda is for a real GPU, not fakecuda"
+            );
             check(&AnyGpu::Cuda(g));
         }
         _ => {
@@ -49,6 +56,12 @@ pub fn each_gpu(check: impl Fn(&AnyGpu)) {
             ] {
                 check(&AnyGpu::Emu(EmuGpu::with_arith(order, arith)));
             }
+            // And the real driver path: cudarc → fakecuda (loaded by absolute path) → the
+            // emulator, with fakecuda's rules on streams, pointers and captures.
+            fastfc::backend::cuda::fake::load().unwrap();
+            let g = CudaGpu::open(0).unwrap();
+            assert!(g.info.fake);
+            check(&AnyGpu::Cuda(g));
         }
     }
 }

@@ -1,13 +1,18 @@
-//! The real GPU: [`CudaGpu`] runs the embedded fatbin's kernels through cudarc's driver API.
-//! libcuda is loaded at run time (cudarc `dynamic-loading`), so the binary runs on machines
-//! without CUDA; [`probe`] checks for the driver library before the first cudarc call, because
-//! cudarc panics when it is missing.
+//! The real GPU: [`CudaGpu`] runs the embedded kernels through cudarc's driver API. libcuda is
+//! loaded at run time (cudarc `dynamic-loading`), so the binary runs on machines without CUDA;
+//! [`probe`] checks for the driver library before the first cudarc call, because cudarc panics
+//! when it is missing.
+//!
+//! `FASTFC_CUDA_DRIVER` names the driver library explicitly: an absolute path, or `fake` for
+//! fakecuda, the strict stand-in built with this crate (src/backend/cuda/fake/), which runs the
+//! kernels in the host emulator and is never reported as a GPU. The library is loaded by that
+//! path before cudarc's first call; glibc then hands cudarc the loaded library by its soname.
 //!
 //! Memory is raw device allocations (`cuMemAlloc`) freed on drop; copies and launches go on this
 //! handle's stream, and copies synchronise it, so a host read always sees finished work.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use cudarc::driver::{
     result, sys, CudaContext, CudaFunction, CudaModule, CudaStream, LaunchConfig, PushKernelArg,
@@ -21,11 +26,74 @@ fn err(e: impl std::fmt::Display) -> Error {
     Error::backend("cuda", e.to_string())
 }
 
+/// A driver error, with out-of-memory as the variant the trainer splits cohorts on.
+fn driver_err(what: impl std::fmt::Display, e: result::DriverError) -> Error {
+    let msg = format!("{what}: {e}");
+    if e.0 == sys::cudaError_enum::CUDA_ERROR_OUT_OF_MEMORY {
+        Error::OutOfMemory {
+            backend: "cuda".into(),
+            msg,
+        }
+    } else {
+        Error::backend("cuda", msg)
+    }
+}
+
+/// The driver library loaded by path (kept loaded for the life of the process), if any.
+static EXPLICIT: OnceLock<std::result::Result<libloading::Library, String>> = OnceLock::new();
+
+/// Loads the driver library at `path` (absolute) before cudarc looks for one, so cudarc uses it.
+/// Once per process; a second call with another path is an error.
+pub fn load_driver(path: &std::path::Path) -> std::result::Result<(), String> {
+    if !path.is_absolute() {
+        return Err(format!(
+            "{}: the driver library must be named by an absolute path",
+            path.display()
+        ));
+    }
+    let got = EXPLICIT.get_or_init(|| {
+        // SAFETY: loading a CUDA driver library runs its initialisers only.
+        unsafe { libloading::Library::new(path) }
+            .map_err(|e| format!("loading the CUDA driver {}: {e}", path.display()))
+    });
+    match got {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+/// The library `FASTFC_CUDA_DRIVER` names, loaded (`fake`: fakecuda).
+fn load_from_env() -> std::result::Result<(), String> {
+    let Some(v) = std::env::var_os("FASTFC_CUDA_DRIVER").filter(|v| !v.is_empty()) else {
+        return Ok(());
+    };
+    if v == "fake" {
+        let path = super::fake::library_path().ok_or(
+            "FASTFC_CUDA_DRIVER=fake: this build has no fakecuda (it comes with the `emu` feature)",
+        )?;
+        return load_driver(std::path::Path::new(path));
+    }
+    load_driver(std::path::Path::new(&v)).map_err(|e| format!("FASTFC_CUDA_DRIVER: {e}"))
+}
+
+/// The explicitly loaded driver library, if one was loaded.
+pub(crate) fn explicit_driver() -> Option<&'static libloading::Library> {
+    EXPLICIT.get().and_then(|r| r.as_ref().ok())
+}
+
+/// True when the CUDA driver in use is fakecuda (the stand-in that is not a GPU).
+pub fn is_fake() -> bool {
+    // SAFETY: looks a symbol up; never called through this handle here.
+    explicit_driver()
+        .is_some_and(|l| unsafe { l.get::<unsafe extern "C" fn()>(b"fakecuda_version") }.is_ok())
+}
+
 /// Why no CUDA device can be used, or Ok with the device count.
 pub fn probe() -> std::result::Result<usize, String> {
-    if !crate::kernels::built() {
+    load_from_env()?;
+    if !crate::kernels::built() && !is_fake() {
         return Err(
-            "this binary was built without CUDA kernels (nvcc was not found at build time; see README \"Building the CUDA kernels\")"
+            "this binary was built without CUDA kernels (no CUDA 12 toolchain at build time; see README, section \"Building the CUDA kernels\")"
                 .into(),
         );
     }
@@ -54,6 +122,8 @@ pub struct DeviceInfo {
     pub sms: i32,
     /// Peak SM clock in kHz (0 when the driver does not say).
     pub clock_khz: i32,
+    /// fakecuda, not a GPU: its times are never GPU figures.
+    pub fake: bool,
 }
 
 impl DeviceInfo {
@@ -85,6 +155,12 @@ impl std::fmt::Display for DeviceInfo {
             self.driver / 1000,
             (self.driver % 1000) / 10
         )?;
+        if self.fake {
+            write!(
+                f,
+                " [FAKE: fakecuda, the test driver; kernels run in the host emulator, not a GPU]"
+            )?;
+        }
         if let Some(p) = self.peak_fp32_gflops() {
             write!(
                 f,
@@ -106,9 +182,17 @@ struct DeviceAlloc {
 
 impl Drop for DeviceAlloc {
     fn drop(&mut self) {
-        if self.ctx.bind_to_thread().is_ok() {
-            // SAFETY: allocated by cuMemAlloc in alloc_raw and freed only here.
-            let _ = unsafe { result::free_sync(self.ptr) };
+        // Not bind_to_thread: it first returns any error recorded earlier on the context (by
+        // another handle's drop), which would skip this free and leak the memory. Make the
+        // context current directly, then free; a failure cannot be returned from drop, so it is
+        // reported.
+        // SAFETY: the context is alive (held by self.ctx); the pointer came from cuMemAlloc in
+        // alloc_raw and is freed only here.
+        let res = unsafe {
+            result::ctx::set_current(self.ctx.cu_ctx()).and_then(|_| result::free_sync(self.ptr))
+        };
+        if let Err(e) = res {
+            eprintln!("warning: cuda: freeing device memory {:#x}: {e}", self.ptr);
         }
     }
 }
@@ -152,16 +236,27 @@ impl CudaGpu {
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.new_stream().map_err(err)?;
         let capability = ctx.compute_capability().map_err(err)?;
+        let fake = is_fake();
         let image = match crate::kernels::image_for(capability) {
             Some(crate::kernels::Image::Cubin(_, bytes)) => Ptx::from_binary(bytes.to_vec()),
             Some(crate::kernels::Image::Ptx(text)) => Ptx::from_src(text),
-            None => return Err(Error::backend(
-                "cuda",
+            // Built without the toolchain: fakecuda takes the kernel names it runs itself.
+            None if fake && !crate::kernels::built() => Ptx::from_binary(
                 format!(
+                    "FAKECUDA-MANIFEST\n{}\n\0",
+                    super::launch::DECLARED.join("\n")
+                )
+                .into_bytes(),
+            ),
+            None => {
+                return Err(Error::backend(
+                    "cuda",
+                    format!(
                     "no kernels for this GPU (sm_{}{}): fastfc's kernels need sm_75 (T4) or newer",
                     capability.0, capability.1
                 ),
-            )),
+                ))
+            }
         };
         let module = ctx.load_module(image).map_err(|e| {
             Error::backend(
@@ -198,6 +293,7 @@ impl CudaGpu {
             driver,
             sms: attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
             clock_khz: attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_CLOCK_RATE),
+            fake,
         };
         Ok(CudaGpu {
             ctx,
@@ -237,11 +333,11 @@ impl CudaGpu {
         *self.capture_count() = Some(0);
         let res = body(self);
         let kernels = self.capture_count().take().unwrap_or(0);
-        let graph = self
-            .stream
-            .end_capture(sys::CUgraphInstantiate_flags(0))
-            .map_err(err)?;
+        // The capture always ends; when the body failed, its error is the one that says why (the
+        // end of capture then fails too, as invalidated, and would hide it).
+        let graph = self.stream.end_capture(sys::CUgraphInstantiate_flags(0));
         res?;
+        let graph = graph.map_err(|e| driver_err("ending the graph capture", e))?;
         let graph = graph.ok_or_else(|| Error::backend("cuda", "the captured graph is empty"))?;
         Ok(CudaGraphRun { graph, kernels })
     }
@@ -278,17 +374,20 @@ impl Gpu for CudaGpu {
         let n = bytes.max(16);
         // SAFETY: plain allocation, zeroed before use, freed by DeviceAlloc's drop.
         let ptr = unsafe { result::malloc_sync(n) }.map_err(|e| {
-            Error::backend(
-                "cuda",
-                format!("allocating {bytes} bytes on {}: {e}", self.info.name),
+            driver_err(
+                format_args!("allocating {bytes} bytes on {}", self.info.name),
+                e,
             )
         })?;
         let alloc = DeviceAlloc {
             ptr,
             ctx: self.ctx.clone(),
         };
+        // Zero it on this handle's stream and wait: a plain cuMemsetD8 would go on the legacy
+        // default stream, which is not ordered with the engine's non-blocking streams.
         // SAFETY: within the allocation.
-        unsafe { result::memset_d8_sync(ptr, 0, n) }.map_err(err)?;
+        unsafe { result::memset_d8_async(ptr, 0, n, self.stream.cu_stream()) }.map_err(err)?;
+        self.sync()?;
         Ok(RawBuf::new(ptr, bytes, Box::new(alloc)))
     }
 
@@ -359,6 +458,7 @@ mod tests {
             driver: 13000,
             sms,
             clock_khz,
+            fake: false,
         }
     }
 

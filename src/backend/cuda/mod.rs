@@ -12,6 +12,7 @@
 
 pub mod driver;
 pub mod engine;
+pub mod fake;
 pub mod launch;
 pub mod slot;
 pub mod toolchain;

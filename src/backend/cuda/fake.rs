@@ -1,0 +1,117 @@
+//! fakecuda from the Rust side: where the library is, and its own report (counters, the
+//! violations it caught, planted faults). The library itself is `fake/fakecuda.cpp`, built by
+//! build.rs with the `emu` feature; it is loaded like any driver, by absolute path
+//! ([`load`], or `FASTFC_CUDA_DRIVER=fake`), never through `LD_LIBRARY_PATH`, so a process on a
+//! machine with a real GPU cannot pick it up by accident.
+
+use std::ffi::{c_char, c_int, CString};
+
+use crate::error::{Error, Result};
+
+/// The absolute path of the fakecuda library this build made, if it made one.
+pub fn library_path() -> Option<&'static str> {
+    #[cfg(feature = "emu")]
+    {
+        Some(env!("FASTFC_FAKECUDA"))
+    }
+    #[cfg(not(feature = "emu"))]
+    {
+        None
+    }
+}
+
+/// Loads fakecuda as this process's CUDA driver: from now on cudarc talks to it.
+pub fn load() -> Result<()> {
+    let path = library_path()
+        .ok_or_else(|| Error::backend("fakecuda", "this build has no fakecuda (feature `emu`)"))?;
+    super::driver::load_driver(std::path::Path::new(path))
+        .map_err(|e| Error::backend("fakecuda", e))?;
+    if !super::driver::is_fake() {
+        return Err(Error::backend(
+            "fakecuda",
+            format!("{path} was loaded but is not fakecuda (another driver came first)"),
+        ));
+    }
+    Ok(())
+}
+
+fn lib() -> Result<&'static libloading::Library> {
+    super::driver::explicit_driver()
+        .filter(|_| super::driver::is_fake())
+        .ok_or_else(|| Error::backend("fakecuda", "fakecuda is not loaded in this process"))
+}
+
+fn text(f: &str) -> Result<String> {
+    let l = lib()?;
+    // SAFETY: fakecuda's exported `size_t f(char*, size_t)` entry points.
+    let get = unsafe { l.get::<unsafe extern "C" fn(*mut c_char, usize) -> usize>(f.as_bytes()) }
+        .map_err(|e| Error::backend("fakecuda", format!("{f}: {e}")))?;
+    // SAFETY: a null buffer asks for the length; the second call fills len + 1 bytes.
+    let n = unsafe { get(std::ptr::null_mut(), 0) };
+    let mut buf = vec![0u8; n + 1];
+    unsafe { get(buf.as_mut_ptr() as *mut c_char, buf.len()) };
+    buf.truncate(n);
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// fakecuda's counters: driver calls, kernels run, graph replays, host synchronisations,
+/// allocations, violations reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub calls: u64,
+    pub launches: u64,
+    pub replays: u64,
+    pub syncs: u64,
+    pub allocations: u64,
+    pub problems: u64,
+}
+
+/// The counters so far (process-wide).
+pub fn stats() -> Result<Stats> {
+    let t = text("fakecuda_stats")?;
+    let mut s = Stats::default();
+    for kv in t.split_whitespace() {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, "0"));
+        let v: u64 = v.parse().unwrap_or(0);
+        match k {
+            "calls" => s.calls = v,
+            "launches" => s.launches = v,
+            "replays" => s.replays = v,
+            "syncs" => s.syncs = v,
+            "allocations" => s.allocations = v,
+            "problems" => s.problems = v,
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
+/// Every violation fakecuda reported so far (hazards, leaks, double frees, misuse), one a line.
+pub fn problems() -> Result<Vec<String>> {
+    Ok(text("fakecuda_problems")?
+        .lines()
+        .map(String::from)
+        .collect())
+}
+
+/// Plants faults on one device, e.g. `"cuMemAlloc_v2:3,cuLaunchKernel:10"` (the 3rd allocation
+/// fails as out of memory, the 10th launch fails); `""` clears them. Counts restart now.
+pub fn set_faults(device: usize, spec: &str) -> Result<()> {
+    let l = lib()?;
+    // SAFETY: fakecuda's exported `int fakecuda_set_faults(int, const char*)`.
+    let f = unsafe {
+        l.get::<unsafe extern "C" fn(c_int, *const c_char) -> c_int>(b"fakecuda_set_faults")
+    }
+    .map_err(|e| Error::backend("fakecuda", e.to_string()))?;
+    let spec = CString::new(spec).map_err(|_| Error::backend("fakecuda", "fault spec with NUL"))?;
+    // SAFETY: valid C string for the duration of the call.
+    match unsafe { f(device as c_int, spec.as_ptr()) } {
+        0 => Ok(()),
+        rc => Err(Error::backend(
+            "fakecuda",
+            format!(
+                "fakecuda_set_faults(device {device}): error {rc} (initialised? device exists?)"
+            ),
+        )),
+    }
+}
