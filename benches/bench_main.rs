@@ -207,6 +207,13 @@ fn ops_cpu(c: &mut Criterion) {
 /// The CUDA device for the benchmarks, or None with a line saying why the groups are skipped.
 fn cuda() -> Option<AnyGpu> {
     match CudaGpu::open(0) {
+        Ok(g) if g.info.fake => {
+            eprintln!(
+                "cuda benchmarks not run: {} is fakecuda, the test driver (not a GPU); its times are no GPU figures",
+                g.info.name
+            );
+            None
+        }
         Ok(g) => Some(AnyGpu::Cuda(g)),
         Err(e) => {
             eprintln!("cuda benchmarks skipped: {e}");

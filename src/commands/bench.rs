@@ -25,6 +25,15 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     }
     let data = Arc::new(super::load_data(&a.common.data)?);
     let backend = crate::device::backend(a.common.device, data.clone())?;
+    if crate::backend::cuda::driver::is_fake() && backend.name().contains("fakecuda") {
+        return Err(Error::flag(
+            "--device",
+            format!(
+                "{}: the CUDA driver is fakecuda, the test driver (kernels run in the host emulator, not a GPU); its times are not GPU figures, so bench reports none. Run it on a GPU, or with --device cpu",
+                backend.name()
+            ),
+        ));
+    }
     let hp = Hyperparams {
         hidden: a.hidden.clone(),
         activation: a.activation,

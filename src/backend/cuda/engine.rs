@@ -24,7 +24,8 @@ use crate::error::{Error, Result};
 use crate::model::{Layout, Optimizer, TrialSpec, TrialState};
 
 /// Rows per evaluation launch.
-const EVAL_ROWS: usize = 1024;
+/// Rows per evaluation launch (a split larger than this is scored chunk by chunk).
+pub const EVAL_ROWS: usize = 1024;
 
 /// The most trials one launch can cover: the grid dimension that selects the trial (y or z) holds
 /// at most 65,535 blocks.
@@ -356,14 +357,22 @@ impl Group {
         Ok(())
     }
 
-    /// Every launch of training step `s` (rows `s·batch ..` of the uploaded order).
-    fn enqueue_step(&self, ws: &Workspace, train: &DevSplit, s: usize, batch: usize) -> Result<()> {
+    /// Every launch of training step `s`: rows `s·batch ..` of the uploaded order of `n` samples
+    /// (the last step takes what is left of the order, which may be shorter than the split).
+    fn enqueue_step(
+        &self,
+        ws: &Workspace,
+        train: &DevSplit,
+        n: usize,
+        s: usize,
+        batch: usize,
+    ) -> Result<()> {
         let _r = crate::profile::range(format_args!("step {s} (depth {})", self.depth));
         let g = &self.gpu;
         let t = self.trials();
         let dims = &self.pad.dims;
         let start = s * batch;
-        let rows = batch.min(train.n - start);
+        let rows = batch.min(n - start);
         let order = self
             .order
             .as_ref()
@@ -521,7 +530,7 @@ impl Group {
                 !matches!(unpoisoned(&mut self.graph), Some((m, b, _)) if *m == n && *b == batch);
             if fresh {
                 let graph = g.capture(|| {
-                    (0..steps).try_for_each(|s| self.enqueue_step(ws, train, s, batch))
+                    (0..steps).try_for_each(|s| self.enqueue_step(ws, train, n, s, batch))
                 })?;
                 *unpoisoned(&mut self.graph) = Some((n, batch, graph));
             }
@@ -534,7 +543,7 @@ impl Group {
             progress(steps as u64 * on);
         } else {
             for s in 0..steps {
-                self.enqueue_step(ws, train, s, batch)?;
+                self.enqueue_step(ws, train, n, s, batch)?;
                 if s % 64 == 63 {
                     g.sync()?;
                     progress(64 * on);

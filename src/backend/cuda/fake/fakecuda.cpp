@@ -220,10 +220,22 @@ thread_local Ctx* t_ctx = nullptr;
 thread_local int t_last_code = 0;
 thread_local std::string t_last_msg;
 
+// The last message of each code on any thread: what cuGetErrorString gives a thread that did not
+// make the failing call itself (an error returned by a worker thread and printed by another).
+std::mutex g_msg_mu;
+std::map<int, std::string>& last_by_code() {
+    static auto* m = new std::map<int, std::string>;
+    return *m;
+}
+
 // Records a failure: the message becomes cuGetErrorString's text for `code` on this thread.
 int fail(int code, const std::string& msg, bool problem = true) {
     t_last_code = code;
     t_last_msg = "fakecuda: " + msg;
+    {
+        std::lock_guard<std::mutex> l(g_msg_mu);
+        last_by_code()[code] = t_last_msg;
+    }
     if (problem) {
         S().problems.push_back(t_last_msg);
         std::fprintf(stderr, "%s\n", t_last_msg.c_str());
@@ -1020,7 +1032,17 @@ API cuGraphDestroy(void* graph) {
 API cuGetErrorString(int code, const char** out) {
     // No lock: reads this thread's own last message.
     if (!out) return INVALID_VALUE;
-    *out = (code == t_last_code && code != OK) ? t_last_msg.c_str() : generic_error(code);
+    if (code == t_last_code && code != OK) {
+        *out = t_last_msg.c_str();
+        return OK;
+    }
+    std::lock_guard<std::mutex> l(g_msg_mu);
+    auto it = last_by_code().find(code);
+    // Map nodes are never erased, and a message is replaced only by assignment into its string:
+    // keep a per-thread copy so the pointer stays valid while the caller reads it.
+    static thread_local std::string copy;
+    copy = it != last_by_code().end() ? it->second : generic_error(code);
+    *out = copy.c_str();
     return OK;
 }
 
