@@ -165,6 +165,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/backend/cuda/toolchain.rs");
     println!("cargo:rerun-if-changed=.venv-cuda/cuda-toolchain.version");
     for v in [
+        "FASTFC_CUDA_TOOLCHAIN",
         "FASTFC_NVRTC",
         "FASTFC_PTXAS",
         "CUDA_HOME",

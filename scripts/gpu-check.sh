@@ -5,8 +5,13 @@
 # Stages: devices; kernel suite and engine parity on real CUDA (FASTFC_TEST_GPU=cuda: a missing GPU
 # fails); compute-sanitizer memcheck, racecheck and synccheck on short training runs; the criterion
 # CUDA kernel benchmarks; fastfc search hyperband and random (108 trials) on cuda and on the CPU,
-# side by side, with the CUDA run's top-5 ranking compared to the CPU's. Prints one summary table
-# last; logs go to $OUT (or .device/out). Budget: under 8 minutes on one GPU.
+# side by side, with the CUDA run's ranking compared to the CPU's within a stated tolerance. Each
+# stage's row is printed as it finishes (a timeout loses nothing done), and the summary table
+# again last; logs go to $OUT (or .device/out). The whole check is one command within an
+# 8-minute budget (GPU_CHECK_BUDGET seconds, default 450): each stage gets what is left.
+# It refuses fakecuda (FASTFC_CUDA_DRIVER is cleared, and a device named FAKE stops the check):
+# its times are never GPU figures. A tool the machine lacks (compute-sanitizer, python3) makes its
+# stages "not-run", which is neither a pass nor a failure.
 # GPU_CHECK_EMU=1 is the dry run for machines without a GPU: the same plumbing with the emulated
 # executor for the suites, CPU-only searches of a few trials, and the GPU-only stages skipped.
 set -uo pipefail
@@ -18,13 +23,26 @@ export FASTFC_NO_PROGRESS=1
 emu=${GPU_CHECK_EMU:-0}
 data=()
 [ -d "$here/data" ] && data=(--data-dir "$here/data")
+unset FASTFC_CUDA_DRIVER
 rows=()
 fail=0
-row() { rows+=("$(printf '%-34s %-7s %8s  %s' "$1" "$2" "$3" "$4")"); }
+budget=${GPU_CHECK_BUDGET:-450}
+row() {
+  rows+=("$(printf '%-34s %-7s %8s  %s' "$1" "$2" "$3" "$4")")
+  printf 'ROW %-34s %-7s %8s  %s\n' "$1" "$2" "$3" "$4"
+}
 
 # stage NAME TIMEOUT_S CMD... : runs CMD with its output in $out/NAME.log; records status and time.
+# The timeout is capped by what is left of the budget; a stage with no time left is not run.
 stage() {
   local name=$1 limit=$2; shift 2
+  local left=$((budget - SECONDS))
+  if [ "$left" -lt 10 ]; then
+    last_status=not-run; last_secs=0
+    echo "== $name: not run (the ${budget}s budget is spent)"
+    return
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
   local t0=$SECONDS
   echo "== $name: $*"
   echo "== $name: $*" > "$out/$name.log"
@@ -50,6 +68,10 @@ echo "GPU: $gpu"
 
 stage devices 60 "$bin/fastfc" devices
 row devices "$last_status" "$last_secs" "$(grep -m1 '^cuda' "$out/devices.log" | cut -c1-70)"
+if grep -q 'FAKE' "$out/devices.log"; then
+  echo "refusing: the CUDA driver here is fakecuda (not a GPU); its times are no GPU figures"
+  exit 3
+fi
 peak_gflops=$(grep -m1 -oE 'peak FP32 [0-9.]+ TFLOP/s' "$out/devices.log" | awk '{print $3 * 1000}')
 [ -n "$peak_gflops" ] && row "peak FP32 (SMs x lanes x 2 x clock)" ok 0 "$peak_gflops GFLOP/s"
 
@@ -59,8 +81,10 @@ row "kernel suite" "$last_status" "$last_secs" "$(grep -m1 -oE '[0-9]+ passed; [
 stage parity 300 "${suite_env[@]}" "$bin/cuda_engine" --nocapture
 row "engine parity vs cpu" "$last_status" "$last_secs" "$(grep -m1 -oE '[0-9]+ passed; [0-9]+ failed' "$out/parity.log")"
 
-# The CUDA toolkit's tools are often installed without being on PATH.
-for d in /usr/local/cuda/bin /opt/cuda/bin; do [ -d "$d" ] && PATH=$PATH:$d; done
+# compute-sanitizer comes from the machine's CUDA toolkit, often installed without being on PATH.
+for d in /usr/local/cuda/bin /usr/local/cuda-*/bin /opt/cuda/bin /opt/nvidia/*/bin; do
+  [ -d "$d" ] && PATH=$PATH:$d
+done
 if [ "$emu" != 1 ] && command -v compute-sanitizer >/dev/null; then
   for tool in memcheck racecheck synccheck; do
     fail_before=$fail
@@ -73,7 +97,7 @@ if [ "$emu" != 1 ] && command -v compute-sanitizer >/dev/null; then
     row "sanitizer $tool (training run)" "$last_status" "$last_secs" "$(grep -m1 -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | cut -c1-60)"
   done
 else
-  row "compute-sanitizer" skipped 0 "no GPU or no compute-sanitizer"
+  row "compute-sanitizer" not-run 0 "no GPU, or no compute-sanitizer in this machine's toolkit"
 fi
 
 stage bench 300 "$bin/bench_main" --bench cuda --warm-up-time 0.5 --measurement-time 2 --noplot
@@ -138,18 +162,25 @@ search random-$dev random $dev "${rnd[@]}"
 if [ "$emu" != 1 ]; then
   search hb-cpu hyperband cpu
   search random-cpu random cpu "${rnd[@]}"
+  # Rankings agree on every pair of trials whose CPU accuracies differ by more than the
+  # tolerance: 10 epochs of float differences (FMA, the GPU's expf/erff) move a trial's
+  # validation accuracy by a few samples, so near-ties may trade places.
   for s in hb random; do
     cmp=$(python3 - "$out/$s-cuda/results.csv" "$out/$s-cpu/results.csv" <<'PY' 2>&1
 import csv, sys
-def top(p):
-    r = list(csv.DictReader(open(p)))
-    r.sort(key=lambda x: (-float(x["val_accuracy"]), int(x["trial_id"])))
-    return [x["trial_id"] for x in r[:5]]
-a, b = top(sys.argv[1]), top(sys.argv[2])
-print(("same top-5 trials " if a == b else "DIFFERENT top-5: cuda %s vs cpu " % a) + str(b))
+TOL = 0.005
+def acc(p):
+    return {r["run_id"]: float(r["val_accuracy"]) for r in csv.DictReader(open(p))}
+g, c = acc(sys.argv[1]), acc(sys.argv[2])
+if set(g) != set(c):
+    print("DIFFERENT runs"); sys.exit()
+top = sorted(c, key=lambda k: -c[k])[:10]
+bad = [(a, b) for i, a in enumerate(top) for b in top[i + 1:] if c[a] - c[b] > TOL and g[a] < g[b]]
+mx = max(abs(g[k] - c[k]) for k in c)
+print(("top-10 order agrees" if not bad else "ORDER DIFFERS %s" % bad[:3]) + f" (tolerance {TOL}; max |cuda-cpu| val acc {mx:.4f})")
 PY
 )
-    st=ok; case "$cmp" in same*) ;; *) st=DIFF; fail=1;; esac
+    st=ok; case "$cmp" in top-10*) ;; *) st=DIFF; fail=1;; esac
     row "ranking $s: cuda vs cpu" "$st" 0 "$cmp"
   done
 fi

@@ -11,8 +11,10 @@ fn every_kernel_is_built_for_t4_and_hopper_without_spills() {
     if !kernels::built() {
         // A build without the toolchain: allowed only when nobody required kernels, and then
         // nothing pretends otherwise.
+        let required =
+            std::env::var("FASTFC_REQUIRE_KERNELS").is_ok_and(|v| !v.is_empty() && v != "0");
         assert!(
-            std::env::var_os("FASTFC_REQUIRE_KERNELS").is_none(),
+            !required,
             "FASTFC_REQUIRE_KERNELS is set but this build has no kernels"
         );
         assert!(kernels::KERNELS.is_empty() && kernels::PTX.is_empty());
@@ -131,4 +133,8 @@ fn required_kernels_without_a_toolchain_fail_the_build() {
     }
     let t = toolchain::find(empty.path(), &none, true).unwrap().unwrap();
     assert_eq!(t.ptxas, nv.join("cuda_nvcc/bin/ptxas"));
+    // FASTFC_CUDA_TOOLCHAIN=none builds as a machine without one would.
+    let hidden = |k: &str| (k == "FASTFC_CUDA_TOOLCHAIN").then(|| "none".to_string());
+    assert_eq!(toolchain::find(empty.path(), &hidden, false), Ok(None));
+    assert!(toolchain::find(empty.path(), &hidden, true).is_err());
 }

@@ -2,7 +2,8 @@
 //! source → PTX) and `ptxas` (PTX → one cubin per GPU architecture). Shared by `build.rs` (which
 //! `include!`s this file) and the library (so the rules are unit-tested).
 //!
-//! Looked up, first found wins: `$FASTFC_NVRTC` + `$FASTFC_PTXAS` (explicit files),
+//! Looked up, first found wins (none at all with `FASTFC_CUDA_TOOLCHAIN=none`):
+//! `$FASTFC_NVRTC` + `$FASTFC_PTXAS` (explicit files),
 //! `$CUDA_HOME`/`$CUDA_PATH` (a system toolkit), then `.venv-cuda` in the repository root, where
 //! `scripts/cuda-toolchain.sh` installs NVIDIA's PyPI wheels. Only CUDA 12.x counts: code built by
 //! CUDA 12 loads on drivers from 525 up, CUDA 13's needs 580+ (T4 machines commonly run 535-570).
@@ -24,6 +25,11 @@ pub struct Toolchain {
 /// The candidates in lookup order, as (NVRTC library, ptxas, where from). `env` reads a variable.
 pub fn candidates(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Toolchain> {
     let mut out = vec![];
+    // As on a machine without one (CI builds this way once, to prove the CPU-only binary and
+    // fakecuda's manifest path).
+    if env("FASTFC_CUDA_TOOLCHAIN").as_deref() == Some("none") {
+        return out;
+    }
     if let (Some(n), Some(p)) = (env("FASTFC_NVRTC"), env("FASTFC_PTXAS")) {
         out.push(Toolchain {
             nvrtc: n.into(),

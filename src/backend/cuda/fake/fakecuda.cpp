@@ -1087,3 +1087,12 @@ extern "C" __attribute__((visibility("default"))) std::size_t fakecuda_problems(
     if (buf && len) std::snprintf(buf, len, "%s", t.c_str());
     return t.size();
 }
+
+// FAKECUDA_STATS=1 prints the counters when the process exits (for BENCHMARKS.md's figures).
+__attribute__((destructor)) static void fakecuda_exit_report() {
+    const char* v = std::getenv("FAKECUDA_STATS");
+    if (!v || !*v || std::strcmp(v, "0") == 0) return;
+    char buf[256];
+    fakecuda_stats(buf, sizeof buf);
+    std::fprintf(stderr, "fakecuda stats at exit: %s\n", buf);
+}
