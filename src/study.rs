@@ -59,7 +59,9 @@ pub struct BestRun {
     pub run_id: u64,
     pub trial_id: u64,
     pub config: crate::model::Hyperparams,
+    #[serde(with = "crate::results::nonfinite")]
     pub val_accuracy: f64,
+    #[serde(with = "crate::results::nonfinite")]
     pub val_loss: f64,
     pub epochs: usize,
 }

@@ -51,9 +51,13 @@ impl TrialStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     pub epoch: usize,
+    #[serde(with = "crate::results::nonfinite")]
     pub loss: f64,
+    #[serde(with = "crate::results::nonfinite")]
     pub accuracy: f64,
+    #[serde(with = "crate::results::nonfinite")]
     pub val_loss: f64,
+    #[serde(with = "crate::results::nonfinite")]
     pub val_accuracy: f64,
 }
 

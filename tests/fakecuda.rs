@@ -363,6 +363,7 @@ fn a_recorded_context_error_neither_skips_a_free_nor_is_swallowed() {
 #[test]
 fn planted_faults_out_of_memory_splits_the_cohort_and_a_failed_launch_is_named() {
     use fastfc::backend::cuda::engine::CudaBackend;
+    use fastfc::backend::Backend;
     use fastfc::model::{Activation, Hyperparams, Optimizer, TrialSpec};
     use fastfc::train::{train_cohort, TrainConfig, TrialJob};
     let _one = device1();
@@ -408,6 +409,30 @@ fn planted_faults_out_of_memory_splits_the_cohort_and_a_failed_launch_is_named()
         assert_eq!(
             a.checkpoint, b.checkpoint,
             "trial {}: split cohorts differ",
+            a.spec.id
+        );
+    }
+    // A device whose free memory holds fewer trials than the cohort: max_cohort splits it
+    // before loading, to the same results.
+    let (free, total) = g.mem_info().unwrap();
+    let used = (total - free) as u64;
+    let specs: Vec<TrialSpec> = jobs().into_iter().map(|j| j.spec).collect();
+    // max_cohort's own estimate of one trial: 80% of 64 MiB over the trials that fit there.
+    fake::set_memory(1, used + (64 << 20)).unwrap();
+    let per_trial = (64u64 << 20) * 8 / 10 / backend.max_cohort(&specs, 32).max(1) as u64;
+    // Room for about 2.5 trials.
+    fake::set_memory(1, used + per_trial * 25 / 8).unwrap();
+    let max = backend.max_cohort(&specs, 32);
+    assert!(
+        (1..4).contains(&max),
+        "max_cohort {max} with room for ~2 trials"
+    );
+    let bounded = train_cohort(&backend, jobs(), &cfg, &mut |_| {}, &|_| {}).unwrap();
+    fake::set_memory(1, 0).unwrap();
+    for (a, b) in whole.iter().zip(&bounded) {
+        assert_eq!(
+            a.checkpoint, b.checkpoint,
+            "trial {}: memory-bounded cohorts differ",
             a.spec.id
         );
     }

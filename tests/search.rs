@@ -434,3 +434,168 @@ fn damaged_checkpoint_is_an_error_and_resume_retrains_that_run() {
     let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), want.len() + 1, "{csv}");
 }
+
+/// A run that diverges before its first good epoch has no validation loss (NaN). The journal
+/// writes it so that it reads back: a resumed study replays it instead of calling the journal
+/// corrupt, and `fastfc report` reads the study. (The CLI's spaces cap the learning rate, so the
+/// study is driven in-process with a strategy that proposes a diverging configuration.)
+#[test]
+fn a_run_that_diverged_at_once_round_trips_through_the_journal() {
+    use fastfc::backend::cpu::CpuBackend;
+    use fastfc::model::{Activation, Hyperparams, Optimizer};
+    use fastfc::strategy::{Observation, Plan, Proposal, RunRequest, Strategy};
+    use fastfc::study::{self, NoUi, StudyConfig};
+    struct Fixed(Vec<RunRequest>, bool);
+    impl Strategy for Fixed {
+        fn name(&self) -> &'static str {
+            "random"
+        }
+        fn propose(&mut self, _capacity: usize) -> Proposal {
+            if self.1 {
+                return Proposal::Done;
+            }
+            self.1 = true;
+            Proposal::Run(self.0.clone())
+        }
+        fn observe(&mut self, _outcomes: &[Observation]) {}
+        fn plan(&self) -> Plan {
+            Plan {
+                runs: self.0.len(),
+                epochs: 2 * self.0.len(),
+                lines: vec![],
+            }
+        }
+    }
+    let req = |id: u64, lr: f32| RunRequest {
+        run_id: id,
+        trial_id: id,
+        hp: Hyperparams {
+            hidden: vec![32, 32],
+            activation: Activation::Relu,
+            dropout: 0.0,
+            learning_rate: lr,
+            optimizer: Optimizer::Lion,
+        },
+        epochs: 2,
+        resume_from: None,
+        bracket: None,
+    };
+    let reqs = vec![req(0, 1e30), req(1, 1e-3)];
+    let mut d = fastfc::data::embedded::load().unwrap();
+    d.train.x.truncate(1000 * 64);
+    d.train.y.truncate(1000);
+    let backend = CpuBackend::new(std::sync::Arc::new(d));
+    let cfg = StudyConfig {
+        strategy: "random".into(),
+        seed: 1,
+        trials: Some(2),
+        epochs: 2,
+        max_epochs: 2,
+        factor: 3,
+        iterations: 1,
+        patience: None,
+        batch_size: 32,
+        image_size: 8,
+        space: "default".into(),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    study::prepare_dir(&dir, &cfg, false).unwrap();
+    let first = study::run(
+        &backend,
+        &mut Fixed(reqs.clone(), false),
+        &cfg,
+        &dir,
+        8,
+        &mut NoUi,
+    )
+    .unwrap();
+    assert_eq!(first[0].status, fastfc::train::TrialStatus::Diverged);
+    assert!(first[0].val_loss.is_nan(), "{}", first[0].val_loss);
+    let text = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+    assert!(text.contains("\"val_loss\":\"NaN\""), "{text}");
+    // Resumed: both runs come from the journal, none trains again.
+    let again = study::run(&backend, &mut Fixed(reqs, false), &cfg, &dir, 8, &mut NoUi).unwrap();
+    assert_eq!(again.len(), 2);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("journal.jsonl")).unwrap(),
+        text
+    );
+    assert!(again[0].val_loss.is_nan() && again[1].val_loss.is_finite());
+    study::finish(&backend, &cfg, &dir, &again).unwrap();
+    let st = bin()
+        .arg("report")
+        .arg(&dir)
+        .arg("--out")
+        .arg(tmp.path().join("report"))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+}
+
+/// Every journal field round-trips, non-finite values included; `null` from older journals
+/// reads as NaN.
+#[test]
+fn journal_floats_round_trip_non_finite_values() {
+    use fastfc::results::journal::{self, Journal, RunRecord};
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = Journal::open(dir.path()).unwrap();
+    let rec = |id: u64, loss: f64, acc: f64| -> RunRecord {
+        serde_json::from_value(serde_json::json!({
+            "run_id": id, "trial_id": id, "epochs": 1, "resume_from": null,
+            "hp": {"hidden": [16], "activation": "relu", "dropout": 0.0,
+                   "learning_rate": 0.001, "optimizer": "adam"},
+            "start_epoch": 0, "status": "diverged", "best_epoch": 0, "epochs_trained": 1,
+            "val_loss": 0.0, "val_accuracy": acc, "seconds": 1.0, "study_seconds": 1.0,
+            "study_epochs": 1,
+            "history": [{"epoch": 1, "loss": 1.0, "accuracy": 0.1, "val_loss": 1.0, "val_accuracy": 0.1}]
+        }))
+        .map(|mut r: RunRecord| {
+            r.val_loss = loss;
+            r.history[0].loss = loss;
+            r
+        })
+        .unwrap()
+    };
+    let want = [
+        rec(0, f64::NAN, 0.1),
+        rec(1, f64::INFINITY, 0.0),
+        rec(2, f64::NEG_INFINITY, 0.5),
+        rec(3, 0.25, 0.75),
+    ];
+    for r in &want {
+        j.append(r).unwrap();
+    }
+    // An older journal's line with null.
+    let old = serde_json::to_string(&want[3])
+        .unwrap()
+        .replace("\"val_loss\":0.25", "\"val_loss\":null");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("journal.jsonl"))
+        .and_then(|mut f| {
+            std::io::Write::write_all(
+                &mut f,
+                format!("{}\n", old.replace("\"run_id\":3", "\"run_id\":4")).as_bytes(),
+            )
+        })
+        .unwrap();
+    let got = journal::read(dir.path()).unwrap();
+    assert_eq!(got.len(), 5);
+    let bits = |v: f64| if v.is_nan() { u64::MAX } else { v.to_bits() };
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(
+            bits(g.val_loss),
+            bits(w.val_loss),
+            "run {}",
+            w.request.run_id
+        );
+        assert_eq!(bits(g.history[0].loss), bits(w.history[0].loss));
+        assert_eq!(g.val_accuracy, w.val_accuracy);
+    }
+    assert!(got[4].val_loss.is_nan(), "null reads as NaN");
+}

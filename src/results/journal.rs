@@ -22,7 +22,9 @@ pub struct RunRecord {
     pub status: TrialStatus,
     pub best_epoch: usize,
     pub epochs_trained: usize,
+    #[serde(with = "crate::results::nonfinite")]
     pub val_loss: f64,
+    #[serde(with = "crate::results::nonfinite")]
     pub val_accuracy: f64,
     pub seconds: f64,
     /// Study wall time (s) when the run finished, summed over resumed sessions.

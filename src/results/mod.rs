@@ -4,3 +4,4 @@
 pub mod export;
 pub mod journal;
 pub mod model_io;
+pub mod nonfinite;

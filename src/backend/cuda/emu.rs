@@ -189,10 +189,10 @@ impl Gpu for EmuGpu {
         // SAFETY: non-zero size.
         let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
         if ptr.is_null() {
-            return Err(Error::backend(
-                "emu",
-                format!("out of memory allocating {bytes} bytes"),
-            ));
+            return Err(Error::OutOfMemory {
+                backend: "emu".into(),
+                msg: format!("allocating {bytes} bytes"),
+            });
         }
         Ok(RawBuf::new(
             ptr as u64,

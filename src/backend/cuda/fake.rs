@@ -115,3 +115,20 @@ pub fn set_faults(device: usize, spec: &str) -> Result<()> {
         )),
     }
 }
+
+/// Sets one device's memory (what `cuMemGetInfo` reports and allocations are held to); 0
+/// restores the default (`FAKECUDA_MEM_MIB`, else 4 GiB).
+pub fn set_memory(device: usize, bytes: u64) -> Result<()> {
+    let l = lib()?;
+    // SAFETY: fakecuda's exported `int fakecuda_set_memory(int, unsigned long long)`.
+    let f = unsafe { l.get::<unsafe extern "C" fn(c_int, u64) -> c_int>(b"fakecuda_set_memory") }
+        .map_err(|e| Error::backend("fakecuda", e.to_string()))?;
+    // SAFETY: plain values.
+    match unsafe { f(device as c_int, bytes) } {
+        0 => Ok(()),
+        rc => Err(Error::backend(
+            "fakecuda",
+            format!("fakecuda_set_memory(device {device}): error {rc}"),
+        )),
+    }
+}

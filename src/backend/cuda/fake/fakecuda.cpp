@@ -198,7 +198,8 @@ struct State {
     int devices = 2;
     int cc = 75;
     unsigned mode = 1;  // fma
-    std::size_t mem_total = 4096ull << 20;
+    std::size_t mem_default = 4096ull << 20;
+    std::vector<std::size_t> mem_total;  // per device
     std::vector<Ctx*> primary;
     std::vector<std::size_t> live_bytes;
     std::map<unsigned long long, Alloc> allocs;  // by base
@@ -506,12 +507,13 @@ API cuInit(unsigned flags) {
     if (s.initialized) return OK;
     s.devices = env_int("FAKECUDA_DEVICES", 2, 1, 16);
     s.cc = env_int("FAKECUDA_CC", 75, 50, 120);
-    s.mem_total = (std::size_t)env_int("FAKECUDA_MEM_MIB", 4096, 1, 1 << 20) << 20;
+    s.mem_default = (std::size_t)env_int("FAKECUDA_MEM_MIB", 4096, 1, 1 << 20) << 20;
     const char* arith = std::getenv("FAKECUDA_ARITH");
     bool want_fma = !(arith && std::strcmp(arith, "plain") == 0);
     s.mode = want_fma && cpu_has_fma() ? 1 : 0;
     s.primary.assign(s.devices, nullptr);
     s.live_bytes.assign(s.devices, 0);
+    s.mem_total.assign(s.devices, s.mem_default);
     s.faults.assign(s.devices, Faults{});
     for (auto& f : s.faults) parse_faults(f, std::getenv("FAKECUDA_FAIL"));
     s.initialized = true;
@@ -647,8 +649,9 @@ API cuMemGetInfo_v2(std::size_t* free_b, std::size_t* total) {
     ENTER;
     if (int rc = need_ctx("cuMemGetInfo")) return rc;
     State& s = S();
-    *total = s.mem_total;
-    *free_b = s.mem_total - s.live_bytes[t_ctx->device];
+    std::size_t t = s.mem_total[t_ctx->device], used = s.live_bytes[t_ctx->device];
+    *total = t;
+    *free_b = used < t ? t - used : 0;
     return OK;
 }
 
@@ -662,9 +665,9 @@ API cuMemAlloc_v2(unsigned long long* out, std::size_t bytes) {
     if (planted(dev, "cuMemAlloc_v2"))
         return fail(OUT_OF_MEMORY, fmt("cuMemAlloc of %zu bytes on device %d: out of memory (planted by FAKECUDA_FAIL)",
                                        bytes, dev), false);
-    if (s.live_bytes[dev] + bytes > s.mem_total)
+    if (s.live_bytes[dev] + bytes > s.mem_total[dev])
         return fail(OUT_OF_MEMORY, fmt("cuMemAlloc of %zu bytes on device %d: out of memory (%zu of %zu bytes in use)",
-                                       bytes, dev, s.live_bytes[dev], s.mem_total), false);
+                                       bytes, dev, s.live_bytes[dev], s.mem_total[dev]), false);
     std::size_t page = (std::size_t)sysconf(_SC_PAGESIZE);
     std::size_t mapped = (bytes + page - 1) / page * page;
     void* m = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -1065,6 +1068,15 @@ extern "C" __attribute__((visibility("default"))) int fakecuda_set_faults(int de
     State& s = S();
     if (!s.initialized || device < 0 || device >= (int)s.faults.size()) return INVALID_DEVICE;
     parse_faults(s.faults[device], spec);
+    return OK;
+}
+
+// Sets one device's memory in bytes (what cuMemGetInfo reports and allocations are held to).
+extern "C" __attribute__((visibility("default"))) int fakecuda_set_memory(int device, unsigned long long bytes) {
+    std::lock_guard<std::mutex> lock(S().mu);
+    State& s = S();
+    if (!s.initialized || device < 0 || device >= (int)s.mem_total.size()) return INVALID_DEVICE;
+    s.mem_total[device] = bytes ? (std::size_t)bytes : s.mem_default;
     return OK;
 }
 
