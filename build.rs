@@ -9,7 +9,7 @@
 //!
 //! With the `emu` feature it also builds the emulated executor (the same kernels through
 //! `src/backend/cuda/emu/ffc_emu.h`, twice: plain and with contracted multiply-adds as nvcc/NVRTC
-//! emit them) and fakecuda, the strict stand-in `libcuda.so.1` (`src/backend/cuda/fake/`).
+//! emit them) and fakecuda, the strict stand-in `libcuda.so` (`src/backend/cuda/fake/`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,7 +26,7 @@ const ARCHS: [u32; 5] = [75, 80, 86, 89, 90];
 /// The kernels are compiled twice: as written (`-ffp-contract=off`) and with multiply-adds
 /// contracted into FMAs (`-ffp-contract=fast`, with `-mfma` on x86-64), as nvcc and NVRTC emit
 /// them; the second copy sits in namespace `ffc_fma` under renamed C symbols. The objects make
-/// the static library the crate links, and (with fakecuda.cpp) fakecuda's `libcuda.so.1`.
+/// the static library the crate links, and (with fakecuda.cpp) fakecuda's `libcuda.so`.
 fn build_emulated(root: &Path, out: &Path, cu: &[&PathBuf], names: &[String]) {
     let emu = root.join("src/backend/cuda/emu");
     let fake = root.join("src/backend/cuda/fake");
@@ -163,7 +163,12 @@ fn main() {
     let kdir = root.join("kernels");
     println!("cargo:rerun-if-changed=kernels");
     println!("cargo:rerun-if-changed=src/backend/cuda/toolchain.rs");
-    println!("cargo:rerun-if-changed=.venv-cuda/cuda-toolchain.version");
+    // Only an existing file: cargo treats a missing one as changed on every build. Without a
+    // toolchain, `touch kernels` after installing one makes cargo look again.
+    let stamp = root.join(".venv-cuda/cuda-toolchain.version");
+    if stamp.is_file() {
+        println!("cargo:rerun-if-changed={}", stamp.display());
+    }
     for v in [
         "FASTFC_CUDA_TOOLCHAIN",
         "FASTFC_NVRTC",

@@ -1,4 +1,4 @@
-//! Command-line interface (clap derive). Names follow the contract in DESIGN.md.
+//! Command-line interface (clap derive). Names follow the contract in README.md (the commands and the study folder).
 
 use std::path::PathBuf;
 

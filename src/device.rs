@@ -16,7 +16,16 @@ use crate::error::{Error, Result};
 pub fn backend(d: Device, data: Arc<Dataset>) -> Result<AnyBackend> {
     match d {
         Device::Cpu => Ok(AnyBackend::Cpu(CpuBackend::new(data))),
-        Device::Auto => match probe().and_then(|_| CudaGpu::open(0).map_err(|e| e.to_string())) {
+        Device::Auto => match probe()
+            .and_then(|_| CudaGpu::open(0).map_err(|e| e.to_string()))
+            .and_then(|g| {
+                // `auto` means the fastest real engine: fakecuda is never it.
+                if g.info.fake {
+                    Err(format!("{} is fakecuda, not a GPU", g.info.name))
+                } else {
+                    Ok(g)
+                }
+            }) {
             Ok(g) => Ok(AnyBackend::Cuda(Box::new(CudaBackend::new(
                 data,
                 AnyGpu::Cuda(g),

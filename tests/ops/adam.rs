@@ -45,7 +45,7 @@ fn two_steps_match_hand_computed_values() {
 
 #[test]
 fn zero_gradient_zero_moment_parameters_stay_put() {
-    // Padded units (DESIGN.md): zero gradient and zero moments must leave the parameter alone.
+    // Padded units (README, "Building the CUDA kernels"): zero gradient and zero moments must leave the parameter alone.
     let mut p = [0.0f32, 0.3];
     let (mut m, mut v) = ([0f32; 2], [0f32; 2]);
     for t in 1..=5 {

@@ -43,12 +43,21 @@ fn driver_err(what: impl std::fmt::Display, e: result::DriverError) -> Error {
 static EXPLICIT: OnceLock<std::result::Result<libloading::Library, String>> = OnceLock::new();
 
 /// Loads the driver library at `path` (absolute) before cudarc looks for one, so cudarc uses it.
-/// Once per process; a second call with another path is an error.
+/// Once per process; a later call with another path is an error (cudarc is bound to the first).
 pub fn load_driver(path: &std::path::Path) -> std::result::Result<(), String> {
     if !path.is_absolute() {
         return Err(format!(
             "{}: the driver library must be named by an absolute path",
             path.display()
+        ));
+    }
+    static PATH: OnceLock<std::path::PathBuf> = OnceLock::new();
+    let first = PATH.get_or_init(|| path.to_path_buf());
+    if first != path {
+        return Err(format!(
+            "{}: the CUDA driver of this process is already {}",
+            path.display(),
+            first.display()
         ));
     }
     let got = EXPLICIT.get_or_init(|| {
@@ -236,7 +245,10 @@ impl CudaGpu {
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.new_stream().map_err(err)?;
         let capability = ctx.compute_capability().map_err(err)?;
-        let fake = is_fake();
+        let name = ctx.name().map_err(err)?;
+        // Loaded by path, or reached some other way (a fakecuda on the library path): its device
+        // names say what it is.
+        let fake = is_fake() || name.starts_with("fakecuda");
         let image = match crate::kernels::image_for(capability) {
             Some(crate::kernels::Image::Cubin(_, bytes)) => Ptx::from_binary(bytes.to_vec()),
             Some(crate::kernels::Image::Ptx(text)) => Ptx::from_src(text),
@@ -286,7 +298,7 @@ impl CudaGpu {
         let attr = |a| ctx.attribute(a).unwrap_or(0);
         let info = DeviceInfo {
             ordinal,
-            name: ctx.name().map_err(err)?,
+            name,
             capability,
             total_mem,
             free_mem,

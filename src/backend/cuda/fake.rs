@@ -55,7 +55,7 @@ fn text(f: &str) -> Result<String> {
 }
 
 /// fakecuda's counters: driver calls, kernels run, graph replays, host synchronisations,
-/// allocations, violations reported.
+/// allocations, planted faults fired, violations reported.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     pub calls: u64,
@@ -63,6 +63,8 @@ pub struct Stats {
     pub replays: u64,
     pub syncs: u64,
     pub allocations: u64,
+    /// Faults planted by `FAKECUDA_FAIL` or [`set_faults`] that have fired.
+    pub faults: u64,
     pub problems: u64,
 }
 
@@ -79,6 +81,7 @@ pub fn stats() -> Result<Stats> {
             "replays" => s.replays = v,
             "syncs" => s.syncs = v,
             "allocations" => s.allocations = v,
+            "faults" => s.faults = v,
             "problems" => s.problems = v,
             _ => {}
         }

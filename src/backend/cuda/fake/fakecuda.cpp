@@ -30,6 +30,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdlib>
 #include <map>
@@ -185,6 +186,10 @@ struct Ctx {
     int refs = 0;
     Stream* legacy = nullptr;
     std::vector<std::string> double_frees;
+    // A kernel that failed while running leaves the context unusable, as on a GPU: every later
+    // call that needs it returns this error until the context is released.
+    int sticky = 0;
+    std::string sticky_why;
 };
 
 struct Faults {
@@ -209,8 +214,17 @@ struct State {
     unsigned long long seq = 0;
     std::vector<std::string> problems;
     // Counters for fakecuda_stats.
-    unsigned long long calls = 0, launches = 0, replays = 0, syncs = 0, allocations = 0;
+    unsigned long long calls = 0, launches = 0, replays = 0, syncs = 0, allocations = 0, faults_fired = 0;
+    // Every handle handed out, to tell a live one from a stale or foreign pointer.
+    std::vector<void*> modules, functions, graphs, execs;
 };
+
+template <class T>
+T* handle(const std::vector<void*>& known, void* h) {
+    for (void* k : known)
+        if (k == h) return static_cast<T*>(h);
+    return nullptr;
+}
 
 State& S() {
     static State* s = new State;  // never destroyed: outlives every static that calls in
@@ -266,7 +280,9 @@ bool planted(int device, const char* call) {
     Faults& f = s.faults[device];
     auto it = f.at.find(call);
     if (it == f.at.end()) return false;
-    return ++f.seen[call] == it->second;
+    bool hit = ++f.seen[call] == it->second;
+    s.faults_fired += hit;
+    return hit;
 }
 
 int env_int(const char* name, int dflt, int lo, int hi) {
@@ -291,6 +307,9 @@ int need_ctx(const char* call) {
                     fmt("%s on a thread with no current context (cuCtxSetCurrent first, as CUDA requires)", call));
     if (t_ctx->refs == 0)
         return fail(INVALID_CONTEXT, fmt("%s: the current context (device %d) has been released", call, t_ctx->device));
+    if (t_ctx->sticky)
+        return fail(t_ctx->sticky, fmt("%s: device %d's context is unusable after an earlier failure: %s", call,
+                                       t_ctx->device, t_ctx->sticky_why.c_str()));
     return OK;
 }
 
@@ -345,7 +364,9 @@ std::string buf_name(const Alloc& a) {
 }
 
 // The allocation holding [p, p + n): live ones first; else why not.
-int find_alloc(unsigned long long p, std::size_t n, int device, Alloc** out, const std::string& call) {
+int find_alloc(unsigned long long p, std::size_t n, Stream* st, Alloc** out, const std::string& call_only) {
+    int device = st->ctx->device;
+    const std::string call = call_only + " on " + st->name();
     State& s = S();
     auto it = s.allocs.upper_bound(p);
     if (it != s.allocs.begin()) {
@@ -371,7 +392,9 @@ int find_alloc(unsigned long long p, std::size_t n, int device, Alloc** out, con
 // Checks one access by work on `st` against the buffer's last write; records a write.
 int touch(Alloc& a, Stream* st, bool write, unsigned long long seq, const char* call, const std::string& what) {
     Stream* w = a.writer;
-    if (w && w != st && !(w->blocking && st->blocking) && a.write_seq > w->synced_upto) {
+    // The legacy stream is ordered with blocking streams (each way); nothing else is ordered.
+    bool ordered = (w && w->id == 0 && st->blocking) || (w && st->id == 0 && w->blocking);
+    if (w && w != st && !ordered && a.write_seq > w->synced_upto) {
         return fail(ILLEGAL_STATE,
                     fmt("hazard: %s on %s %s %s, last written by %s on %s with no synchronisation in between "
                         "(streams are not ordered with each other)",
@@ -390,20 +413,34 @@ int touch(Alloc& a, Stream* st, bool write, unsigned long long seq, const char* 
 // The pointer parameters of a kernel launch: each checked against live allocations of the
 // stream's device and against the last writer.
 int check_kernel(const ffc_emu::Entry* e, const std::vector<std::vector<unsigned char>>& params, Stream* st,
-                 unsigned long long seq, const char* call, bool record) {
+                 unsigned long long seq, const std::string& call, bool record) {
     std::size_t n = std::strlen(e->access);
+    // Everything is checked before anything is recorded: a launch that fails leaves no trace.
+    std::vector<std::pair<Alloc*, char>> touched;
     for (std::size_t i = 0; i < n; i++) {
         char acc = e->access[i];
         if (acc == '-') continue;
         unsigned long long p = 0;
         std::memcpy(&p, params[i].data(), sizeof p);
         if (p == 0) continue;  // optional buffers are passed as null and not dereferenced
-        std::string what = fmt("%s (kernel %s, argument %zu)", call, e->name, i);
+        std::string what = fmt("%s (kernel %s, argument %zu)", call.c_str(), e->name, i);
         Alloc* a = nullptr;
-        if (int rc = find_alloc(p, 0, st->ctx->device, &a, what)) return rc;
+        if (int rc = find_alloc(p, 0, st, &a, what)) return rc;
         if (!record) continue;
-        if (int rc = touch(*a, st, acc == 'w', seq, call, what)) return rc;
+        Stream* w = a->writer;
+        bool ordered = (w && w->id == 0 && st->blocking) || (w && st->id == 0 && w->blocking);
+        if (w && w != st && !ordered && a->write_seq > w->synced_upto) {
+            Alloc copy = *a;
+            return touch(copy, st, acc == 'w', seq, e->name, what);  // reports the hazard
+        }
+        touched.push_back({a, acc});
     }
+    for (auto& [a, acc] : touched)
+        if (acc == 'w') {
+            a->writer = st;
+            a->write_seq = seq;
+            a->write_call = e->name;
+        }
     return OK;
 }
 
@@ -433,13 +470,18 @@ int execute(Op& op) {
     return OK;
 }
 
-// Host synchronisation of one stream: runs its queue in order.
+// Host synchronisation of one stream: runs its queue in order. A kernel that fails makes the
+// context unusable (sticky), as on a GPU.
 int drain(Stream* st) {
     S().syncs++;
     int rc = OK;
     for (Op& op : st->queue) {
-        int r = execute(op);
-        if (r && !rc) rc = r;
+        if (rc) break;  // after a failure nothing more runs
+        rc = execute(op);
+        if (rc == LAUNCH_FAILED && !st->ctx->sticky) {
+            st->ctx->sticky = LAUNCH_FAILED;
+            st->ctx->sticky_why = t_last_msg;
+        }
     }
     st->queue.clear();
     st->synced_upto = st->last_seq;
@@ -492,6 +534,8 @@ void release_ctx(Ctx* c) {
     for (auto& d : c->double_frees)
         fail(ILLEGAL_STATE, fmt("at release of device %d's context: %s", c->device, d.c_str()), true);
     c->double_frees.clear();
+    c->sticky = 0;
+    c->sticky_why.clear();
     s.live_bytes[c->device] = 0;
 }
 
@@ -638,6 +682,7 @@ API cuCtxSynchronize() {
     std::vector<std::pair<unsigned long long, Stream*>> order;
     for (Stream* st : S().streams)
         if (st->live && st->ctx == t_ctx && !st->queue.empty()) order.push_back({st->queue.front().seq, st});
+    std::sort(order.begin(), order.end());
     for (auto& [seq, st] : order) {
         int r = drain(st);
         if (r && !rc) rc = r;
@@ -727,7 +772,7 @@ API cuMemFree_v2(unsigned long long p) {
 
 static int memset_on(Stream* st, unsigned long long p, unsigned char v, std::size_t n, const char* call) {
     Alloc* a = nullptr;
-    if (int rc = find_alloc(p, n, st->ctx->device, &a, call)) return rc;
+    if (int rc = find_alloc(p, n, st, &a, call)) return rc;
     Op op{Op::Memset, call, 0};
     op.dev = p;
     op.bytes = n;
@@ -762,7 +807,7 @@ API cuMemcpyHtoDAsync_v2(unsigned long long dst, const void* src, std::size_t n,
     if (int rc = same_ctx(st->ctx, "cuMemcpyHtoDAsync", "stream")) return rc;
     if (int rc = forbid_during_capture("cuMemcpyHtoDAsync")) return rc;
     Alloc* a = nullptr;
-    if (int rc = find_alloc(dst, n, st->ctx->device, &a, "cuMemcpyHtoDAsync (destination)")) return rc;
+    if (int rc = find_alloc(dst, n, st, &a, "cuMemcpyHtoDAsync (destination)")) return rc;
     if (int rc = touch(*a, st, true, S().seq + 1, "cuMemcpyHtoDAsync", "cuMemcpyHtoDAsync")) return rc;
     Op op{Op::HtoD, "cuMemcpyHtoDAsync", 0};
     op.dev = dst;
@@ -779,7 +824,7 @@ API cuMemcpyDtoHAsync_v2(void* dst, unsigned long long src, std::size_t n, void*
     if (int rc = same_ctx(st->ctx, "cuMemcpyDtoHAsync", "stream")) return rc;
     if (int rc = forbid_during_capture("cuMemcpyDtoHAsync")) return rc;
     Alloc* a = nullptr;
-    if (int rc = find_alloc(src, n, st->ctx->device, &a, "cuMemcpyDtoHAsync (source)")) return rc;
+    if (int rc = find_alloc(src, n, st, &a, "cuMemcpyDtoHAsync (source)")) return rc;
     if (int rc = touch(*a, st, false, S().seq + 1, "cuMemcpyDtoHAsync", "cuMemcpyDtoHAsync")) return rc;
     // Lands in host memory when the stream is synchronised: a read before that sees old bytes.
     Op op{Op::DtoH, "cuMemcpyDtoHAsync", 0};
@@ -807,13 +852,15 @@ API cuStreamSynchronize(void* stream) {
     if (int rc = forbid_during_capture("cuStreamSynchronize")) return rc;
     if (st->capturing) return fail(CAPTURE_UNSUPPORTED, fmt("cuStreamSynchronize on %s while it captures", st->name().c_str()));
     int rc = OK;
-    // The legacy stream and blocking streams are ordered with each other: drain all of them.
-    if (st->blocking) {
-        for (Stream* o : S().streams)
-            if (o->live && o->ctx == st->ctx && o->blocking && o != st) {
-                int r = drain(o);
-                if (r && !rc) rc = r;
-            }
+    // The legacy stream waits for all blocking streams' earlier work, and a blocking stream for
+    // the legacy stream's: what a synchronisation must have run first.
+    for (Stream* o : S().streams) {
+        if (!o->live || o->ctx != st->ctx || o == st) continue;
+        bool before = (st->id == 0 && o->blocking) || (st->blocking && o->id == 0);
+        if (before) {
+            int r = drain(o);
+            if (r && !rc) rc = r;
+        }
     }
     int r = drain(st);
     return rc ? rc : r;
@@ -849,6 +896,7 @@ API cuModuleLoadData(void** out, const void* image) {
             return fail(INVALID_IMAGE, "cuModuleLoadData: an ELF file that is not a CUDA cubin");
         }
         m->image.assign(reinterpret_cast<const char*>(p), elf_size(p));
+        m->image.insert(m->image.begin(), '\0');  // so every symbol name is NUL-delimited
     } else if (std::memcmp(p, kManifest, sizeof kManifest - 1) == 0) {
         // fastfc built without the CUDA toolchain hands the fake the kernel names it needs.
         std::string text(reinterpret_cast<const char*>(p) + sizeof kManifest - 1);
@@ -867,32 +915,36 @@ API cuModuleLoadData(void** out, const void* image) {
         }
         m->image = text;
     }
+    S().modules.push_back(m);
     *out = m;
     return OK;
 }
 
 API cuModuleGetFunction(void** out, void* module, const char* name) {
     ENTER;
-    auto* m = static_cast<Module*>(module);
+    auto* m = handle<Module>(S().modules, module);
     if (!m || !m->live) return fail(INVALID_HANDLE, fmt("cuModuleGetFunction(%s): not a loaded module", name));
     bool present;
     if (m->image.empty()) {
         present = false;
         for (auto& n : m->manifest) present |= n == name;
     } else {
-        std::string needle = m->image.compare(0, 4, "\x7f" "ELF") == 0 ? std::string(name) + '\0'
+        // A cubin's symbol table holds "\0name\0"; PTX has ".entry name(".
+        std::string needle = m->image.compare(1, 4, "\x7f" "ELF") == 0 ? std::string(1, '\0') + name + '\0'
                                                                        : fmt(".entry %s(", name);
         present = m->image.find(needle) != std::string::npos;
     }
     const ffc_emu::Entry* e = ffc_emu_find(name, S().mode);
     if (!present || !e) return fail(NOT_FOUND, fmt("cuModuleGetFunction: no kernel %s in the module", name));
-    *out = new Function{m, e};
+    auto* f = new Function{m, e};
+    S().functions.push_back(f);
+    *out = f;
     return OK;
 }
 
 API cuModuleUnload(void* module) {
     ENTER;
-    auto* m = static_cast<Module*>(module);
+    auto* m = handle<Module>(S().modules, module);
     if (!m || !m->live) return fail(INVALID_HANDLE, "cuModuleUnload: not a loaded module (unloaded twice?)");
     if (int rc = same_ctx(m->ctx, "cuModuleUnload", "module")) return rc;
     m->live = false;
@@ -902,8 +954,8 @@ API cuModuleUnload(void* module) {
 API cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                    unsigned shared, void* stream, void** params, void** extra) {
     ENTER;
-    auto* fn = static_cast<Function*>(f);
-    if (!fn) return fail(INVALID_HANDLE, "cuLaunchKernel: null function");
+    auto* fn = handle<Function>(S().functions, f);
+    if (!fn) return fail(INVALID_HANDLE, fmt("cuLaunchKernel: %p is not a function handle", f));
     const char* name = fn->entry->name;
     Stream* st;
     if (int rc = resolve(stream, &st, "cuLaunchKernel")) return rc;
@@ -933,7 +985,13 @@ API cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
     }
     if (st->capturing) {
         // Recorded, not run; the parameters are copied now, device memory is read at each replay.
-        if (int rc = check_kernel(fn->entry, op.params, st, 0, "cuLaunchKernel (captured)", false)) return rc;
+        if (int rc = check_kernel(fn->entry, op.params, st, 0, "cuLaunchKernel (captured)", false)) {
+            if (!st->invalidated) {
+                st->invalidated = true;
+                st->invalid_why = t_last_msg;
+            }
+            return rc;
+        }
         Node node{fn->entry, {gx, gy, gz}, {bx, by, bz}, op.params};
         st->graph->nodes.push_back(std::move(node));
         return OK;
@@ -956,6 +1014,7 @@ API cuStreamBeginCapture_v2(void* stream, unsigned mode) {
     st->capture_thread = std::this_thread::get_id();
     st->capture_mode = mode;
     st->graph = new Graph{st};
+    S().graphs.push_back(st->graph);
     return OK;
 }
 
@@ -963,6 +1022,7 @@ API cuStreamEndCapture(void* stream, void** graph) {
     ENTER;
     Stream* st;
     if (int rc = resolve(stream, &st, "cuStreamEndCapture")) return rc;
+    if (!graph) return fail(INVALID_VALUE, "cuStreamEndCapture: null graph pointer");
     if (!st->capturing) return fail(ILLEGAL_STATE, fmt("cuStreamEndCapture: %s is not capturing", st->name().c_str()));
     if (st->capture_mode != 2 && st->capture_thread != std::this_thread::get_id())
         return fail(CAPTURE_WRONG_THREAD, fmt("cuStreamEndCapture on %s from a thread that did not begin it",
@@ -971,7 +1031,7 @@ API cuStreamEndCapture(void* stream, void** graph) {
     Graph* g = st->graph;
     st->graph = nullptr;
     if (st->invalidated) {
-        delete g;
+        g->live = false;
         *graph = nullptr;
         return fail(CAPTURE_INVALIDATED, fmt("cuStreamEndCapture on %s: the capture was invalidated: %s",
                                              st->name().c_str(), st->invalid_why.c_str()));
@@ -982,33 +1042,39 @@ API cuStreamEndCapture(void* stream, void** graph) {
 
 API cuGraphInstantiateWithFlags(void** out, void* graph, unsigned long long flags) {
     ENTER;
-    auto* g = static_cast<Graph*>(graph);
+    auto* g = handle<Graph>(S().graphs, graph);
     if (!g || !g->live) return fail(INVALID_HANDLE, "cuGraphInstantiateWithFlags: not a graph");
     if (flags != 0) return fail(INVALID_VALUE, fmt("cuGraphInstantiateWithFlags: flags %llu not modelled", flags));
-    *out = new GraphExec{g, g->nodes};
+    auto* x = new GraphExec{g, g->nodes};
+    S().execs.push_back(x);
+    *out = x;
     return OK;
 }
 
 API cuGraphLaunch(void* exec, void* stream) {
     ENTER;
-    auto* x = static_cast<GraphExec*>(exec);
+    auto* x = handle<GraphExec>(S().execs, exec);
     if (!x || !x->live) return fail(INVALID_HANDLE, "cuGraphLaunch: not an instantiated graph (destroyed?)");
     Stream* st;
     if (int rc = resolve(stream, &st, "cuGraphLaunch")) return rc;
     if (int rc = same_ctx(st->ctx, "cuGraphLaunch", "stream")) return rc;
     if (st->capturing) return fail(ILLEGAL_STATE, "cuGraphLaunch into a capturing stream is not modelled");
     S().replays++;
-    // Every node's pointers are checked again now: buffers freed since the capture are caught.
+    // Every node's pointers are checked again now (buffers freed since the capture are caught),
+    // all of them before any node is queued: a refused replay runs nothing.
+    unsigned long long seq0 = S().seq;
     for (std::size_t k = 0; k < x->nodes.size(); k++) {
         Node& nd = x->nodes[k];
         std::string call = fmt("cuGraphLaunch (node %zu)", k);
+        if (int rc = check_kernel(nd.entry, nd.params, st, seq0 + k + 1, call, true)) return rc;
+    }
+    for (std::size_t k = 0; k < x->nodes.size(); k++) {
+        Node& nd = x->nodes[k];
         Op op{Op::Kernel, "cuGraphLaunch", 0};
         op.entry = nd.entry;
         std::memcpy(op.grid, nd.grid, sizeof op.grid);
         std::memcpy(op.block, nd.block, sizeof op.block);
         op.params = nd.params;
-        if (int rc = check_kernel(nd.entry, op.params, st, S().seq + 1, "cuGraphLaunch", true)) return rc;
-        (void)call;
         enqueue(st, std::move(op));
     }
     return OK;
@@ -1016,7 +1082,7 @@ API cuGraphLaunch(void* exec, void* stream) {
 
 API cuGraphExecDestroy(void* exec) {
     ENTER;
-    auto* x = static_cast<GraphExec*>(exec);
+    auto* x = handle<GraphExec>(S().execs, exec);
     if (!x || !x->live) return fail(INVALID_HANDLE, "cuGraphExecDestroy: not a live instantiated graph (destroyed twice?)");
     x->live = false;
     x->nodes.clear();
@@ -1025,7 +1091,7 @@ API cuGraphExecDestroy(void* exec) {
 
 API cuGraphDestroy(void* graph) {
     ENTER;
-    auto* g = static_cast<Graph*>(graph);
+    auto* g = handle<Graph>(S().graphs, graph);
     if (!g || !g->live) return fail(INVALID_HANDLE, "cuGraphDestroy: not a live graph (destroyed twice?)");
     g->live = false;
     g->nodes.clear();
@@ -1084,8 +1150,8 @@ extern "C" __attribute__((visibility("default"))) int fakecuda_set_memory(int de
 extern "C" __attribute__((visibility("default"))) std::size_t fakecuda_stats(char* buf, std::size_t len) {
     std::lock_guard<std::mutex> lock(S().mu);
     State& s = S();
-    std::string t = fmt("calls=%llu launches=%llu replays=%llu syncs=%llu allocations=%llu problems=%zu", s.calls,
-                        s.launches, s.replays, s.syncs, s.allocations, s.problems.size());
+    std::string t = fmt("calls=%llu launches=%llu replays=%llu syncs=%llu allocations=%llu faults=%llu problems=%zu",
+                        s.calls, s.launches, s.replays, s.syncs, s.allocations, s.faults_fired, s.problems.size());
     if (buf && len) std::snprintf(buf, len, "%s", t.c_str());
     return t.size();
 }
@@ -1104,6 +1170,9 @@ extern "C" __attribute__((visibility("default"))) std::size_t fakecuda_problems(
 __attribute__((destructor)) static void fakecuda_exit_report() {
     const char* v = std::getenv("FAKECUDA_STATS");
     if (!v || !*v || std::strcmp(v, "0") == 0) return;
+    // Another thread may hold the lock at exit: report only if it is free.
+    if (!S().mu.try_lock()) return;
+    S().mu.unlock();
     char buf[256];
     fakecuda_stats(buf, sizeof buf);
     std::fprintf(stderr, "fakecuda stats at exit: %s\n", buf);
