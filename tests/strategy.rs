@@ -307,3 +307,148 @@ fn bad_space_files_name_the_key() {
         );
     }
 }
+
+/// Random and grid search hand out at most the capacity asked for, say Wait while runs are out
+/// and nothing is left to propose, and Done once all are observed.
+#[test]
+fn fixed_runs_respect_capacity_and_wait_for_outstanding_runs() {
+    let mut s = random::new(&SearchSpace::default(), 5, 2, 7).unwrap();
+    let Proposal::Run(a) = s.propose(2) else {
+        panic!("runs first")
+    };
+    assert_eq!(a.len(), 2);
+    let Proposal::Run(b) = s.propose(10) else {
+        panic!("the rest")
+    };
+    assert_eq!(b.len(), 3);
+    assert!(
+        matches!(s.propose(10), Proposal::Wait),
+        "5 runs out, none observed"
+    );
+    let obs = |q: &RunRequest| Observation {
+        run_id: q.run_id,
+        trial_id: q.trial_id,
+        objective: 0.5,
+        val_loss: 0.5,
+        status: TrialStatus::Complete,
+    };
+    s.observe(&a.iter().map(obs).collect::<Vec<_>>());
+    assert!(matches!(s.propose(10), Proposal::Wait), "3 still out");
+    s.observe(&b.iter().map(obs).collect::<Vec<_>>());
+    assert!(matches!(s.propose(10), Proposal::Done));
+    let ids: Vec<u64> = a.iter().chain(&b).map(|q| q.run_id).collect();
+    assert_eq!(ids, [0, 1, 2, 3, 4]);
+}
+
+/// Hyperband proposes whole brackets: below the capacity when it can, one bracket at least; Wait
+/// while every runnable round is out.
+#[test]
+fn hyperband_fills_capacity_by_whole_brackets_and_waits() {
+    let mut h = Hyperband::new(&SearchSpace::default(), 10, 3, 1, 3).unwrap();
+    let Proposal::Run(first) = h.propose(1) else {
+        panic!()
+    };
+    assert_eq!(
+        first.len(),
+        12,
+        "a bracket is never split, even past the capacity"
+    );
+    let Proposal::Run(next) = h.propose(9) else {
+        panic!()
+    };
+    assert_eq!(
+        next.len(),
+        6,
+        "the 4-run bracket would pass the capacity of 9 with it"
+    );
+    let Proposal::Run(last) = h.propose(100) else {
+        panic!()
+    };
+    assert_eq!(last.len(), 4);
+    assert!(matches!(h.propose(100), Proposal::Wait));
+}
+
+/// Promotion ranks by validation accuracy: a run that diverged (NaN loss, and even a NaN
+/// objective) is never promoted; an early-stopped run with the best score is.
+#[test]
+fn hyperband_promotes_early_stopped_runs_but_never_diverged_ones() {
+    let mut h = Hyperband::new(&SearchSpace::default(), 3, 3, 1, 5).unwrap();
+    let Proposal::Run(first) = h.propose(usize::MAX) else {
+        panic!()
+    };
+    let bracket: Vec<&RunRequest> = first.iter().filter(|q| q.epochs == 1).collect();
+    assert_eq!(
+        bracket.len(),
+        3,
+        "R = 3, η = 3: 3 runs of 1 epoch, the best goes on"
+    );
+    let obs = vec![
+        Observation {
+            run_id: bracket[0].run_id,
+            trial_id: bracket[0].trial_id,
+            objective: f64::NAN,
+            val_loss: f64::NAN,
+            status: TrialStatus::Diverged,
+        },
+        Observation {
+            run_id: bracket[1].run_id,
+            trial_id: bracket[1].trial_id,
+            objective: 0.7,
+            val_loss: 0.8,
+            status: TrialStatus::EarlyStopped,
+        },
+        Observation {
+            run_id: bracket[2].run_id,
+            trial_id: bracket[2].trial_id,
+            objective: 0.6,
+            val_loss: 0.9,
+            status: TrialStatus::Complete,
+        },
+    ];
+    h.observe(&obs);
+    let Proposal::Run(promoted) = h.propose(usize::MAX) else {
+        panic!()
+    };
+    let p: Vec<&RunRequest> = promoted
+        .iter()
+        .filter(|q| q.resume_from.is_some())
+        .collect();
+    assert_eq!(p.len(), 1, "{promoted:?}");
+    assert_eq!(p[0].trial_id, bracket[1].trial_id);
+    assert_eq!(p[0].resume_from, Some(bracket[1].run_id));
+}
+
+/// A grid has exactly the values its space names, each configuration once, and log spacing
+/// (three points: 1e-4, 1e-3, 1e-2, where linear spacing would give 5.005e-3 in the middle).
+#[test]
+fn grid_values_are_exact_distinct_and_log_spaced() {
+    let space = SearchSpace::parse(
+        Path::new("g.toml"),
+        "[layers]\nchoice = [2]\n[units]\nchoice = [32]\n[dropout]\nuniform = [0.0, 0.4]\ncount = 3\n[learning_rate]\nloguniform = [1e-4, 1e-2]\ncount = 3\n[activation]\nchoice = [\"elu\"]\n[optimizer]\nchoice = [\"adam\"]\n",
+    )
+    .unwrap();
+    let g = drive(
+        &mut grid::new(&space, Path::new("g.toml"), 3, None).unwrap(),
+        &|_| 0.0,
+    );
+    assert_eq!(g.len(), 9);
+    let keys: std::collections::HashSet<String> = g
+        .iter()
+        .map(|q| fastfc::strategy::config_key(&q.hp))
+        .collect();
+    assert_eq!(keys.len(), 9, "a configuration twice");
+    let mut lrs: Vec<f32> = g.iter().map(|q| q.hp.learning_rate).collect();
+    lrs.sort_by(f32::total_cmp);
+    lrs.dedup();
+    assert_eq!(lrs.len(), 3);
+    for (got, want) in lrs.iter().zip([1e-4f32, 1e-3, 1e-2]) {
+        assert!((got - want).abs() <= want * 1e-5, "{lrs:?}");
+    }
+    let mut drops: Vec<f32> = g.iter().map(|q| q.hp.dropout).collect();
+    drops.sort_by(f32::total_cmp);
+    drops.dedup();
+    assert_eq!(drops.len(), 3);
+    for (got, want) in drops.iter().zip([0.0f32, 0.2, 0.4]) {
+        assert!((got - want).abs() <= 1e-6, "{drops:?}");
+    }
+}

@@ -82,9 +82,25 @@ pub fn config_key(hp: &Hyperparams) -> String {
 
 /// Orders observations best first: higher objective, then lower val_loss, then lower run id.
 pub fn rank(a: &Observation, b: &Observation) -> std::cmp::Ordering {
-    b.objective
-        .total_cmp(&a.objective)
-        .then(a.val_loss.total_cmp(&b.val_loss))
+    // A NaN objective or loss (a run that diverged) ranks last, never first: total_cmp alone
+    // would put a positive NaN above every number.
+    let obj = |o: &Observation| {
+        if o.objective.is_nan() {
+            f64::NEG_INFINITY
+        } else {
+            o.objective
+        }
+    };
+    let loss = |o: &Observation| {
+        if o.val_loss.is_nan() {
+            f64::INFINITY
+        } else {
+            o.val_loss
+        }
+    };
+    obj(b)
+        .total_cmp(&obj(a))
+        .then(loss(a).total_cmp(&loss(b)))
         .then(a.run_id.cmp(&b.run_id))
 }
 

@@ -385,6 +385,26 @@ impl CpuTrial {
         }
     }
 
+    /// The mean loss over the rows of `idx` and its gradient with respect to every parameter,
+    /// as a training step at optimizer step `step` computes them (the same dropout masks), without
+    /// updating anything: what the gradient checks differentiate.
+    pub fn loss_and_gradient(&self, split: &Split, idx: &[u32], step: u32) -> (f64, Vec<f32>) {
+        let mut ws = Workspace::new(&self.lay, idx.len(), true);
+        ws.gather(split, idx);
+        self.forward(&mut ws, Some(step));
+        let (rows, classes) = (ws.rows, self.spec.classes);
+        let (loss, _) = softmax_xent::fwd_bwd(
+            &ws.logits[..rows * classes],
+            &ws.yb[..rows],
+            rows,
+            classes,
+            1.0 / rows as f32,
+            Some(&mut ws.g[..rows * classes]),
+        );
+        self.backward(&mut ws);
+        (loss / rows as f64, ws.grad)
+    }
+
     /// One training step on the rows of `idx` (a mini-batch). Returns (loss sum, correct).
     pub fn train_step(&mut self, split: &Split, idx: &[u32]) -> (f64, usize) {
         let mut ws = std::mem::take(&mut self.ws);
