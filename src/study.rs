@@ -278,6 +278,7 @@ pub fn run<B: Backend>(
                     history: o.history,
                 };
                 journal.append(&rec)?;
+                kill_point();
                 ui.run_done(&rec, false);
                 obs.push(observation(&rec));
                 all.push(rec);
@@ -289,6 +290,22 @@ pub fn run<B: Backend>(
     all.sort_by_key(|r| r.request.run_id);
     export::write_csv(dir, &all)?;
     Ok(all)
+}
+
+/// `FASTFC_KILL_AFTER_RUNS=N` aborts the process right after its Nth journal record (no
+/// unwinding, no cleanup: as a SIGKILL would leave the study), so tests interrupt a search at an
+/// exact point instead of racing a timer.
+fn kill_point() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static WRITTEN: AtomicUsize = AtomicUsize::new(0);
+    let n = WRITTEN.fetch_add(1, Ordering::Relaxed) + 1;
+    if std::env::var("FASTFC_KILL_AFTER_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        == Some(n)
+    {
+        std::process::abort();
+    }
 }
 
 fn spec_of<B: Backend>(q: &RunRequest, cfg: &StudyConfig, backend: &B) -> TrialSpec {
@@ -315,6 +332,14 @@ fn observation(r: &RunRecord) -> Observation {
     }
 }
 
+static TEST_SCORES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many times this process has scored a model on the test split (tests count it: once per
+/// study, never again on a resume).
+pub fn test_scores() -> u64 {
+    TEST_SCORES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Saves the best run's model under `dir/best/`, scores it once on the test split, writes
 /// `summary.json`.
 pub fn finish<B: Backend>(
@@ -332,9 +357,22 @@ pub fn finish<B: Backend>(
     let mc = model_io::ModelConfig::from_spec(&spec, backend.data().image_size, cfg.seed);
     let best_dir: PathBuf = dir.join("best");
     model_io::save(&best_dir, &mc, &state.params)?;
-    let (test_accuracy, test_loss) = if best.best_epoch > 0 {
+    // The test split is scored once, for the chosen model: a study resumed after it finished
+    // (same best run) keeps the score it already has.
+    let kept = std::fs::read_to_string(dir.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Summary>(&t).ok())
+        .filter(|old| old.best.run_id == best.request.run_id && old.test_accuracy.is_some());
+    let (test_accuracy, test_loss) = if let Some(old) = kept {
+        eprintln!(
+            "note: test accuracy of run {} kept from summary.json (the test split is scored once)",
+            best.request.run_id
+        );
+        (old.test_accuracy, old.test_loss)
+    } else if best.best_epoch > 0 {
         let c = backend.load(vec![(spec, state)])?;
         let t = backend.evaluate(&c, SplitId::Test, &[true])?[0];
+        TEST_SCORES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         (Some(t.accuracy), Some(t.loss))
     } else {
         (None, None)

@@ -504,3 +504,40 @@ fn rankings_are_compared_with_a_stated_tolerance() {
     assert!(e.contains("run 2") || e.contains("run 1"), "{e}");
     assert!(fastfc::study::rankings_agree(&cpu, &cpu[..2], tol).is_err());
 }
+
+/// A trial that diverges mid-epoch is flagged as the CPU flags it, stops where the CPU's stops
+/// (same step counter), and its cohort mates train on unaffected.
+#[test]
+fn a_diverging_trial_is_flagged_and_its_cohort_mates_are_unaffected() {
+    for gpu in devices() {
+        let data = small(512, 128);
+        let cpu = CpuBackend::new(data.clone());
+        let cuda = CudaBackend::new(data.clone(), gpu).unwrap();
+        let mut trials = cohort(&data);
+        // Trial 2: Lion at a learning rate of 1e30 overflows within a few steps.
+        trials[2].0.hp.learning_rate = 1e30;
+        trials[2].0.hp.optimizer = Optimizer::Lion;
+        trials[2].1 = TrialState::init(&trials[2].0);
+        let n = trials.len();
+        let mut a = cpu.load(trials.clone()).unwrap();
+        let mut b = cuda.load(trials).unwrap();
+        let active = vec![true; n];
+        let order = data::batches::epoch_order(5, 0, data.train.len());
+        let sa = cpu
+            .train_epoch(&mut a, &order, 32, &active, &|_| {})
+            .unwrap();
+        let sb = cuda
+            .train_epoch(&mut b, &order, 32, &active, &|_| {})
+            .unwrap();
+        assert!(sa[2].diverged, "the planted trial diverges on the CPU");
+        for k in 0..n {
+            assert_eq!(sa[k].diverged, sb[k].diverged, "trial {k}: diverged");
+            let (x, y) = (cpu.state(&a, k).unwrap(), cuda.state(&b, k).unwrap());
+            assert_eq!(x.step, y.step, "trial {k}: step counter");
+            if k != 2 {
+                let tol = if real_gpu(cuda.gpu()) { 1e-3 } else { 1e-5 };
+                assert!(rel_diff(&y.params, &x.params) <= tol, "trial {k}: params");
+            }
+        }
+    }
+}

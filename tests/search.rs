@@ -6,8 +6,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fastfc"));
@@ -204,6 +203,17 @@ fn small_random_search_writes_the_study() {
     );
 }
 
+/// summary.json without the fields that measure time.
+fn summary(dir: &Path) -> serde_json::Value {
+    let mut s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    s.as_object_mut().unwrap().remove("wall_seconds");
+    s
+}
+
+/// Killed right after its 1st and its 4th journal record (deterministically, by
+/// FASTFC_KILL_AFTER_RUNS, which aborts as a SIGKILL would), the study resumes to the very
+/// records, summary and best model of an uninterrupted run, without training a finished run twice.
 #[test]
 fn killed_search_resumes_to_the_same_results() {
     let tmp = tempfile::tempdir().unwrap();
@@ -219,23 +229,22 @@ fn killed_search_resumes_to_the_same_results() {
     );
     let want = records(&full);
     assert_eq!(want.len(), 6, "R=3, η=3: rounds 3→1 and 2");
+    let best = std::fs::read(full.join("best/model.safetensors")).unwrap();
 
     for kill_after in [1usize, 4] {
         let dir = tmp.path().join(format!("killed{kill_after}"));
-        let mut child = bin()
+        let st = bin()
             .args(search_args(&dir, &space))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+            .env("FASTFC_KILL_AFTER_RUNS", kill_after.to_string())
+            .output()
             .unwrap();
-        let t = Instant::now();
-        while journal_lines(&dir) < kill_after && t.elapsed() < Duration::from_secs(120) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let had = journal_lines(&dir);
-        assert!(had >= kill_after && had < 6, "killed after {had} runs");
+        assert!(!st.status.success(), "the kill point was not reached");
+        assert_eq!(
+            journal_lines(&dir),
+            kill_after,
+            "killed right after record {kill_after}"
+        );
+        assert!(!dir.join("summary.json").exists());
         let st = bin()
             .args(search_args(&dir, &space))
             .arg("--resume")
@@ -249,13 +258,19 @@ fn killed_search_resumes_to_the_same_results() {
         );
         assert_eq!(
             stdout.matches("(from journal)").count(),
-            had,
+            kill_after,
             "finished runs must not train again"
         );
         assert_eq!(
             records(&dir),
             want,
-            "resumed study differs (killed after {had} runs)"
+            "resumed study differs (killed after {kill_after} runs)"
+        );
+        assert_eq!(summary(&dir), summary(&full), "summary.json differs");
+        assert_eq!(
+            std::fs::read(dir.join("best/model.safetensors")).unwrap(),
+            best,
+            "best/ differs"
         );
     }
 }
@@ -522,7 +537,10 @@ fn a_run_that_diverged_at_once_round_trips_through_the_journal() {
         text
     );
     assert!(again[0].val_loss.is_nan() && again[1].val_loss.is_finite());
-    study::finish(&backend, &cfg, &dir, &again).unwrap();
+    {
+        let _one = FINISH.lock().unwrap_or_else(|e| e.into_inner());
+        study::finish(&backend, &cfg, &dir, &again).unwrap();
+    }
     let st = bin()
         .arg("report")
         .arg(&dir)
@@ -598,4 +616,73 @@ fn journal_floats_round_trip_non_finite_values() {
         assert_eq!(g.val_accuracy, w.val_accuracy);
     }
     assert!(got[4].val_loss.is_nan(), "null reads as NaN");
+}
+
+/// In-process studies that finish (and so score the test split) run one at a time, so the
+/// process-wide count of test scorings is theirs alone.
+static FINISH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The test split is scored once per study, for the chosen model, and it is the test split: a
+/// second `finish` (as a `--resume` of a finished study runs it) keeps the score, and the
+/// numbers in summary.json are the best model's accuracies on the validation and test splits,
+/// not the other way round.
+#[test]
+fn the_test_split_is_scored_once_and_is_the_test_split() {
+    use fastfc::backend::cpu::CpuBackend;
+    use fastfc::backend::{Backend, SplitId};
+    use fastfc::model::TrialState;
+    use fastfc::space::SearchSpace;
+    use fastfc::study::{self, NoUi, StudyConfig};
+    let _one = FINISH.lock().unwrap_or_else(|e| e.into_inner());
+    let mut d = fastfc::data::embedded::load().unwrap();
+    d.train.x.truncate(2000 * 64);
+    d.train.y.truncate(2000);
+    let backend = CpuBackend::new(std::sync::Arc::new(d));
+    let cfg = StudyConfig {
+        strategy: "random".into(),
+        seed: 4,
+        trials: Some(3),
+        epochs: 1,
+        max_epochs: 1,
+        factor: 3,
+        iterations: 1,
+        patience: None,
+        batch_size: 32,
+        image_size: 8,
+        space: "default".into(),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    study::prepare_dir(&dir, &cfg, false).unwrap();
+    let mut strategy =
+        fastfc::strategy::random::new(&SearchSpace::default(), 3, 1, cfg.seed).unwrap();
+    let records = study::run(&backend, &mut strategy, &cfg, &dir, 8, &mut NoUi).unwrap();
+    let before = study::test_scores();
+    let first = study::finish(&backend, &cfg, &dir, &records).unwrap();
+    assert_eq!(study::test_scores(), before + 1, "scored once");
+    let again = study::finish(&backend, &cfg, &dir, &records).unwrap();
+    assert_eq!(
+        study::test_scores(),
+        before + 1,
+        "a finished study is not scored again"
+    );
+    assert_eq!(first.test_accuracy, again.test_accuracy);
+    // The saved best model, scored here on each split.
+    let (mc, params) = fastfc::results::model_io::load(&dir.join("best")).unwrap();
+    let spec = mc.spec();
+    let mut state = TrialState::init(&spec);
+    state.params = params;
+    let c = backend.load(vec![(spec, state)]).unwrap();
+    let val = backend.evaluate(&c, SplitId::Val, &[true]).unwrap()[0].accuracy;
+    let test = backend.evaluate(&c, SplitId::Test, &[true]).unwrap()[0].accuracy;
+    assert_ne!(val, test, "the check needs the splits to score apart");
+    assert_eq!(
+        first.best.val_accuracy, val,
+        "summary's val_accuracy is the validation split's"
+    );
+    assert_eq!(
+        first.test_accuracy,
+        Some(test),
+        "summary's test_accuracy is the test split's"
+    );
 }

@@ -90,6 +90,7 @@ fn fast_erf_is_within_three_ulp() {
 /// so a model does not depend on the machine it was trained on.
 #[test]
 fn avx2_dispatch_gives_the_portable_bits() {
+    crate::say_if_no_avx2();
     let mut z = nonzero(4099, 31);
     z.iter_mut()
         .enumerate()

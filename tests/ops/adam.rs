@@ -67,6 +67,7 @@ fn zero_gradient_zero_moment_parameters_stay_put() {
 /// The AVX2 copy of the loop (picked at run time) computes the portable loop's bits.
 #[test]
 fn avx2_dispatch_gives_the_portable_bits() {
+    crate::say_if_no_avx2();
     let n = 1031;
     let g = crate::common::nonzero(n, 41);
     let init = crate::common::nonzero(n, 42);

@@ -68,6 +68,7 @@ fn masks_differ_by_step_layer_and_seed() {
 /// The AVX2 copy of the mask loop (picked at run time) computes the portable loop's bits.
 #[test]
 fn avx2_dispatch_gives_the_portable_bits() {
+    crate::say_if_no_avx2();
     for (rows, width, rate) in [(32, 64, 0.3f32), (7, 13, 0.05), (1, 1, 0.5)] {
         let mut a = vec![f32::NAN; rows * width];
         let mut b = vec![f32::NAN; rows * width];
