@@ -246,6 +246,21 @@ fn main() {
             toolchain::CUDA_MAJOR
         );
     }
+    // ptxas must be CUDA 12 too: a newer one would emit cubins a 525 driver cannot load.
+    let v = Command::new(&tc.ptxas)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("running {} --version: {e}", tc.ptxas.display()));
+    let vtext = String::from_utf8_lossy(&v.stdout);
+    if !vtext.contains(&format!("release {}.", toolchain::CUDA_MAJOR)) {
+        panic!(
+            "{} is not CUDA {} ({}); use scripts/cuda-toolchain.sh or a CUDA {} toolkit",
+            tc.ptxas.display(),
+            toolchain::CUDA_MAJOR,
+            vtext.lines().last().unwrap_or("").trim(),
+            toolchain::CUDA_MAJOR
+        );
+    }
     let isa = toolchain::ptx_isa(&ptx).expect("NVRTC's PTX declares its .version");
     let ptx_path = out.join("kernels.ptx");
     std::fs::write(&ptx_path, &ptx).unwrap();

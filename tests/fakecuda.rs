@@ -26,7 +26,12 @@ fn device1() -> std::sync::MutexGuard<'static, ()> {
 
 fn ctx(device: usize) -> Arc<CudaContext> {
     fake::load().unwrap();
-    CudaContext::new(device).unwrap()
+    let c = CudaContext::new(device).unwrap();
+    // As driver.rs does: cudarc's event tracking would call cuCtxSynchronize at the first stream,
+    // which runs every stream of the shared context, other tests' deferred queues included.
+    // SAFETY: before any allocation on this handle.
+    unsafe { c.disable_event_tracking() };
+    c
 }
 
 fn gpu(device: usize) -> CudaGpu {
@@ -100,8 +105,9 @@ fn a_legacy_stream_memset_before_a_copy_on_another_stream_is_a_hazard() {
             "the legacy default stream",
         ],
     );
-    // Ordered by a host synchronisation of the legacy stream, the same copy is fine.
-    c.synchronize().unwrap();
+    // Ordered by a host synchronisation of the legacy stream (not of the whole context, which
+    // would run other tests' queues too), the same copy is fine.
+    c.default_stream().synchronize().unwrap();
     unsafe { result::memcpy_htod_async(p, &[1u8; 256][..], s.cu_stream()) }.unwrap();
     s.synchronize().unwrap();
     unsafe { result::free_sync(p) }.unwrap();

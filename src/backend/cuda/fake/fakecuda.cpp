@@ -17,6 +17,10 @@
 // - Every pointer argument is checked against live allocations of the launch's device at launch
 //   and at each graph replay (use after free, out of range: CUDA_ERROR_ILLEGAL_ADDRESS). Freed
 //   address ranges are never reused. Leaks and double frees are reported at context release.
+// - cuMemFree of a buffer that queued, unsynchronised work still uses is reported: CUDA would
+//   wait for that work, but code that relies on the implicit wait is one refactor from a race.
+// - Not modelled: overruns inside a kernel (pointers are checked where they start), the memory
+//   model, timing.
 // - Faults on demand: FAKECUDA_FAIL="cuMemAlloc_v2:3,cuLaunchKernel:10" fails the 3rd allocation
 //   (out of memory) and the 10th launch; FAKECUDA_MEM_MIB sets each device's memory (default
 //   4096), FAKECUDA_DEVICES the device count (default 2), FAKECUDA_CC the compute capability
