@@ -452,3 +452,22 @@ fn grid_values_are_exact_distinct_and_log_spaced() {
         assert!((got - want).abs() <= 1e-6, "{drops:?}");
     }
 }
+
+/// What `--dry-run` and the study record say of random and grid search: their names, and
+/// runs × epochs for the plan (cargo-mutants found both unchecked).
+#[test]
+fn fixed_runs_name_themselves_and_plan_runs_times_epochs() {
+    let r = random::new(&SearchSpace::default(), 5, 3, 1).unwrap();
+    assert_eq!(r.name(), "random");
+    let p = r.plan();
+    assert_eq!((p.runs, p.epochs), (5, 15));
+    assert!(
+        p.lines[0].contains("5 configurations x 3 epochs"),
+        "{:?}",
+        p.lines
+    );
+    let space = SearchSpace::parse(Path::new("g.toml"), "[layers]\nchoice = [2]\n[units]\nchoice = [32]\n[activation]\nchoice = [\"elu\", \"relu\"]\n[optimizer]\nchoice = [\"adam\"]\n[dropout]\nuniform = [0.0, 0.2]\ncount = 2\n[learning_rate]\nloguniform = [1e-3, 1e-2]\ncount = 2\n").unwrap();
+    let g = grid::new(&space, Path::new("g.toml"), 4, None).unwrap();
+    assert_eq!(g.name(), "grid");
+    assert_eq!((g.plan().runs, g.plan().epochs), (8, 32));
+}
