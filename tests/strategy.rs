@@ -471,3 +471,27 @@ fn fixed_runs_name_themselves_and_plan_runs_times_epochs() {
     assert_eq!(g.name(), "grid");
     assert_eq!((g.plan().runs, g.plan().epochs), (8, 32));
 }
+
+/// Hyperband's boundaries (the smallest factor and budget it accepts), its name, and a capacity
+/// its brackets fill exactly (mutation survivors).
+#[test]
+fn hyperband_boundaries_name_and_an_exact_capacity() {
+    let space = SearchSpace::default();
+    let h = Hyperband::new(&space, 1, 2, 1, 1).unwrap();
+    assert_eq!(h.name(), "hyperband");
+    assert_eq!(h.plan().runs, 1, "max_epochs 1: one bracket of one run");
+    assert!(
+        Hyperband::new(&space, 10, 2, 1, 1).is_ok(),
+        "factor 2 is allowed"
+    );
+    assert!(Hyperband::new(&space, 10, 3, 0, 1).is_err(), "0 iterations");
+    let mut h = Hyperband::new(&space, 10, 3, 1, 3).unwrap();
+    let Proposal::Run(first) = h.propose(1) else {
+        panic!()
+    };
+    assert_eq!(first.len(), 12);
+    let Proposal::Run(both) = h.propose(10) else {
+        panic!()
+    };
+    assert_eq!(both.len(), 10, "6 + 4 fill a capacity of 10 exactly");
+}
