@@ -495,3 +495,21 @@ fn hyperband_boundaries_name_and_an_exact_capacity() {
     };
     assert_eq!(both.len(), 10, "6 + 4 fill a capacity of 10 exactly");
 }
+
+/// Random search over a space of four configurations: four trials find them all (after misses on
+/// repeats), a fifth is an error saying how many there are.
+#[test]
+fn random_search_over_a_small_space_finds_all_and_then_says_so() {
+    let space = SearchSpace::parse(Path::new("s.toml"), "[layers]\nchoice = [2]\n[units]\nchoice = [32]\n[activation]\nchoice = [\"elu\", \"relu\"]\n[optimizer]\nchoice = [\"adam\", \"lion\"]\n[dropout]\nchoice = [0.1]\n[learning_rate]\nchoice = [0.001]\n").unwrap();
+    let r = drive(&mut random::new(&space, 4, 1, 9).unwrap(), &|_| 0.0);
+    let keys: std::collections::HashSet<String> = r
+        .iter()
+        .map(|q| fastfc::strategy::config_key(&q.hp))
+        .collect();
+    assert_eq!(keys.len(), 4);
+    let e = random::new(&space, 5, 1, 9).err().unwrap().to_string();
+    assert!(
+        e.contains("--trials") && e.contains("only 4 distinct configurations"),
+        "{e}"
+    );
+}
