@@ -13,7 +13,6 @@ mod common;
 use std::sync::Arc;
 
 use fastfc::backend::cpu::CpuBackend;
-use fastfc::backend::cuda::driver::CudaGpu;
 use fastfc::backend::cuda::emu::{EmuGpu, FiberOrder};
 use fastfc::backend::cuda::engine::CudaBackend;
 use fastfc::backend::cuda::{AnyGpu, Gpu};
@@ -33,25 +32,12 @@ fn small(n_train: usize, n_val: usize) -> Arc<Dataset> {
 /// The devices of this run: on a real GPU with `FASTFC_TEST_GPU=cuda` (fakecuda never counts as
 /// one); otherwise the emulator and fakecuda through cudarc.
 fn devices() -> Vec<AnyGpu> {
-    match std::env::var("FASTFC_TEST_GPU").as_deref() {
-        Ok("cuda") => {
-            let g = CudaGpu::open(0)
-                .unwrap_or_else(|e| panic!("FASTFC_TEST_GPU=cuda but no usable GPU: {e}"));
-            assert!(
-                !g.info.fake,
-                "FASTFC_TEST_GPU=cuda is for a real GPU, not fakecuda"
-            );
-            vec![AnyGpu::Cuda(g)]
-        }
-        _ => {
-            fastfc::backend::cuda::fake::load().unwrap();
-            let g = CudaGpu::open(0).unwrap();
-            assert!(g.info.fake);
-            vec![
-                AnyGpu::Emu(EmuGpu::new(FiberOrder::Random(11))),
-                AnyGpu::Cuda(g),
-            ]
-        }
+    match common::cuda_under_test() {
+        (g, true) => vec![AnyGpu::Cuda(g)],
+        (g, false) => vec![
+            AnyGpu::Emu(EmuGpu::new(FiberOrder::Random(11))),
+            AnyGpu::Cuda(g),
+        ],
     }
 }
 

@@ -71,3 +71,23 @@ pub fn require_real_data() -> std::path::PathBuf {
     real_data_dir()
         .expect("Fashion-MNIST is not installed: apt-get install dataset-fashion-mnist (CI does)")
 }
+
+/// The CUDA device the suites test through cudarc: with `FASTFC_TEST_GPU=cuda` the real GPU (a
+/// missing one, or fakecuda, is a failure), otherwise fakecuda loaded by absolute path. The flag
+/// says which.
+pub fn cuda_under_test() -> (fastfc::backend::cuda::driver::CudaGpu, bool) {
+    use fastfc::backend::cuda::driver::CudaGpu;
+    if std::env::var("FASTFC_TEST_GPU").as_deref() == Ok("cuda") {
+        let g = CudaGpu::open(0)
+            .unwrap_or_else(|e| panic!("FASTFC_TEST_GPU=cuda but no usable GPU: {e}"));
+        assert!(
+            !g.info.fake,
+            "FASTFC_TEST_GPU=cuda is for a real GPU, not fakecuda"
+        );
+        return (g, true);
+    }
+    fastfc::backend::cuda::fake::load().unwrap();
+    let g = CudaGpu::open(0).unwrap();
+    assert!(g.info.fake);
+    (g, false)
+}

@@ -33,37 +33,23 @@ use rand::{Rng, SeedableRng};
 
 /// Runs `check` on every device of this run (see the crate docs).
 pub fn each_gpu(check: impl Fn(&AnyGpu)) {
-    use fastfc::backend::cuda::driver::CudaGpu;
-    match std::env::var("FASTFC_TEST_GPU").as_deref() {
-        Ok("cuda") => {
-            let g = CudaGpu::open(0)
-                .unwrap_or_else(|e| panic!("FASTFC_TEST_GPU=cuda but no usable GPU: {e}"));
-            assert!(
-                !g.info.fake,
-                "FASTFC_TEST_GPU=cuda is for a real GPU, not fakecuda"
-            );
-            check(&AnyGpu::Cuda(g));
-        }
-        _ => {
-            // Both arithmetics: as written, and contracted into FMAs as nvcc/NVRTC compile it
-            // for a GPU; the tolerances (error bounds on the terms) must hold for both.
-            for (order, arith) in [
-                (FiberOrder::Forward, Arith::Plain),
-                (FiberOrder::Reverse, Arith::Plain),
-                (FiberOrder::Random(0x5eed), Arith::Plain),
-                (FiberOrder::Forward, Arith::Fma),
-                (FiberOrder::Random(0x5eed), Arith::Fma),
-            ] {
-                check(&AnyGpu::Emu(EmuGpu::with_arith(order, arith)));
-            }
-            // And the real driver path: cudarc → fakecuda (loaded by absolute path) → the
-            // emulator, with fakecuda's rules on streams, pointers and captures.
-            fastfc::backend::cuda::fake::load().unwrap();
-            let g = CudaGpu::open(0).unwrap();
-            assert!(g.info.fake);
-            check(&AnyGpu::Cuda(g));
+    let (g, real) = common::cuda_under_test();
+    if !real {
+        // Both arithmetics: as written, and contracted into FMAs as nvcc/NVRTC compile it for a
+        // GPU; the tolerances (error bounds on the terms) must hold for both.
+        for (order, arith) in [
+            (FiberOrder::Forward, Arith::Plain),
+            (FiberOrder::Reverse, Arith::Plain),
+            (FiberOrder::Random(0x5eed), Arith::Plain),
+            (FiberOrder::Forward, Arith::Fma),
+            (FiberOrder::Random(0x5eed), Arith::Fma),
+        ] {
+            check(&AnyGpu::Emu(EmuGpu::with_arith(order, arith)));
         }
     }
+    // The real driver path: cudarc → the GPU, or fakecuda (loaded by absolute path) → the
+    // emulator, with fakecuda's rules on streams, pointers and captures.
+    check(&AnyGpu::Cuda(g));
 }
 
 /// A cohort for kernel tests: specs, slots, the shared padded layout and each trial's own layout.

@@ -385,24 +385,31 @@ impl CpuTrial {
         }
     }
 
-    /// The mean loss over the rows of `idx` and its gradient with respect to every parameter,
-    /// as a training step at optimizer step `step` computes them (the same dropout masks), without
-    /// updating anything: what the gradient checks differentiate.
-    pub fn loss_and_gradient(&self, split: &Split, idx: &[u32], step: u32) -> (f64, Vec<f32>) {
-        let mut ws = Workspace::new(&self.lay, idx.len(), true);
-        ws.gather(split, idx);
-        self.forward(&mut ws, Some(step));
+    /// The forward pass of the gathered batch at optimizer step `step` (its dropout masks) and
+    /// the softmax cross-entropy: returns (loss sum, correct) and leaves dL/dlogits of the mean
+    /// loss in `ws.g`. Shared by training and the gradient checks.
+    fn forward_loss(&self, ws: &mut Workspace, step: u32) -> (f64, usize) {
+        self.forward(ws, Some(step));
         let (rows, classes) = (ws.rows, self.spec.classes);
-        let (loss, _) = softmax_xent::fwd_bwd(
+        softmax_xent::fwd_bwd(
             &ws.logits[..rows * classes],
             &ws.yb[..rows],
             rows,
             classes,
             1.0 / rows as f32,
             Some(&mut ws.g[..rows * classes]),
-        );
+        )
+    }
+
+    /// The mean loss over the rows of `idx` and its gradient with respect to every parameter,
+    /// as a training step at optimizer step `step` computes them (the same dropout masks), without
+    /// updating anything: what the gradient checks differentiate.
+    pub fn loss_and_gradient(&self, split: &Split, idx: &[u32], step: u32) -> (f64, Vec<f32>) {
+        let mut ws = Workspace::new(&self.lay, idx.len(), true);
+        ws.gather(split, idx);
+        let (loss, _) = self.forward_loss(&mut ws, step);
         self.backward(&mut ws);
-        (loss / rows as f64, ws.grad)
+        (loss / ws.rows as f64, ws.grad)
     }
 
     /// One training step on the rows of `idx` (a mini-batch). Returns (loss sum, correct).
@@ -413,17 +420,7 @@ impl CpuTrial {
         }
         ws.rows = idx.len();
         ws.gather(split, idx);
-        self.forward(&mut ws, Some(self.state.step as u32));
-        let rows = ws.rows;
-        let classes = self.spec.classes;
-        let (loss, correct) = softmax_xent::fwd_bwd(
-            &ws.logits[..rows * classes],
-            &ws.yb[..rows],
-            rows,
-            classes,
-            1.0 / rows as f32,
-            Some(&mut ws.g[..rows * classes]),
-        );
+        let (loss, correct) = self.forward_loss(&mut ws, self.state.step as u32);
         if loss.is_finite() {
             self.backward(&mut ws);
             let grad = std::mem::take(&mut ws.grad);
