@@ -1063,15 +1063,19 @@ API cuGraphLaunch(void* exec, void* stream) {
     if (int rc = resolve(stream, &st, "cuGraphLaunch")) return rc;
     if (int rc = same_ctx(st->ctx, "cuGraphLaunch", "stream")) return rc;
     if (st->capturing) return fail(ILLEGAL_STATE, "cuGraphLaunch into a capturing stream is not modelled");
-    S().replays++;
     // Every node's pointers are checked again now (buffers freed since the capture are caught),
-    // all of them before any node is queued: a refused replay runs nothing.
+    // all of them before anything is recorded or queued: a refused replay leaves no trace.
+    for (std::size_t k = 0; k < x->nodes.size(); k++) {
+        Node& nd = x->nodes[k];
+        if (int rc = check_kernel(nd.entry, nd.params, st, 0, fmt("cuGraphLaunch (node %zu)", k), false)) return rc;
+    }
     unsigned long long seq0 = S().seq;
     for (std::size_t k = 0; k < x->nodes.size(); k++) {
         Node& nd = x->nodes[k];
         std::string call = fmt("cuGraphLaunch (node %zu)", k);
         if (int rc = check_kernel(nd.entry, nd.params, st, seq0 + k + 1, call, true)) return rc;
     }
+    S().replays++;
     for (std::size_t k = 0; k < x->nodes.size(); k++) {
         Node& nd = x->nodes[k];
         Op op{Op::Kernel, "cuGraphLaunch", 0};
