@@ -132,27 +132,40 @@ pub enum StrategyName {
     Random,
     Grid,
     Hyperband,
+    /// Tree-structured Parzen estimator (Optuna's default sampler), a cohort at a time.
+    Tpe,
+    /// Hyperband's brackets with configurations from TPE (Falkner et al. 2018).
+    Bohb,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct SearchArgs {
     #[arg(long, value_enum, default_value_t = StrategyName::Hyperband)]
     pub strategy: StrategyName,
-    /// Random: number of configurations (default 108); grid: keep the first N points.
+    /// Random and TPE: number of configurations (default 108); grid: keep the first N points.
     #[arg(long)]
     pub trials: Option<usize>,
-    /// Random and grid: epochs per trial (early stopping may end a trial sooner).
+    /// Random, grid and TPE: epochs per trial (early stopping may end a trial sooner).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
-    /// Hyperband: epochs of a fully trained trial.
+    /// Hyperband and BOHB: epochs of a fully trained trial.
     #[arg(long, default_value_t = 10)]
     pub max_epochs: usize,
-    /// Hyperband: reduction factor between rounds.
+    /// Hyperband and BOHB: reduction factor between rounds.
     #[arg(long, default_value_t = 3)]
     pub factor: usize,
-    /// Hyperband: how many times to run all brackets.
+    /// Hyperband and BOHB: how many times to run all brackets.
     #[arg(long, default_value_t = 2)]
     pub iterations: usize,
+    /// TPE: configurations drawn at random before the model is used.
+    #[arg(long, default_value_t = 10)]
+    pub startup_trials: usize,
+    /// TPE and BOHB: candidates drawn from l(x) per parameter; the one with the best l(x)/g(x) wins.
+    #[arg(long, default_value_t = 24)]
+    pub ei_candidates: usize,
+    /// BOHB: fraction of new configurations drawn at random instead of from the model.
+    #[arg(long, default_value_t = 1.0 / 3.0)]
+    pub random_fraction: f64,
     /// Search space (TOML); default: the seed's space (see `fastfc search --help` and README).
     #[arg(long, value_name = "FILE")]
     pub space: Option<PathBuf>,
@@ -168,9 +181,11 @@ pub struct SearchArgs {
     /// Print the schedule (runs, epochs) and exit without training.
     #[arg(long)]
     pub dry_run: bool,
-    /// Most trials trained together in one cohort.
-    #[arg(long, default_value_t = 32)]
-    pub cohort_size: usize,
+    /// Most trials trained together in one cohort (default 32). TPE proposes this many
+    /// configurations at a time (default 8; 1 is the sequential algorithm), so a TPE study
+    /// resumes only with the same value.
+    #[arg(long)]
+    pub cohort_size: Option<usize>,
     #[command(flatten)]
     pub common: Common,
 }

@@ -64,4 +64,6 @@ pub mod stream {
     pub const INIT: u64 = 2;
     pub const DROPOUT: u64 = 3;
     pub const PROPOSE: u64 = 4;
+    /// Model-based proposals (TPE, BOHB), indexed by trial id.
+    pub const TPE: u64 = 5;
 }

@@ -36,6 +36,9 @@ pub struct StudyConfig {
     pub batch_size: usize,
     pub image_size: usize,
     pub space: String,
+    /// TPE and BOHB settings (absent for the other strategies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpe: Option<crate::strategy::tpe::TpeSettings>,
 }
 
 /// `summary.json`.

@@ -276,6 +276,7 @@ fn study_parity(strategy: &str) {
         batch_size: 32,
         image_size: 8,
         space: "default".into(),
+        tpe: None,
     };
     let space = SearchSpace::default();
     let new_strategy = || -> Box<dyn Strategy> {

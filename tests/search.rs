@@ -512,6 +512,7 @@ fn a_run_that_diverged_at_once_round_trips_through_the_journal() {
         batch_size: 32,
         image_size: 8,
         space: "default".into(),
+        tpe: None,
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("s");
@@ -663,6 +664,7 @@ fn the_test_split_is_scored_once_and_is_the_test_split() {
         batch_size: 32,
         image_size: 8,
         space: "default".into(),
+        tpe: None,
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("s");
@@ -783,6 +785,7 @@ fn study_run_groups_cohorts_counts_epochs_and_guards_replays() {
         batch_size: 32,
         image_size: 8,
         space: "test".into(),
+        tpe: None,
     };
     let hb = || Hyperband::new(&space, 3, 3, 1, cfg.seed).unwrap();
     let tmp = tempfile::tempdir().unwrap();

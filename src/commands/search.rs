@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::results::journal::RunRecord;
 use crate::space::SearchSpace;
+use crate::strategy::tpe::{Tpe, TpeSettings};
 use crate::strategy::{grid, hyperband::Hyperband, random, Strategy};
 use crate::study::{self, StudyConfig, StudyUi};
 
@@ -82,7 +83,50 @@ fn build(a: &SearchArgs, space: &SearchSpace, space_path: &Path) -> Result<Box<d
             a.iterations,
             a.common.seed,
         )?),
+        StrategyName::Tpe => Box::new(Tpe::new(
+            space,
+            a.trials.unwrap_or(108),
+            a.epochs,
+            a.common.seed,
+            tpe_settings(a).unwrap(),
+        )?),
+        StrategyName::Bohb => Box::new(Hyperband::bohb(
+            space,
+            a.max_epochs,
+            a.factor,
+            a.iterations,
+            a.common.seed,
+            tpe_settings(a).unwrap(),
+        )?),
     })
+}
+
+/// `--cohort-size`, or its default: 32, and 8 for TPE (whose proposals learn from each cohort).
+fn cohort_size(a: &SearchArgs) -> usize {
+    a.cohort_size.unwrap_or(match a.strategy {
+        StrategyName::Tpe => 8,
+        _ => 32,
+    })
+}
+
+/// The model's settings of a TPE or BOHB study (None for the others).
+fn tpe_settings(a: &SearchArgs) -> Option<TpeSettings> {
+    match a.strategy {
+        StrategyName::Tpe => Some(TpeSettings {
+            batch: cohort_size(a),
+            startup_trials: a.startup_trials,
+            candidates: a.ei_candidates,
+            random_fraction: 0.0,
+        }),
+        // BOHB's proposals do not depend on the cohort size.
+        StrategyName::Bohb => Some(TpeSettings {
+            batch: 0,
+            startup_trials: 0,
+            candidates: a.ei_candidates,
+            random_fraction: a.random_fraction,
+        }),
+        _ => None,
+    }
 }
 
 pub fn run(a: &SearchArgs) -> Result<()> {
@@ -94,7 +138,7 @@ pub fn run(a: &SearchArgs) -> Result<()> {
     if a.epochs == 0 {
         return Err(Error::flag("--epochs", "0: expected at least 1"));
     }
-    if a.cohort_size == 0 {
+    if a.cohort_size == Some(0) {
         return Err(Error::flag("--cohort-size", "0: expected at least 1"));
     }
     if a.common.batch_size == 0 {
@@ -112,6 +156,8 @@ pub fn run(a: &SearchArgs) -> Result<()> {
         StrategyName::Random => "random",
         StrategyName::Grid => "grid",
         StrategyName::Hyperband => "hyperband",
+        StrategyName::Tpe => "tpe",
+        StrategyName::Bohb => "bohb",
     };
     let out = a
         .out
@@ -129,6 +175,7 @@ pub fn run(a: &SearchArgs) -> Result<()> {
         batch_size: a.common.batch_size,
         image_size: a.common.data.image_size,
         space: format!("{space:?}"),
+        tpe: tpe_settings(a),
     };
     let data = Arc::new(super::load_data(&a.common.data)?);
     study::prepare_dir(&out, &cfg, a.resume)?;
@@ -156,7 +203,7 @@ pub fn run(a: &SearchArgs) -> Result<()> {
         strategy.as_mut(),
         &cfg,
         &out,
-        a.cohort_size,
+        cohort_size(a),
         &mut ui,
     )?;
     ui.bar.finish();
@@ -179,6 +226,15 @@ pub fn run(a: &SearchArgs) -> Result<()> {
         "{} runs of {} trials, {} epochs trained, {:.1}s wall on {}",
         summary.runs, summary.trials, summary.epochs_trained, summary.wall_seconds, summary.device
     );
+    let own = strategy.own_seconds();
+    if own > 0.0 {
+        println!(
+            "{} spent {:.2}s proposing ({:.2}% of the wall time)",
+            strategy.name(),
+            own,
+            100.0 * own / summary.wall_seconds.max(1e-9)
+        );
+    }
     let launches = crate::backend::cuda::launch::launches();
     if launches > 0 {
         println!(

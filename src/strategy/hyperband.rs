@@ -8,11 +8,21 @@
 //! All brackets of all iterations are independent, so their first rounds are proposed together
 //! (one big cohort); promotions follow as rounds complete. Trial ids and configurations are
 //! fixed at construction from the seed, so the order of execution never changes a result.
+//!
+//! BOHB (Falkner et al., ICML 2018) is the same schedule with model-based configurations
+//! ([`Hyperband::bohb`]): a bracket's configurations are drawn when it starts, at most one new
+//! bracket per proposal (so each starts with what the earlier ones measured). A fraction
+//! `random_fraction` of them is drawn at random; the rest come from TPE ([`super::tpe`]) fitted
+//! on the observations of the largest budget (epochs) that has at least n_min + 2 of them, with
+//! n_min = the number of parameters + 1 and BOHB's good/bad split. Until some budget has that
+//! many, configurations are random.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 
+use super::tpe::{self, Dims, Split, TpeSettings};
 use super::{config_key, rank, BracketPos, Observation, Plan, Proposal, RunRequest, Strategy};
 use crate::error::{Error, Result};
 use crate::model::Hyperparams;
@@ -104,6 +114,68 @@ struct Bracket {
     results: Vec<Observation>,
     proposed: bool,
     done: bool,
+    /// The first round's configurations are drawn (always, except for BOHB's brackets not
+    /// started yet).
+    drawn: bool,
+}
+
+/// BOHB's model-based configuration source.
+struct Bohb {
+    space: SearchSpace,
+    dims: Dims,
+    settings: TpeSettings,
+    seed: u64,
+    seen: HashSet<String>,
+    next_trial: u64,
+    /// run id → (trial id, configuration, epochs) of proposed runs.
+    runs: HashMap<u64, (u64, Hyperparams, usize)>,
+    /// budget (epochs) → (trial id, configuration, objective) observed at that budget.
+    by_budget: BTreeMap<usize, Vec<(u64, Hyperparams, f64)>>,
+    own_time: Duration,
+}
+
+impl Bohb {
+    /// `n` new configurations with their trial ids.
+    fn draw(&mut self, n: usize) -> Vec<(u64, Hyperparams, Option<u64>)> {
+        let n_min = self.dims.len() + 1;
+        let mut history: Option<Vec<(Hyperparams, f64)>> = self
+            .by_budget
+            .values()
+            .rev()
+            .find(|obs| obs.len() >= n_min + 2)
+            .map(|obs| {
+                let mut obs = obs.clone();
+                obs.sort_by_key(|(t, _, _)| *t);
+                obs.into_iter().map(|(_, hp, v)| (hp, v)).collect()
+            });
+        (0..n)
+            .map(|_| {
+                let trial = self.next_trial;
+                self.next_trial += 1;
+                let mut rng = tpe::trial_rng(self.seed, trial);
+                let random = rng.random::<f64>() < self.settings.random_fraction;
+                let model = history.as_ref().filter(|_| !random).map(|h| {
+                    tpe::Model::fit(
+                        &self.dims,
+                        h,
+                        Split::Bohb { n_min },
+                        self.settings.candidates,
+                    )
+                });
+                let space = &self.space;
+                let hp = tpe::draw_new(&mut self.seen, || match &model {
+                    Some(m) => m.sample(&mut rng),
+                    None => space.sample(&mut rng),
+                });
+                // Constant liar, as in TPE's cohorts: the bracket's earlier draws count as the
+                // worst results.
+                if let Some(h) = history.as_mut() {
+                    h.push((hp.clone(), f64::NAN));
+                }
+                (trial, hp, None)
+            })
+            .collect()
+    }
 }
 
 pub struct Hyperband {
@@ -114,6 +186,7 @@ pub struct Hyperband {
     next_run: u64,
     /// run id → bracket index
     owner: HashMap<u64, usize>,
+    bohb: Option<Bohb>,
 }
 
 impl Hyperband {
@@ -154,6 +227,7 @@ impl Hyperband {
                     results: vec![],
                     proposed: false,
                     done: false,
+                    drawn: true,
                 });
             }
         }
@@ -164,23 +238,84 @@ impl Hyperband {
             brackets,
             next_run: 0,
             owner: HashMap::new(),
+            bohb: None,
         })
+    }
+
+    /// BOHB: Hyperband's schedule with configurations from TPE (see the module's notes).
+    pub fn bohb(
+        space: &SearchSpace,
+        max_epochs: usize,
+        factor: usize,
+        iterations: usize,
+        seed: u64,
+        settings: TpeSettings,
+    ) -> Result<Self> {
+        if !(0.0..=1.0).contains(&settings.random_fraction) {
+            return Err(Error::flag(
+                "--random-fraction",
+                format!(
+                    "{}: expected a fraction in [0, 1]",
+                    settings.random_fraction
+                ),
+            ));
+        }
+        if settings.candidates == 0 {
+            return Err(Error::flag("--ei-candidates", "0: expected at least 1"));
+        }
+        let mut hb = Hyperband::new(space, max_epochs, factor, iterations, seed)?;
+        for br in &mut hb.brackets {
+            br.members.clear();
+            br.drawn = false;
+        }
+        hb.bohb = Some(Bohb {
+            space: space.clone(),
+            dims: Dims::new(space),
+            settings,
+            seed,
+            seen: HashSet::new(),
+            next_trial: 0,
+            runs: HashMap::new(),
+            by_budget: BTreeMap::new(),
+            own_time: Duration::ZERO,
+        });
+        Ok(hb)
     }
 }
 
 impl Strategy for Hyperband {
     fn name(&self) -> &'static str {
-        "hyperband"
+        if self.bohb.is_some() {
+            "bohb"
+        } else {
+            "hyperband"
+        }
     }
 
     fn propose(&mut self, capacity: usize) -> Proposal {
+        let t0 = Instant::now();
         let mut runs = vec![];
+        let mut started = false;
         for (bi, br) in self.brackets.iter_mut().enumerate() {
             if br.done || br.proposed {
                 continue;
             }
-            if runs.len() + br.members.len() > capacity && !runs.is_empty() {
+            let size = if br.drawn {
+                br.members.len()
+            } else {
+                round_size(self.max_epochs, self.factor, br.bracket, 0)
+            };
+            if runs.len() + size > capacity && !runs.is_empty() {
                 break;
+            }
+            if !br.drawn {
+                // BOHB: one new bracket per proposal; the later ones are not started either.
+                let Some(bohb) = self.bohb.as_mut().filter(|_| !started) else {
+                    break;
+                };
+                br.members = bohb.draw(size);
+                br.drawn = true;
+                started = true;
             }
             let epochs = round_epochs(self.max_epochs, self.factor, br.bracket, br.round);
             for (trial, hp, last_run) in &br.members {
@@ -188,6 +323,9 @@ impl Strategy for Hyperband {
                 self.next_run += 1;
                 self.owner.insert(id, bi);
                 br.pending.insert(id);
+                if let Some(bohb) = self.bohb.as_mut() {
+                    bohb.runs.insert(id, (*trial, hp.clone(), epochs));
+                }
                 runs.push(RunRequest {
                     run_id: id,
                     trial_id: *trial,
@@ -203,6 +341,9 @@ impl Strategy for Hyperband {
             }
             br.proposed = true;
         }
+        if let Some(bohb) = self.bohb.as_mut() {
+            bohb.own_time += t0.elapsed();
+        }
         if !runs.is_empty() {
             Proposal::Run(runs)
         } else if self.brackets.iter().all(|b| b.done) {
@@ -214,6 +355,14 @@ impl Strategy for Hyperband {
 
     fn observe(&mut self, outcomes: &[Observation]) {
         for o in outcomes {
+            if let Some(bohb) = self.bohb.as_mut() {
+                if let Some((trial, hp, epochs)) = bohb.runs.remove(&o.run_id) {
+                    bohb.by_budget
+                        .entry(epochs)
+                        .or_default()
+                        .push((trial, hp, o.objective));
+                }
+            }
             let Some(&bi) = self.owner.get(&o.run_id) else {
                 continue;
             };
@@ -246,11 +395,20 @@ impl Strategy for Hyperband {
     fn plan(&self) -> Plan {
         let rounds = schedule(self.max_epochs, self.factor, self.iterations);
         let mut lines = vec![format!(
-            "hyperband: max_epochs {}, factor {}, {} iteration(s), {} brackets",
+            "{}: max_epochs {}, factor {}, {} iteration(s), {} brackets{}",
+            self.name(),
             self.max_epochs,
             self.factor,
             self.iterations,
-            num_brackets(self.max_epochs, self.factor)
+            num_brackets(self.max_epochs, self.factor),
+            match &self.bohb {
+                Some(b) => format!(
+                    "; configurations from TPE ({:.0}% at random, {} candidates)",
+                    b.settings.random_fraction * 100.0,
+                    b.settings.candidates
+                ),
+                None => String::new(),
+            }
         )];
         lines.push("iteration  bracket  round  trials  epochs(total)  epochs(new)  trained".into());
         let mut total = 0;
@@ -269,5 +427,9 @@ impl Strategy for Hyperband {
             epochs: total,
             lines,
         }
+    }
+
+    fn own_seconds(&self) -> f64 {
+        self.bohb.as_ref().map_or(0.0, |b| b.own_time.as_secs_f64())
     }
 }

@@ -6,6 +6,7 @@
 pub mod grid;
 pub mod hyperband;
 pub mod random;
+pub mod tpe;
 
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +71,11 @@ pub trait Strategy {
     fn propose(&mut self, capacity: usize) -> Proposal;
     fn observe(&mut self, outcomes: &[Observation]);
     fn plan(&self) -> Plan;
+    /// Seconds the strategy itself has spent proposing and observing (model-based strategies
+    /// report theirs, so a search can show that it is small next to training).
+    fn own_seconds(&self) -> f64 {
+        0.0
+    }
 }
 
 /// A key that identifies a configuration (floats to 6 significant digits) for de-duplication.
