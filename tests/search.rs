@@ -891,3 +891,73 @@ fn study_run_groups_cohorts_counts_epochs_and_guards_replays() {
         "{err}"
     );
 }
+
+/// TPE and BOHB studies, killed mid-cohort (FASTFC_KILL_AFTER_RUNS), resume to the very records
+/// and summary of an uninterrupted run: their proposals depend only on the seed and on what was
+/// observed, which the journal replays. A TPE study does not resume with another cohort size.
+#[test]
+fn killed_tpe_and_bohb_searches_resume_to_the_same_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let space = tmp.path().join("space.toml");
+    std::fs::write(&space, SPACE).unwrap();
+    let common = |dir: &Path| -> Vec<String> {
+        ["--device", "cpu", "--threads", "1", "--seed", "5", "--out"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([dir.display().to_string(), "--space".into(), space.display().to_string()])
+            .collect()
+    };
+    let tpe = |dir: &Path| -> Vec<String> {
+        [
+            "search", "--strategy", "tpe", "--trials", "9", "--epochs", "2",
+            "--cohort-size", "3", "--startup-trials", "3",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(common(dir))
+        .collect()
+    };
+    let bohb = |dir: &Path| -> Vec<String> {
+        [
+            "search", "--strategy", "bohb", "--max-epochs", "3", "--factor", "3",
+            "--iterations", "2", "--cohort-size", "2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(common(dir))
+        .collect()
+    };
+    for (name, args, runs, kill_after) in [
+        ("tpe", &tpe as &dyn Fn(&Path) -> Vec<String>, 9, 5),
+        ("bohb", &bohb, 12, 7),
+    ] {
+        let full = tmp.path().join(format!("{name}-full"));
+        let st = bin().args(args(&full)).output().unwrap();
+        let stdout = String::from_utf8_lossy(&st.stdout);
+        assert!(st.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&st.stderr));
+        assert!(stdout.contains(&format!("{name} spent")), "{stdout}");
+        let want = records(&full);
+        assert_eq!(want.len(), runs, "{name}");
+        let dir = tmp.path().join(format!("{name}-killed"));
+        let st = bin()
+            .args(args(&dir))
+            .env("FASTFC_KILL_AFTER_RUNS", kill_after.to_string())
+            .output()
+            .unwrap();
+        assert!(!st.status.success(), "{name}: the kill point was not reached");
+        assert_eq!(journal_lines(&dir), kill_after);
+        let st = bin().args(args(&dir)).arg("--resume").output().unwrap();
+        let stdout = String::from_utf8_lossy(&st.stdout);
+        assert!(st.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&st.stderr));
+        assert_eq!(stdout.matches("(from journal)").count(), kill_after, "{name}");
+        assert_eq!(records(&dir), want, "{name}: resumed study differs");
+        assert_eq!(summary(&dir), summary(&full), "{name}: summary.json differs");
+    }
+    // Another cohort size would propose other TPE cohorts: refused, naming the setting.
+    let mut other = tpe(&tmp.path().join("tpe-full"));
+    let at = other.iter().position(|a| a == "--cohort-size").unwrap();
+    other[at + 1] = "4".into();
+    let st = bin().args(other).arg("--resume").output().unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(!st.status.success() && err.contains("tpe was"), "{err}");
+}
