@@ -737,6 +737,17 @@ fn rankings_are_compared_with_a_stated_tolerance() {
     let e = fastfc::study::rankings_agree(&cpu, &gpu_wrong, tol).unwrap_err();
     assert!(e.contains("run 2") || e.contains("run 1"), "{e}");
     assert!(fastfc::study::rankings_agree(&cpu, &cpu[..2], tol).is_err());
+    // A subset the other way round, and the same count of different runs, are other runs too.
+    assert!(fastfc::study::rankings_agree(&cpu[..2], &cpu, tol).is_err());
+    let other = vec![rec(0, 0.80), rec(1, 0.801), rec(3, 0.70)];
+    let e = fastfc::study::rankings_agree(&cpu, &other, tol).unwrap_err();
+    assert!(e.contains("different runs"), "{e}");
+    // Exactly `tol` apart (both exact in binary) may still trade places; a hair more may not.
+    let a = vec![rec(0, 0.5), rec(1, 0.5 - tol)];
+    let swapped = vec![rec(0, 0.5 - tol), rec(1, 0.5)];
+    assert!(fastfc::study::rankings_agree(&a, &swapped, tol).is_ok());
+    let a = vec![rec(0, 0.5), rec(1, 0.5 - tol - 1.0 / 1024.0)];
+    assert!(fastfc::study::rankings_agree(&a, &swapped, tol).is_err());
 }
 
 /// `study::run` itself: runs that start and end at the same epochs share a cohort of at most
