@@ -19,7 +19,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Search hyperparameters (random, grid or Hyperband) and keep the best model.
+    /// Search hyperparameters (random, grid, Hyperband, TPE or BOHB) and keep the best model.
     Search(SearchArgs),
     /// Train one configuration, report validation and test accuracy, save the model.
     Train(TrainArgs),
@@ -30,6 +30,9 @@ pub enum Command {
     Data(DataCommand),
     /// Plot and compare studies: best-so-far accuracy vs time and epochs, accuracy by hyperparameter.
     Report(ReportArgs),
+    /// Write a study in another tool's format.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Time one training epoch of a model on this machine (napkin math included).
     Bench(BenchArgs),
     /// List the compute devices fastfc can use.
@@ -198,6 +201,29 @@ pub struct ReportArgs {
     /// Where to write the plots (default: the first study's folder).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Optuna's journal file: open it with `optuna-dashboard FILE` or
+    /// `optuna.load_study(storage=JournalStorage(JournalFileBackend(FILE)))`.
+    Optuna(ExportOptunaArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportOptunaArgs {
+    /// A study folder written by `fastfc search --out`.
+    #[arg(value_name = "DIR")]
+    pub study: PathBuf,
+    /// The journal file to write (must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The search space file the study used, if it was not the default.
+    #[arg(long, value_name = "FILE")]
+    pub space: Option<PathBuf>,
+    /// The Optuna study name (default: the folder's name).
+    #[arg(long, value_name = "NAME")]
+    pub study_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -915,13 +915,26 @@ fn killed_tpe_and_bohb_searches_resume_to_the_same_results() {
         ["--device", "cpu", "--threads", "1", "--seed", "5", "--out"]
             .iter()
             .map(|s| s.to_string())
-            .chain([dir.display().to_string(), "--space".into(), space.display().to_string()])
+            .chain([
+                dir.display().to_string(),
+                "--space".into(),
+                space.display().to_string(),
+            ])
             .collect()
     };
     let tpe = |dir: &Path| -> Vec<String> {
         [
-            "search", "--strategy", "tpe", "--trials", "9", "--epochs", "2",
-            "--cohort-size", "3", "--startup-trials", "3",
+            "search",
+            "--strategy",
+            "tpe",
+            "--trials",
+            "9",
+            "--epochs",
+            "2",
+            "--cohort-size",
+            "3",
+            "--startup-trials",
+            "3",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -930,8 +943,17 @@ fn killed_tpe_and_bohb_searches_resume_to_the_same_results() {
     };
     let bohb = |dir: &Path| -> Vec<String> {
         [
-            "search", "--strategy", "bohb", "--max-epochs", "3", "--factor", "3",
-            "--iterations", "2", "--cohort-size", "2",
+            "search",
+            "--strategy",
+            "bohb",
+            "--max-epochs",
+            "3",
+            "--factor",
+            "3",
+            "--iterations",
+            "2",
+            "--cohort-size",
+            "2",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -945,7 +967,11 @@ fn killed_tpe_and_bohb_searches_resume_to_the_same_results() {
         let full = tmp.path().join(format!("{name}-full"));
         let st = bin().args(args(&full)).output().unwrap();
         let stdout = String::from_utf8_lossy(&st.stdout);
-        assert!(st.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&st.stderr));
+        assert!(
+            st.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
         assert!(stdout.contains(&format!("{name} spent")), "{stdout}");
         let want = records(&full);
         assert_eq!(want.len(), runs, "{name}");
@@ -955,14 +981,29 @@ fn killed_tpe_and_bohb_searches_resume_to_the_same_results() {
             .env("FASTFC_KILL_AFTER_RUNS", kill_after.to_string())
             .output()
             .unwrap();
-        assert!(!st.status.success(), "{name}: the kill point was not reached");
+        assert!(
+            !st.status.success(),
+            "{name}: the kill point was not reached"
+        );
         assert_eq!(journal_lines(&dir), kill_after);
         let st = bin().args(args(&dir)).arg("--resume").output().unwrap();
         let stdout = String::from_utf8_lossy(&st.stdout);
-        assert!(st.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&st.stderr));
-        assert_eq!(stdout.matches("(from journal)").count(), kill_after, "{name}");
+        assert!(
+            st.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        assert_eq!(
+            stdout.matches("(from journal)").count(),
+            kill_after,
+            "{name}"
+        );
         assert_eq!(records(&dir), want, "{name}: resumed study differs");
-        assert_eq!(summary(&dir), summary(&full), "{name}: summary.json differs");
+        assert_eq!(
+            summary(&dir),
+            summary(&full),
+            "{name}: summary.json differs"
+        );
     }
     // Another cohort size would propose other TPE cohorts: refused, naming the setting.
     let mut other = tpe(&tmp.path().join("tpe-full"));

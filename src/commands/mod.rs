@@ -30,6 +30,19 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Export(crate::cli::ExportCommand::Optuna(a)) => {
+            let n = crate::results::optuna::export(
+                &a.study,
+                &a.out,
+                a.space.as_deref(),
+                a.study_name.as_deref(),
+            )?;
+            println!(
+                "wrote {} ({n} trials): optuna-dashboard {0}, or optuna.load_study(study_name=None, storage=JournalStorage(JournalFileBackend(\"{0}\")))",
+                a.out.display()
+            );
+            Ok(())
+        }
         Command::Devices => {
             crate::device::list();
             Ok(())

@@ -5,3 +5,4 @@ pub mod export;
 pub mod journal;
 pub mod model_io;
 pub mod nonfinite;
+pub mod optuna;
