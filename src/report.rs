@@ -3,6 +3,12 @@
 //! `convergence.{svg,png}` (best-so-far validation accuracy against wall time and against epochs
 //! trained, one line per study) and `by_hyperparameter.{svg,png}` (validation accuracy by
 //! activation, optimizer, depth and width). Text goes through the embedded DejaVu Sans font.
+//!
+//! What mattered: `importance.{svg,png}` (each hyperparameter's importance, PED-ANOVA, see
+//! [`importance`]) and `parallel_coordinates.{svg,png}` (one line per trial across its
+//! hyperparameters to its validation accuracy, coloured by that accuracy, best on top).
+
+pub mod importance;
 
 use std::path::{Path, PathBuf};
 
@@ -267,7 +273,248 @@ where
     root.present().map_err(|e| plot_err("present", e))
 }
 
-/// Draws both figures as SVG and PNG into `out`; returns the files written.
+/// Bars of each study's importances (studies with too few trials are left out).
+fn importance_plot<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    studies: &[Study],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(|e| plot_err("fill", e))?;
+    let params = importance::PARAMS;
+    let n = params.len();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "hyperparameter importance (PED-ANOVA: top 10% of trials vs all)",
+            ("sans-serif", 20),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(110)
+        .build_cartesian_2d(0f64..1f64, -0.5f64..n as f64 - 0.5)
+        .map_err(|e| plot_err("chart", e))?;
+    chart
+        .configure_mesh()
+        .y_labels(n)
+        .y_label_formatter(&|y| {
+            let i = y.round();
+            if (y - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {
+                params[n - 1 - i as usize].to_string()
+            } else {
+                String::new()
+            }
+        })
+        .x_desc("importance (sums to 1 per study)")
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|e| plot_err("mesh", e))?;
+    let k = studies.len().max(1) as f64;
+    let h = 0.8 / k;
+    for (si, s) in studies.iter().enumerate() {
+        let Some(imp) = importance::importances(&s.records) else {
+            continue;
+        };
+        let color = Palette99::pick(si).to_rgba();
+        chart
+            .draw_series(imp.iter().map(|(p, v)| {
+                let row = n - 1 - params.iter().position(|q| q == p).unwrap();
+                let y0 = row as f64 - 0.4 + si as f64 * h;
+                Rectangle::new([(0.0, y0), (*v, y0 + h * 0.9)], color.filled())
+            }))
+            .map_err(|e| plot_err("bars", e))?
+            .label(s.label.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(|e| plot_err("legend", e))?;
+    root.present().map_err(|e| plot_err("present", e))
+}
+
+/// One panel per study: every trial's hyperparameters and validation accuracy on parallel
+/// axes, each scaled to the values the study tried.
+fn parallel_plot<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, studies: &[Study]) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(|e| plot_err("fill", e))?;
+    let panels = root.split_evenly((studies.len().max(1), 1));
+    type Axis = (
+        &'static str,
+        fn(&RunRecord) -> f64,
+        Option<fn(f64) -> String>,
+    );
+    let axes: [Axis; 7] = [
+        ("hidden layers", |r| r.request.hp.hidden.len() as f64, None),
+        (
+            "width",
+            |r| *r.request.hp.hidden.iter().max().unwrap_or(&0) as f64,
+            None,
+        ),
+        ("dropout", |r| r.request.hp.dropout as f64, None),
+        (
+            "learning rate",
+            |r| (r.request.hp.learning_rate as f64).log10(),
+            Some(|v| format!("{:.1e}", 10f64.powf(v))),
+        ),
+        (
+            "activation",
+            |r| r.request.hp.activation as usize as f64,
+            Some(|v| {
+                crate::model::Activation::ALL
+                    .get(v.round() as usize)
+                    .map_or(String::new(), |a| a.name().to_string())
+            }),
+        ),
+        (
+            "optimizer",
+            |r| r.request.hp.optimizer as usize as f64,
+            Some(|v| {
+                crate::model::Optimizer::ALL
+                    .get(v.round() as usize)
+                    .map_or(String::new(), |o| o.name().to_string())
+            }),
+        ),
+        ("val_accuracy", |r| r.val_accuracy, None),
+    ];
+    let fmt = |a: &Axis, v: f64| match a.2 {
+        Some(f) => f(v),
+        None if a.0 == "val_accuracy" => format!("{v:.4}"),
+        None => format!("{v:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string(),
+    };
+    for (panel, s) in panels.iter().zip(studies) {
+        let mut runs = importance::final_runs(&s.records);
+        // Worst first, so the best lines are drawn on top.
+        runs.sort_by(|a, b| crate::study::rank_records(b, a));
+        let ranges: Vec<(f64, f64)> = axes
+            .iter()
+            .map(|a| {
+                let v: Vec<f64> = runs.iter().map(|r| a.1(r)).collect();
+                let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
+                let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                if hi > lo {
+                    (lo, hi)
+                } else {
+                    (lo - 0.5, lo + 0.5)
+                }
+            })
+            .collect();
+        let mut chart = ChartBuilder::on(panel)
+            .caption(
+                format!(
+                    "{}: {} trials across their hyperparameters",
+                    s.label,
+                    runs.len()
+                ),
+                ("sans-serif", 18),
+            )
+            .margin(20)
+            .margin_top(10)
+            .x_label_area_size(30)
+            .build_cartesian_2d(-0.3f64..axes.len() as f64 - 0.7, -0.08f64..1.08f64)
+            .map_err(|e| plot_err("chart", e))?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .disable_y_axis()
+            .x_labels(axes.len())
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < axes.len() {
+                    axes[i as usize].0.to_string()
+                } else {
+                    String::new()
+                }
+            })
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(|e| plot_err("mesh", e))?;
+        let (acc_lo, acc_hi) = ranges[axes.len() - 1];
+        for r in &runs {
+            let t = ((r.val_accuracy - acc_lo) / (acc_hi - acc_lo)).clamp(0.0, 1.0);
+            let color = HSLColor(0.7 * (1.0 - t), 0.85, 0.45);
+            let pts: Vec<(f64, f64)> = axes
+                .iter()
+                .zip(&ranges)
+                .enumerate()
+                .map(|(i, (a, (lo, hi)))| (i as f64, (a.1(r) - lo) / (hi - lo)))
+                .collect();
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    pts,
+                    color
+                        .mix(0.35 + 0.6 * t)
+                        .stroke_width(if t > 0.9 { 2 } else { 1 }),
+                )))
+                .map_err(|e| plot_err("lines", e))?;
+        }
+        for (i, (a, (lo, hi))) in axes.iter().zip(&ranges).enumerate() {
+            let x = i as f64;
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(x, 0.0), (x, 1.0)],
+                    BLACK.stroke_width(1),
+                )))
+                .map_err(|e| plot_err("axis", e))?;
+            // Categories get a label each; numbers their two ends.
+            let ticks: Vec<(f64, f64)> = if matches!(a.0, "activation" | "optimizer") {
+                let (l, h) = (lo.ceil() as i64, hi.floor() as i64);
+                (l..=h)
+                    .map(|v| ((v as f64 - lo) / (hi - lo), v as f64))
+                    .collect()
+            } else {
+                vec![(0.0, *lo), (1.0, *hi)]
+            };
+            for (y, v) in ticks {
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        fmt(a, v),
+                        (x + 0.03, y + if y > 0.5 { 0.05 } else { -0.02 }),
+                        ("sans-serif", 12).into_font(),
+                    )))
+                    .map_err(|e| plot_err("labels", e))?;
+            }
+        }
+    }
+    root.present().map_err(|e| plot_err("present", e))
+}
+
+/// The importance table for `fastfc report`.
+pub fn importance_table(studies: &[Study]) -> String {
+    let mut s = String::from(
+        "\nhyperparameter importance (PED-ANOVA: top 10% of trials vs all; sums to 1):\n",
+    );
+    s += &format!("{:<30}", "study");
+    for p in importance::PARAMS {
+        s += &format!(" {p:>13}");
+    }
+    s.push('\n');
+    for st in studies {
+        s += &format!("{:<30}", st.label);
+        match importance::importances(&st.records) {
+            Some(imp) => {
+                for p in importance::PARAMS {
+                    let v = imp.iter().find(|x| x.0 == p).map_or(0.0, |x| x.1);
+                    s += &format!(" {v:>13.3}");
+                }
+            }
+            None => s += " (fewer than 10 finished trials)",
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Draws the figures as SVG and PNG into `out`; returns the files written.
 pub fn draw(studies: &[Study], out: &Path) -> Result<Vec<PathBuf>> {
     register_font();
     std::fs::create_dir_all(out).ctx_io(out)?;
@@ -285,6 +532,20 @@ pub fn draw(studies: &[Study], out: &Path) -> Result<Vec<PathBuf>> {
     files.push(p);
     let p = out.join("by_hyperparameter.png");
     hyperparams(BitMapBackend::new(&p, (w, h)).into_drawing_area(), studies)?;
+    files.push(p);
+    let (w, h) = (1100u32, 150 + 110 * importance::PARAMS.len() as u32);
+    let p = out.join("importance.svg");
+    importance_plot(SVGBackend::new(&p, (w, h)).into_drawing_area(), studies)?;
+    files.push(p);
+    let p = out.join("importance.png");
+    importance_plot(BitMapBackend::new(&p, (w, h)).into_drawing_area(), studies)?;
+    files.push(p);
+    let (w, h) = (1400u32, 520 * studies.len().max(1) as u32);
+    let p = out.join("parallel_coordinates.svg");
+    parallel_plot(SVGBackend::new(&p, (w, h)).into_drawing_area(), studies)?;
+    files.push(p);
+    let p = out.join("parallel_coordinates.png");
+    parallel_plot(BitMapBackend::new(&p, (w, h)).into_drawing_area(), studies)?;
     files.push(p);
     Ok(files)
 }

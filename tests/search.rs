@@ -144,6 +144,10 @@ fn small_random_search_writes_the_study() {
         "convergence.png",
         "by_hyperparameter.svg",
         "by_hyperparameter.png",
+        "importance.svg",
+        "importance.png",
+        "parallel_coordinates.svg",
+        "parallel_coordinates.png",
     ] {
         let bytes = std::fs::read(o.join(f)).unwrap();
         assert!(bytes.len() > 1000, "{f} is nearly empty");
@@ -1012,4 +1016,43 @@ fn killed_tpe_and_bohb_searches_resume_to_the_same_results() {
     let st = bin().args(other).arg("--resume").output().unwrap();
     let err = String::from_utf8_lossy(&st.stderr);
     assert!(!st.status.success() && err.contains("tpe was"), "{err}");
+}
+
+/// What mattered: an objective driven by the learning rate (and a little by the activation)
+/// makes the learning rate the most important parameter, the activation next; a parameter
+/// the study never varied has importance 0; importances sum to 1; under 10 trials there is no
+/// estimate.
+#[test]
+fn importance_ranks_what_drives_the_objective() {
+    use fastfc::report::importance::importances;
+    use fastfc::results::journal::RunRecord;
+    let acts = ["relu", "silu", "gelu", "elu"];
+    let rec = |i: u64| -> RunRecord {
+        // Deterministic, well-spread values (golden-ratio sequences).
+        let u = (i as f64 * 0.618_034).fract();
+        let v = (i as f64 * 0.414_214 + 0.3).fract();
+        let lr = 5e-4 * (5.0f64).powf(u);
+        let act = acts[(i % 4) as usize];
+        let acc = 0.85 - 0.3 * (u - 0.7).powi(2) + if act == "silu" { 0.004 } else { 0.0 };
+        serde_json::from_value(serde_json::json!({
+            "run_id": i, "trial_id": i, "epochs": 3, "resume_from": null,
+            "hp": {"hidden": [32, 32], "activation": act, "dropout": 0.4 * v,
+                   "learning_rate": lr, "optimizer": "adam"},
+            "start_epoch": 0, "status": "complete", "best_epoch": 3, "epochs_trained": 3,
+            "val_loss": 0.5, "val_accuracy": acc, "seconds": 1.0, "study_seconds": 1.0,
+            "study_epochs": 1, "history": []
+        }))
+        .unwrap()
+    };
+    let records: Vec<RunRecord> = (0..200).map(rec).collect();
+    let imp = importances(&records).unwrap();
+    let of = |p: &str| imp.iter().find(|x| x.0 == p).unwrap().1;
+    assert_eq!(imp[0].0, "learning_rate", "{imp:?}");
+    assert!(of("learning_rate") > 0.5, "{imp:?}");
+    assert!(of("activation") > of("dropout"), "{imp:?}");
+    for p in ["optimizer", "hidden layers", "width"] {
+        assert_eq!(of(p), 0.0, "{p} never varied: {imp:?}");
+    }
+    assert!((imp.iter().map(|x| x.1).sum::<f64>() - 1.0).abs() < 1e-9);
+    assert!(importances(&records[..9]).is_none());
 }

@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 .collect::<Result<Vec<_>>>()?;
             let out = a.out.clone().unwrap_or_else(|| a.studies[0].clone());
             print!("{}", crate::report::table(&studies));
+            print!("{}", crate::report::importance_table(&studies));
             for f in crate::report::draw(&studies, &out)? {
                 println!("wrote {}", f.display());
             }

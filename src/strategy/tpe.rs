@@ -324,6 +324,29 @@ enum Kernels {
 }
 
 impl Parzen {
+    /// The estimator of a number in [low, high] (PED-ANOVA importance uses it too).
+    pub fn numeric(low: f64, high: f64, values: &[f64]) -> Parzen {
+        Parzen::fit(
+            &Kind::Num {
+                low,
+                high,
+                log: false,
+                step: None,
+            },
+            values,
+        )
+    }
+
+    /// The estimator of a category index in 0..n.
+    pub fn categorical(n: usize, values: &[f64]) -> Parzen {
+        Parzen::fit(&Kind::Cat(n), values)
+    }
+
+    /// The density (probability for categories) at `x`.
+    pub fn pdf(&self, x: f64) -> f64 {
+        self.log_pdf(x).exp()
+    }
+
     /// Fits the estimator of a parameter of `kind` to `values` (in trial order, oldest first).
     fn fit(kind: &Kind, values: &[f64]) -> Parzen {
         let n = values.len();
