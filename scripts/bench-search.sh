@@ -4,7 +4,7 @@
 # wall time and the strategy's own share of it. Prints a markdown table for BENCHMARKS.md.
 #
 #   scripts/bench-search.sh                       # tpe bohb hyperband random, seeds 1-5
-#   STRATEGIES="tpe bohb" SEEDS="1 2" scripts/bench-search.sh
+#   STRATEGIES="tpe bohb" SEEDS="1 2" scripts/bench-search.sh   # reruns those, keeps the others
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -12,7 +12,6 @@ OUT=${OUT:-runs/bench-search}
 STRATEGIES=${STRATEGIES:-"tpe bohb hyperband random"}
 SEEDS=${SEEDS:-"1 2 3 4 5"}
 export FASTFC_NO_PROGRESS=1 FASTFC_NO_SYSTEM_DATA=1
-rm -rf "$OUT"
 mkdir -p "$OUT"
 # A copy, so that a rebuild during the (long) run does not change the binary under it.
 cp target/release/fastfc "$OUT/fastfc"
@@ -26,6 +25,7 @@ for s in $STRATEGIES; do
       hyperband) args=(--strategy hyperband --max-epochs 10 --factor 3 --iterations 2) ;;
       *) echo "unknown strategy $s" >&2; exit 2 ;;
     esac
+    rm -rf "${OUT:?}/$s-$seed"
     "$BIN" search "${args[@]}" --seed "$seed" --device cpu --out "$OUT/$s-$seed" > "$OUT/$s-$seed.log"
   done
 done

@@ -163,9 +163,10 @@ pub struct SearchArgs {
     /// TPE: configurations drawn at random before the model is used.
     #[arg(long, default_value_t = 10)]
     pub startup_trials: usize,
-    /// TPE and BOHB: candidates drawn from l(x) per parameter; the one with the best l(x)/g(x) wins.
-    #[arg(long, default_value_t = 24)]
-    pub ei_candidates: usize,
+    /// TPE and BOHB: candidates drawn from l(x) per parameter; the one with the best l(x)/g(x)
+    /// wins (default: 24 for TPE, as Optuna; 64 for BOHB, as its paper).
+    #[arg(long)]
+    pub ei_candidates: Option<usize>,
     /// BOHB: fraction of new configurations drawn at random instead of from the model.
     #[arg(long, default_value_t = 1.0 / 3.0)]
     pub random_fraction: f64,

@@ -115,14 +115,14 @@ fn tpe_settings(a: &SearchArgs) -> Option<TpeSettings> {
         StrategyName::Tpe => Some(TpeSettings {
             batch: cohort_size(a),
             startup_trials: a.startup_trials,
-            candidates: a.ei_candidates,
+            candidates: a.ei_candidates.unwrap_or(24),
             random_fraction: 0.0,
         }),
         // BOHB's proposals do not depend on the cohort size.
         StrategyName::Bohb => Some(TpeSettings {
             batch: 0,
             startup_trials: 0,
-            candidates: a.ei_candidates,
+            candidates: a.ei_candidates.unwrap_or(64),
             random_fraction: a.random_fraction,
         }),
         _ => None,
