@@ -545,6 +545,13 @@ fn a_run_that_diverged_at_once_round_trips_through_the_journal() {
     {
         let _one = FINISH.lock().unwrap_or_else(|e| e.into_inner());
         study::finish(&backend, &cfg, &dir, &again).unwrap();
+        // A best run that never had a good epoch has no model to score: no test accuracy,
+        // and the test split stays untouched.
+        let before = study::test_scores();
+        let s = study::finish(&backend, &cfg, &dir, &again[..1]).unwrap();
+        assert_eq!(s.best.run_id, 0);
+        assert_eq!(s.test_accuracy, None);
+        assert_eq!(study::test_scores(), before);
     }
     let st = bin()
         .arg("report")
@@ -558,6 +565,21 @@ fn a_run_that_diverged_at_once_round_trips_through_the_journal() {
         "{}",
         String::from_utf8_lossy(&st.stderr)
     );
+}
+
+/// A journal that cannot be read (here: a folder where the file should be) is an error naming
+/// it, never an empty study; an absent journal is an empty one.
+#[test]
+fn an_unreadable_journal_is_an_error_and_an_absent_one_is_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(fastfc::results::journal::read(dir.path())
+        .unwrap()
+        .is_empty());
+    std::fs::create_dir(dir.path().join("journal.jsonl")).unwrap();
+    let e = fastfc::results::journal::read(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("journal.jsonl"), "{e}");
 }
 
 /// Every journal field round-trips, non-finite values included; `null` from older journals
@@ -686,6 +708,18 @@ fn the_test_split_is_scored_once_and_is_the_test_split() {
         "a finished study is not scored again"
     );
     assert_eq!(first.test_accuracy, again.test_accuracy);
+    // A summary.json of another best run (say the study changed) is not this model's score.
+    let path = dir.join("summary.json");
+    let mut other: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    other["best"]["run_id"] = serde_json::json!(first.best.run_id + 1);
+    std::fs::write(&path, other.to_string()).unwrap();
+    study::finish(&backend, &cfg, &dir, &records).unwrap();
+    assert_eq!(
+        study::test_scores(),
+        before + 2,
+        "another best run is scored"
+    );
     // The saved best model, scored here on each split.
     let (mc, params) = fastfc::results::model_io::load(&dir.join("best")).unwrap();
     let spec = mc.spec();
