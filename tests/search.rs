@@ -1090,3 +1090,91 @@ fn importance_ranks_what_drives_the_objective() {
     assert!((imp.iter().map(|x| x.1).sum::<f64>() - 1.0).abs() < 1e-9);
     assert!(importances(&records[..9]).is_none());
 }
+
+/// Every way a checkpoint can be wrong is an error that names the file, the run and the reason;
+/// a valid one, even of zero parameters, reads back exactly.
+#[test]
+fn checkpoint_files_are_checked_before_use() {
+    use fastfc::model::TrialState;
+    use fastfc::results::journal::{checkpoint_path, read_checkpoint, write_checkpoint};
+    let dir = tempfile::tempdir().unwrap();
+    let state = TrialState {
+        params: vec![1.5, -2.25, 3.0],
+        m: vec![0.5; 3],
+        v: vec![0.125; 3],
+        step: 77,
+        epochs: 4,
+    };
+    write_checkpoint(dir.path(), 3, &state).unwrap();
+    let back = read_checkpoint(dir.path(), 3).unwrap();
+    assert_eq!(
+        (back.params, back.m, back.v, back.step, back.epochs),
+        (
+            state.params.clone(),
+            state.m.clone(),
+            state.v.clone(),
+            77,
+            4
+        )
+    );
+    let path = checkpoint_path(dir.path(), 3);
+    let good = std::fs::read(&path).unwrap();
+    // A header, then a checksum over everything before it.
+    let with_crc = |body: &[u8]| -> Vec<u8> {
+        let mut b = body.to_vec();
+        b.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+        b
+    };
+    let header = |counts: [u64; 5]| -> Vec<u8> {
+        let mut b = b"FFCCKPT2".to_vec();
+        for c in counts {
+            b.extend_from_slice(&c.to_le_bytes());
+        }
+        b
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("5 bytes", b"FFCCK".to_vec(), "not a fastfc checkpoint"),
+        (
+            "another file",
+            b"PK\x03\x04 a zip file, say".to_vec(),
+            "not a fastfc checkpoint",
+        ),
+        (
+            "version 1",
+            [b"FFCCKPT1".as_slice(), &good[8..]].concat(),
+            "older fastfc",
+        ),
+        (
+            "only the magic",
+            b"FFCCKPT2".to_vec(),
+            "shorter than a header",
+        ),
+        ("a cut header", good[..40].to_vec(), "shorter than a header"),
+        (
+            "bad checksum",
+            [&good[..good.len() - 1], &[good[good.len() - 1] ^ 1]].concat(),
+            "checksum",
+        ),
+        (
+            "a header claiming more than the file holds",
+            with_crc(&[header([4, 3, 3, 77, 4]), good[48..good.len() - 4].to_vec()].concat()),
+            "not what its header says",
+        ),
+    ];
+    for (what, bytes, why) in cases {
+        std::fs::write(&path, &bytes).unwrap();
+        let e = read_checkpoint(dir.path(), 3)
+            .err()
+            .unwrap_or_else(|| panic!("{what}: read as a checkpoint"))
+            .to_string();
+        assert!(
+            e.contains(why) && e.contains("run 3") && e.contains("run-00003.bin"),
+            "{what}: {e}"
+        );
+    }
+    // The smallest valid checkpoint: a header of zero counts and its checksum.
+    std::fs::write(&path, with_crc(&header([0, 0, 0, 5, 1]))).unwrap();
+    let empty = read_checkpoint(dir.path(), 3).unwrap();
+    assert!(empty.params.is_empty() && empty.m.is_empty() && empty.v.is_empty());
+    assert_eq!((empty.step, empty.epochs), (5, 1));
+}
