@@ -491,7 +491,7 @@ where
 /// The importance table for `fastfc report`.
 pub fn importance_table(studies: &[Study]) -> String {
     let mut s = String::from(
-        "\nhyperparameter importance (PED-ANOVA: top 10% of trials vs all; sums to 1):\n",
+        "\nhyperparameter importance (PED-ANOVA: top 10% of trials vs all, each trial at its longest run; sums to 1):\n",
     );
     s += &format!("{:<30}", "study");
     for p in importance::PARAMS {

@@ -71,9 +71,13 @@ fn rec(
 fn runs_map_to_optuna_trials_and_states() {
     // Hyperband: trial 0 promoted to max_epochs (runs 0 → 3), trial 1 stopped at 1 epoch,
     // trial 2 diverged, trial 3 early-stopped at the full budget.
+    // Trial 1 kept the weights of a better epoch than its last (0.72 against 0.70): pruned, its
+    // value is the last intermediate value, as Optuna stores a pruned trial.
+    let mut pruned = rec(1, 1, 1, None, "complete", 0.70);
+    pruned.val_accuracy = 0.72;
     let records = vec![
         rec(0, 0, 1, None, "complete", 0.80),
-        rec(1, 1, 1, None, "complete", 0.70),
+        pruned,
         rec(2, 2, 1, None, "diverged", 0.0),
         rec(3, 0, 3, Some(0), "complete", 0.85),
         rec(4, 3, 3, None, "early_stopped", 0.83),
@@ -213,8 +217,14 @@ fn expected(dir: &Path, name: &str) -> serde_json::Value {
             } else {
                 "complete"
             };
-            serde_json::json!({"trial_id": id, "state": state,
-                "value": (state != "fail").then_some(last.val_accuracy),
+            // A pruned trial's value is its last intermediate value, as Optuna keeps it.
+            let last_epoch = runs.iter().flat_map(|r| &r.history).max_by_key(|e| e.epoch);
+            let value = match state {
+                "fail" => None,
+                "pruned" => last_epoch.map(|e| e.val_accuracy),
+                _ => Some(last.val_accuracy),
+            };
+            serde_json::json!({"trial_id": id, "state": state, "value": value,
                 "params": params, "intermediate": inter})
         })
         .collect();

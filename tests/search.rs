@@ -981,17 +981,19 @@ fn killed_tpe_and_bohb_searches_resume_to_the_same_results() {
     };
     let bohb = |dir: &Path| -> Vec<String> {
         [
+            // R = 9, η = 3: the first bracket's 9 one-epoch results (≥ 6 parameters + 3) let the
+            // later brackets draw from the model, so the resume replays model-based draws.
             "search",
             "--strategy",
             "bohb",
             "--max-epochs",
-            "3",
+            "9",
             "--factor",
             "3",
             "--iterations",
-            "2",
+            "1",
             "--cohort-size",
-            "2",
+            "4",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -1000,7 +1002,7 @@ fn killed_tpe_and_bohb_searches_resume_to_the_same_results() {
     };
     for (name, args, runs, kill_after) in [
         ("tpe", &tpe as &dyn Fn(&Path) -> Vec<String>, 9, 5),
-        ("bohb", &bohb, 12, 7),
+        ("bohb", &bohb, 23, 12),
     ] {
         let full = tmp.path().join(format!("{name}-full"));
         let st = bin().args(args(&full)).output().unwrap();

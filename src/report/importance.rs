@@ -8,7 +8,9 @@
 //! in log scale) with Scott's-rule bandwidths, as Optuna's evaluator builds them. Importances
 //! are normalized to sum to 1.
 //!
-//! Each trial counts once, with its longest run (a Hyperband trial's last round).
+//! Each trial counts once, with its longest run (a Hyperband trial's last round). In a Hyperband
+//! or BOHB study the top 10% are then mostly trials that were promoted to the full budget, so
+//! the importance there also says what got a trial promoted. "width" is a trial's widest layer.
 
 use crate::results::journal::RunRecord;
 use crate::strategy::tpe::Parzen;

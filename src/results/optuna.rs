@@ -12,8 +12,10 @@
 //! A fastfc trial is a configuration; under Hyperband/BOHB it has several runs, each continuing
 //! the last. Its value is the validation accuracy of its longest run. States: a trial that
 //! diverged is `FAIL` (no value); a Hyperband/BOHB trial not promoted to `max_epochs` is
-//! `PRUNED` (with the value it reached, as Optuna keeps a pruned trial's last value); every
-//! other trial is `COMPLETE`, early-stopped ones included (`user_attrs.status` says which).
+//! `PRUNED`, with its last intermediate value as its value (as Optuna stores a pruned trial);
+//! every other trial is `COMPLETE`, early-stopped ones included (`user_attrs.status` says
+//! which), with the accuracy of the weights it kept. Optuna 4 and 5 read this format; Optuna 3
+//! numbered the operations differently.
 //!
 //! Parameters: `n_layers`, `units` (or `units_0`, `units_1`, … with `per_layer`), `dropout`,
 //! `learning_rate`, `activation`, `optimizer`, with the search space's distributions: a
@@ -212,7 +214,15 @@ pub fn trials<'a>(
             } else {
                 OptunaState::Complete
             };
-            let value = (!failed).then_some(last.val_accuracy);
+            let value = match state {
+                OptunaState::Fail => None,
+                OptunaState::Pruned => intermediate
+                    .values()
+                    .last()
+                    .copied()
+                    .or(Some(last.val_accuracy)),
+                OptunaState::Complete => Some(last.val_accuracy),
+            };
             (
                 ExportedTrial {
                     trial_id,

@@ -1,5 +1,6 @@
-//! Tree-structured Parzen estimator (Bergstra et al., NeurIPS 2011) as Optuna's `TPESampler`
-//! implements it with its defaults (independent sampling per parameter):
+//! Tree-structured Parzen estimator (Bergstra et al., NeurIPS 2011) as Optuna 4.x's
+//! `TPESampler` implements it by default (independent sampling per parameter; Optuna 5 made its
+//! multivariate mode the default), with its `constant_liar` for cohorts:
 //!
 //! - the first `startup_trials` configurations are drawn at random from the space;
 //! - after that, the observations so far are ranked by validation accuracy and split into a good
@@ -126,10 +127,11 @@ struct Dim {
 fn num_dim(name: &str, n: &Num) -> Dim {
     let (kind, choices) = match n {
         Num::Choice(v) => (Kind::Cat(v.len()), v.clone()),
+        // The largest value the step reaches: int = [16, 100], step 16 ends at 96.
         Num::Int { low, high, step } => (
             Kind::Num {
                 low: *low as f64,
-                high: *high as f64,
+                high: (low + step * ((high - low) / step)) as f64,
                 log: false,
                 step: Some(*step as f64),
             },
@@ -580,7 +582,11 @@ impl Model {
 
 /// Draws a configuration not in `seen` (up to 100 tries, then accepts a repeat: a small space
 /// may have no new configuration left) and records it.
-pub fn draw_new(seen: &mut HashSet<String>, mut draw: impl FnMut() -> Hyperparams) -> Hyperparams {
+/// Returns it and whether it is new.
+pub fn draw_new(
+    seen: &mut HashSet<String>,
+    mut draw: impl FnMut() -> Hyperparams,
+) -> (Hyperparams, bool) {
     let mut hp = draw();
     for _ in 0..100 {
         if !seen.contains(&config_key(&hp)) {
@@ -588,8 +594,7 @@ pub fn draw_new(seen: &mut HashSet<String>, mut draw: impl FnMut() -> Hyperparam
         }
         hp = draw();
     }
-    seen.insert(config_key(&hp));
-    hp
+    (hp.clone(), seen.insert(config_key(&hp)))
 }
 
 /// The random generator of trial `trial`'s configuration.
@@ -611,6 +616,8 @@ pub struct Tpe {
     history: Vec<(u64, Hyperparams, f64)>,
     seen: HashSet<String>,
     own_time: Duration,
+    /// The space ran out of new configurations once (said once).
+    warned: bool,
 }
 
 impl Tpe {
@@ -642,6 +649,7 @@ impl Tpe {
             history: vec![],
             seen: HashSet::new(),
             own_time: Duration::ZERO,
+            warned: false,
         })
     }
 }
@@ -666,7 +674,6 @@ impl Strategy for Tpe {
             return Proposal::Wait;
         }
         let t0 = Instant::now();
-        let use_model = self.history.len() >= self.settings.startup_trials.max(1);
         let mut h = self.history.clone();
         h.sort_by_key(|(t, _, _)| *t);
         let mut h: Vec<(Hyperparams, f64)> = h.into_iter().map(|(_, hp, v)| (hp, v)).collect();
@@ -678,12 +685,23 @@ impl Strategy for Tpe {
             let space = &self.space;
             // Constant liar (Optuna's `constant_liar`): the cohort's earlier proposals count as
             // the worst results, so one cohort does not pile onto a single spot.
+            // The first `startup_trials` trials (by number, as Optuna counts running ones too) are
+            // random, and so is any trial proposed before a single result is in.
+            let use_model =
+                trial as usize >= self.settings.startup_trials && !self.history.is_empty();
             let model = use_model
                 .then(|| Model::fit(&self.dims, &h, Split::Optuna, self.settings.candidates));
-            let hp = draw_new(&mut self.seen, || match &model {
+            let (hp, new) = draw_new(&mut self.seen, || match &model {
                 Some(m) => m.sample(&mut rng),
                 None => space.sample(&mut rng),
             });
+            if !new && !self.warned {
+                self.warned = true;
+                eprintln!(
+                    "warning: tpe: no new configuration found in 100 draws (trial {trial}; the space may have fewer than --trials {} configurations); repeating one",
+                    self.trials
+                );
+            }
             h.push((hp.clone(), f64::NAN));
             self.outstanding.insert(trial, hp.clone());
             runs.push(RunRequest {
