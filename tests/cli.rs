@@ -368,3 +368,94 @@ fn no_system_data_hides_fastfc_data() {
         "{text}"
     );
 }
+
+/// A model file whose tensors do not match its own config (a tensor of the wrong shape or the
+/// wrong dtype) is refused, naming the tensor and what was expected; its own file loads.
+#[test]
+fn a_model_file_with_tensors_unlike_its_config_is_refused() {
+    use fastfc::model::{Activation, Hyperparams, Optimizer, TrialSpec};
+    use fastfc::results::model_io::{self, ModelConfig, CONFIG_KEY};
+    let spec = |hidden: Vec<usize>| {
+        TrialSpec::new(
+            0,
+            Hyperparams {
+                hidden,
+                activation: Activation::Relu,
+                dropout: 0.0,
+                learning_rate: 1e-3,
+                optimizer: Optimizer::Adam,
+            },
+            1,
+            64,
+            10,
+        )
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let cfg_a = ModelConfig::from_spec(&spec(vec![32, 32]), 8, 1);
+    let cfg_b = ModelConfig::from_spec(&spec(vec![32, 48]), 8, 1);
+    let params = |c: &ModelConfig| -> Vec<f32> {
+        (0..c.spec().layout().len)
+            .map(|i| i as f32 * 0.01)
+            .collect()
+    };
+    model_io::save(&a, &cfg_a, &params(&cfg_a)).unwrap();
+    model_io::save(&b, &cfg_b, &params(&cfg_b)).unwrap();
+    assert_eq!(model_io::load(&a).unwrap().1, params(&cfg_a));
+    // a's config over b's tensors: layers.1.weight is F32 [48, 32] where a says [32, 32].
+    let a_bytes = std::fs::read(a.join("model.safetensors")).unwrap();
+    let b_bytes = std::fs::read(b.join("model.safetensors")).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&a_bytes).unwrap();
+    let config = meta.metadata().as_ref().unwrap()[CONFIG_KEY].clone();
+    let tb = safetensors::SafeTensors::deserialize(&b_bytes).unwrap();
+    let mixed = safetensors::serialize(
+        tb.tensors(),
+        Some(std::collections::HashMap::from([(
+            CONFIG_KEY.to_string(),
+            config.clone(),
+        )])),
+    )
+    .unwrap();
+    let bad = tmp.path().join("mixed.safetensors");
+    std::fs::write(&bad, &mixed).unwrap();
+    let e = model_io::load(&bad).unwrap_err().to_string();
+    assert!(
+        e.contains("layers.1.weight") && e.contains("expected F32 [32, 32]"),
+        "{e}"
+    );
+    // The right shapes in another dtype: F64 bytes of the right count.
+    let ta = safetensors::SafeTensors::deserialize(&a_bytes).unwrap();
+    let wide: Vec<(String, Vec<u8>, Vec<usize>)> = ta
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| {
+            let f64s: Vec<u8> = v
+                .data()
+                .chunks_exact(4)
+                .flat_map(|c| (f32::from_le_bytes(c.try_into().unwrap()) as f64).to_le_bytes())
+                .collect();
+            (n, f64s, v.shape().to_vec())
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = wide
+        .iter()
+        .map(|(n, d, s)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F64, s.clone(), d)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let f64_file = safetensors::serialize(
+        views,
+        Some(std::collections::HashMap::from([(
+            CONFIG_KEY.to_string(),
+            config,
+        )])),
+    )
+    .unwrap();
+    std::fs::write(&bad, &f64_file).unwrap();
+    let e = model_io::load(&bad).unwrap_err().to_string();
+    assert!(e.contains("F64") && e.contains("expected F32"), "{e}");
+}

@@ -1153,6 +1153,11 @@ fn checkpoint_files_are_checked_before_use() {
         ),
         ("a cut header", good[..40].to_vec(), "shorter than a header"),
         (
+            "a header without its checksum",
+            good[..50].to_vec(),
+            "shorter than a header",
+        ),
+        (
             "bad checksum",
             [&good[..good.len() - 1], &[good[good.len() - 1] ^ 1]].concat(),
             "checksum",
