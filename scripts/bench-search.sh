@@ -3,7 +3,7 @@
 # best validation accuracy (mean and range), the chosen model's test accuracy, epochs trained,
 # wall time and the strategy's own share of it. Prints a markdown table for BENCHMARKS.md.
 #
-#   scripts/bench-search.sh                       # tpe bohb hyperband random, seeds 1-5
+#   scripts/bench-search.sh                       # tpe bohb hyperband random, seeds 1-5 (add asha)
 #   STRATEGIES="tpe bohb" SEEDS="1 2" scripts/bench-search.sh   # reruns those, keeps the others
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,9 @@ for s in $STRATEGIES; do
       random) args=(--strategy random --trials 108 --epochs 10) ;;
       bohb) args=(--strategy bohb --max-epochs 10 --factor 3 --iterations 2) ;;
       hyperband) args=(--strategy hyperband --max-epochs 10 --factor 3 --iterations 2) ;;
+      # 68 configurations: rungs of 2, 4, 10 epochs cost at most 68·2 + 22·2 + 7·6 = 222 epochs,
+      # Hyperband 10/3/2's budget (240 at most).
+      asha) args=(--strategy asha --trials 68 --max-epochs 10 --factor 3) ;;
       *) echo "unknown strategy $s" >&2; exit 2 ;;
     esac
     rm -rf "${OUT:?}/$s-$seed"

@@ -139,24 +139,30 @@ pub enum StrategyName {
     Tpe,
     /// Hyperband's brackets with configurations from TPE (Falkner et al. 2018).
     Bohb,
+    /// Asynchronous successive halving (Li et al. 2020): promotes as soon as a run is in the
+    /// top 1/factor of its rung.
+    Asha,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct SearchArgs {
     #[arg(long, value_enum, default_value_t = StrategyName::Hyperband)]
     pub strategy: StrategyName,
-    /// Random and TPE: number of configurations (default 108); grid: keep the first N points.
+    /// Random, TPE and ASHA: number of configurations (default 108); grid: keep the first N points.
     #[arg(long)]
     pub trials: Option<usize>,
     /// Random, grid and TPE: epochs per trial (early stopping may end a trial sooner).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
-    /// Hyperband and BOHB: epochs of a fully trained trial.
+    /// Hyperband, BOHB and ASHA: epochs of a fully trained trial.
     #[arg(long, default_value_t = 10)]
     pub max_epochs: usize,
-    /// Hyperband and BOHB: reduction factor between rounds.
+    /// Hyperband, BOHB and ASHA: reduction factor between rounds (rungs).
     #[arg(long, default_value_t = 3)]
     pub factor: usize,
+    /// ASHA: the lowest rung trains at least this many epochs.
+    #[arg(long, default_value_t = 1)]
+    pub min_epochs: usize,
     /// Hyperband and BOHB: how many times to run all brackets.
     #[arg(long, default_value_t = 2)]
     pub iterations: usize,
@@ -186,8 +192,8 @@ pub struct SearchArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Most trials trained together in one cohort (default 32). TPE proposes this many
-    /// configurations at a time (default 8; 1 is the sequential algorithm), so a TPE study
-    /// resumes only with the same value.
+    /// configurations at a time (default 8; 1 is the sequential algorithm), and ASHA this many
+    /// jobs (default 8), so such a study resumes only with the same value.
     #[arg(long)]
     pub cohort_size: Option<usize>,
     #[command(flatten)]

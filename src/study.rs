@@ -39,6 +39,9 @@ pub struct StudyConfig {
     /// TPE and BOHB settings (absent for the other strategies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpe: Option<crate::strategy::tpe::TpeSettings>,
+    /// ASHA: (lowest rung's minimum epochs, jobs per cohort).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asha: Option<(usize, usize)>,
 }
 
 /// `summary.json`.

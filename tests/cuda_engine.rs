@@ -277,6 +277,7 @@ fn study_parity(strategy: &str) {
         image_size: 8,
         space: "default".into(),
         tpe: None,
+        asha: None,
     };
     let space = SearchSpace::default();
     let new_strategy = || -> Box<dyn Strategy> {

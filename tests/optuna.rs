@@ -38,6 +38,7 @@ fn cfg(strategy: &str) -> StudyConfig {
         image_size: 8,
         space: format!("{:?}", fastfc::space::SearchSpace::default()),
         tpe: None,
+        asha: None,
     }
 }
 

@@ -517,6 +517,7 @@ fn a_run_that_diverged_at_once_round_trips_through_the_journal() {
         image_size: 8,
         space: "default".into(),
         tpe: None,
+        asha: None,
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("s");
@@ -691,6 +692,7 @@ fn the_test_split_is_scored_once_and_is_the_test_split() {
         image_size: 8,
         space: "default".into(),
         tpe: None,
+        asha: None,
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("s");
@@ -835,6 +837,7 @@ fn study_run_groups_cohorts_counts_epochs_and_guards_replays() {
         image_size: 8,
         space: "test".into(),
         tpe: None,
+        asha: None,
     };
     let hb = || Hyperband::new(&space, 3, 3, 1, cfg.seed).unwrap();
     let tmp = tempfile::tempdir().unwrap();
@@ -941,9 +944,9 @@ fn study_run_groups_cohorts_counts_epochs_and_guards_replays() {
     );
 }
 
-/// TPE and BOHB studies, killed mid-cohort (FASTFC_KILL_AFTER_RUNS), resume to the very records
-/// and summary of an uninterrupted run: their proposals depend only on the seed and on what was
-/// observed, which the journal replays. A TPE study does not resume with another cohort size.
+/// TPE, BOHB and ASHA studies, killed mid-cohort (FASTFC_KILL_AFTER_RUNS), resume to the very
+/// records and summary of an uninterrupted run: their proposals depend only on the seed and on
+/// what was observed, which the journal replays. A TPE study does not resume with another cohort size.
 #[test]
 fn killed_tpe_and_bohb_searches_resume_to_the_same_results() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1000,9 +1003,30 @@ fn killed_tpe_and_bohb_searches_resume_to_the_same_results() {
         .chain(common(dir))
         .collect()
     };
+    let asha = |dir: &Path| -> Vec<String> {
+        [
+            "search",
+            "--strategy",
+            "asha",
+            "--trials",
+            "9",
+            "--max-epochs",
+            "3",
+            "--factor",
+            "3",
+            "--cohort-size",
+            "2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(common(dir))
+        .collect()
+    };
     for (name, args, runs, kill_after) in [
-        ("tpe", &tpe as &dyn Fn(&Path) -> Vec<String>, 9, 5),
-        ("bohb", &bohb, 23, 12),
+        ("tpe", &tpe as &dyn Fn(&Path) -> Vec<String>, Some(9), 5),
+        ("bohb", &bohb, Some(23), 12),
+        // ASHA's promotions depend on the results: at least the 9 configurations.
+        ("asha", &asha, None, 5),
     ] {
         let full = tmp.path().join(format!("{name}-full"));
         let st = bin().args(args(&full)).output().unwrap();
@@ -1012,9 +1036,18 @@ fn killed_tpe_and_bohb_searches_resume_to_the_same_results() {
             "{stdout}\n{}",
             String::from_utf8_lossy(&st.stderr)
         );
-        assert!(stdout.contains(&format!("{name} spent")), "{stdout}");
+        if name != "asha" {
+            assert!(stdout.contains(&format!("{name} spent")), "{stdout}");
+        }
         let want = records(&full);
-        assert_eq!(want.len(), runs, "{name}");
+        match runs {
+            Some(n) => assert_eq!(want.len(), n, "{name}"),
+            None => assert!(
+                want.len() > 9 && want.iter().any(|r| !r["resume_from"].is_null()),
+                "{name}: {} runs, some promoted",
+                want.len()
+            ),
+        }
         let dir = tmp.path().join(format!("{name}-killed"));
         let st = bin()
             .args(args(&dir))

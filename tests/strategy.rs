@@ -902,3 +902,154 @@ fn tpe_and_bohb_propose_only_configurations_of_the_space() {
         assert!(valid(&q.hp), "BOHB proposed {:?}", q.hp);
     }
 }
+
+// ---- ASHA ------------------------------------------------------------------------------------
+
+use fastfc::strategy::asha::{rungs, Asha};
+
+#[test]
+fn asha_rungs_follow_hyperbands_most_exploratory_bracket() {
+    assert_eq!(rungs(10, 3, 1), vec![2, 4, 10]);
+    assert_eq!(rungs(9, 3, 1), vec![1, 3, 9]);
+    assert_eq!(rungs(27, 3, 1), vec![1, 3, 9, 27]);
+    // 10/3 ≥ 2 but 10/9 < 2: two rungs.
+    assert_eq!(rungs(10, 3, 2), vec![4, 10]);
+    assert_eq!(rungs(5, 2, 1), vec![2, 3, 5]);
+    assert_eq!(rungs(3, 3, 3), vec![3]);
+    let space = SearchSpace::default();
+    for (args, flag) in [
+        ((10, 1, 1, 5, 4), "--factor"),
+        ((10, 3, 0, 5, 4), "--min-epochs"),
+        ((2, 3, 3, 5, 4), "--max-epochs"),
+        ((10, 3, 1, 0, 4), "--trials"),
+        ((10, 3, 1, 5, 0), "--cohort-size"),
+    ] {
+        let (max, eta, min, trials, batch) = args;
+        let e = Asha::new(&space, max, eta, min, trials, batch, 1)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(flag), "{e}");
+    }
+}
+
+/// Objective by trial: trial t scores OBJ[t] at every rung.
+const OBJ: [f64; 8] = [0.5, 0.6, 0.4, 0.7, 0.3, 0.8, 0.2, 0.9];
+
+/// (trial, epochs, the run it continues) of one job.
+type Job = (u64, usize, Option<u64>);
+
+/// Drives ASHA proposal by proposal; returns (proposal sizes, jobs).
+fn asha_jobs(batch: usize) -> (Vec<usize>, Vec<Job>) {
+    let mut a = Asha::new(&SearchSpace::default(), 9, 3, 1, 8, batch, 3).unwrap();
+    let (mut sizes, mut jobs) = (vec![], vec![]);
+    loop {
+        match a.propose(usize::MAX) {
+            Proposal::Run(r) => {
+                sizes.push(r.len());
+                jobs.extend(r.iter().map(|q| (q.trial_id, q.epochs, q.resume_from)));
+                let obs: Vec<Observation> = r
+                    .iter()
+                    .map(|q| Observation {
+                        run_id: q.run_id,
+                        trial_id: q.trial_id,
+                        objective: OBJ[q.trial_id as usize],
+                        val_loss: 1.0 - OBJ[q.trial_id as usize],
+                        status: TrialStatus::Complete,
+                    })
+                    .collect();
+                assert_eq!(a.propose(usize::MAX), Proposal::Wait, "observe first");
+                a.observe(&obs);
+            }
+            Proposal::Wait => panic!("Wait with nothing outstanding"),
+            Proposal::Done => return (sizes, jobs),
+        }
+    }
+}
+
+/// R = 9, η = 3: rungs of 1, 3, 9 epochs; 8 configurations scoring OBJ. Derived by hand from the
+/// paper's get_job, one job at a time: a run is promoted as soon as it is in the top ⌊n/3⌋ of
+/// the n runs recorded at its rung (t1 after 3 results, t3 after 4, t5 after 6 and at once again
+/// from rung 1, …), and only then do new configurations start.
+#[test]
+fn asha_promotes_as_soon_as_a_run_is_in_the_top_third_of_its_rung() {
+    let (sizes, jobs) = asha_jobs(1);
+    assert!(sizes.iter().all(|&n| n == 1));
+    assert_eq!(
+        jobs,
+        vec![
+            (0, 1, None),
+            (1, 1, None),
+            (2, 1, None),
+            (1, 3, Some(1)),
+            (3, 1, None),
+            (3, 3, Some(4)),
+            (4, 1, None),
+            (5, 1, None),
+            (5, 3, Some(7)),
+            (5, 9, Some(8)),
+            (6, 1, None),
+            (7, 1, None),
+            (7, 3, Some(11)),
+            (7, 9, Some(12)),
+        ]
+    );
+    // Cohorts of 4: each job of a cohort is chosen from the results before it, so the first
+    // cohort is all new; t5 no longer reaches rung 2, since t7 is at rung 1 by then.
+    let (sizes, jobs) = asha_jobs(4);
+    assert_eq!(sizes, vec![4, 4, 2, 1, 1]);
+    assert_eq!(
+        jobs,
+        vec![
+            (0, 1, None),
+            (1, 1, None),
+            (2, 1, None),
+            (3, 1, None),
+            (3, 3, Some(3)),
+            (4, 1, None),
+            (5, 1, None),
+            (6, 1, None),
+            (5, 3, Some(6)),
+            (7, 1, None),
+            (7, 3, Some(9)),
+            (7, 9, Some(10)),
+        ]
+    );
+}
+
+#[test]
+fn asha_never_promotes_a_diverged_run_and_plans_its_worst_case() {
+    // Every run diverges: each rung's top third is a diverged run, which stays where it is.
+    let mut a = Asha::new(&SearchSpace::default(), 9, 3, 1, 6, 2, 3).unwrap();
+    let mut all = vec![];
+    while let Proposal::Run(r) = a.propose(usize::MAX) {
+        let obs: Vec<Observation> = r
+            .iter()
+            .map(|q| Observation {
+                run_id: q.run_id,
+                trial_id: q.trial_id,
+                objective: f64::NAN,
+                val_loss: f64::NAN,
+                status: TrialStatus::Diverged,
+            })
+            .collect();
+        a.observe(&obs);
+        all.extend(r);
+    }
+    assert_eq!(all.len(), 6, "only the 6 new configurations: {all:?}");
+    assert!(all.iter().all(|q| q.resume_from.is_none() && q.epochs == 1));
+    // The plan bounds the work: 108 configurations at 2 epochs, 36 on to 4, 12 on to 10.
+    let p = Asha::new(&SearchSpace::default(), 10, 3, 1, 108, 8, 1)
+        .unwrap()
+        .plan();
+    assert_eq!(
+        (p.runs, p.epochs),
+        (108 + 36 + 12, 108 * 2 + 36 * 2 + 12 * 6)
+    );
+    assert_eq!(
+        Asha::new(&SearchSpace::default(), 10, 3, 1, 108, 8, 1)
+            .unwrap()
+            .name(),
+        "asha"
+    );
+}

@@ -13,7 +13,7 @@ use crate::progress::Progress;
 use crate::results::journal::RunRecord;
 use crate::space::SearchSpace;
 use crate::strategy::tpe::{Tpe, TpeSettings};
-use crate::strategy::{grid, hyperband::Hyperband, random, Strategy};
+use crate::strategy::{asha::Asha, grid, hyperband::Hyperband, random, Strategy};
 use crate::study::{self, StudyConfig, StudyUi};
 
 struct Ui {
@@ -90,6 +90,15 @@ fn build(a: &SearchArgs, space: &SearchSpace, space_path: &Path) -> Result<Box<d
             a.common.seed,
             tpe_settings(a).unwrap(),
         )?),
+        StrategyName::Asha => Box::new(Asha::new(
+            space,
+            a.max_epochs,
+            a.factor,
+            a.min_epochs,
+            a.trials.unwrap_or(108),
+            cohort_size(a),
+            a.common.seed,
+        )?),
         StrategyName::Bohb => Box::new(Hyperband::bohb(
             space,
             a.max_epochs,
@@ -101,10 +110,11 @@ fn build(a: &SearchArgs, space: &SearchSpace, space_path: &Path) -> Result<Box<d
     })
 }
 
-/// `--cohort-size`, or its default: 32, and 8 for TPE (whose proposals learn from each cohort).
+/// `--cohort-size`, or its default: 32, and 8 for TPE and ASHA (whose proposals learn from
+/// each cohort).
 fn cohort_size(a: &SearchArgs) -> usize {
     a.cohort_size.unwrap_or(match a.strategy {
-        StrategyName::Tpe => 8,
+        StrategyName::Tpe | StrategyName::Asha => 8,
         _ => 32,
     })
 }
@@ -158,6 +168,7 @@ pub fn run(a: &SearchArgs) -> Result<()> {
         StrategyName::Hyperband => "hyperband",
         StrategyName::Tpe => "tpe",
         StrategyName::Bohb => "bohb",
+        StrategyName::Asha => "asha",
     };
     let out = a
         .out
@@ -176,6 +187,7 @@ pub fn run(a: &SearchArgs) -> Result<()> {
         image_size: a.common.data.image_size,
         space: format!("{space:?}"),
         tpe: tpe_settings(a),
+        asha: (a.strategy == StrategyName::Asha).then(|| (a.min_epochs, cohort_size(a))),
     };
     let data = Arc::new(super::load_data(&a.common.data)?);
     study::prepare_dir(&out, &cfg, a.resume)?;

@@ -11,7 +11,7 @@
 //!
 //! A fastfc trial is a configuration; under Hyperband/BOHB it has several runs, each continuing
 //! the last. Its value is the validation accuracy of its longest run. States: a trial that
-//! diverged is `FAIL` (no value); a Hyperband/BOHB trial not promoted to `max_epochs` is
+//! diverged is `FAIL` (no value); a Hyperband/BOHB/ASHA trial not promoted to `max_epochs` is
 //! `PRUNED`, with its last intermediate value as its value (as Optuna stores a pruned trial);
 //! every other trial is `COMPLETE`, early-stopped ones included (`user_attrs.status` says
 //! which), with the accuracy of the weights it kept. Optuna 4 and 5 read this format; Optuna 3
@@ -191,7 +191,7 @@ pub fn trials<'a>(
     for r in records {
         by_trial.entry(r.request.trial_id).or_default().push(r);
     }
-    let brackets = matches!(cfg.strategy.as_str(), "hyperband" | "bohb");
+    let brackets = matches!(cfg.strategy.as_str(), "hyperband" | "bohb" | "asha");
     by_trial
         .into_iter()
         .map(|(trial_id, mut runs)| {

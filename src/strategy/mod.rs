@@ -3,6 +3,7 @@
 //! numbered by the strategy in proposal order, which makes a study replayable: `--resume` feeds
 //! journaled outcomes back instead of training again.
 
+pub mod asha;
 pub mod grid;
 pub mod hyperband;
 pub mod random;
