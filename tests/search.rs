@@ -952,76 +952,58 @@ fn killed_tpe_and_bohb_searches_resume_to_the_same_results() {
     let tmp = tempfile::tempdir().unwrap();
     let space = tmp.path().join("space.toml");
     std::fs::write(&space, SPACE).unwrap();
-    let common = |dir: &Path| -> Vec<String> {
-        ["--device", "cpu", "--threads", "1", "--seed", "5", "--out"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([
-                dir.display().to_string(),
-                "--space".into(),
-                space.display().to_string(),
-            ])
-            .collect()
+    // One search's flags: the strategy's own, then the shared ones.
+    let search = |own: &'static [&'static str]| {
+        let space = space.clone();
+        move |dir: &Path| -> Vec<String> {
+            ["search"]
+                .iter()
+                .chain(own)
+                .chain(&["--device", "cpu", "--threads", "1", "--seed", "5"])
+                .map(|s| s.to_string())
+                .chain(["--out".into(), dir.display().to_string()])
+                .chain(["--space".into(), space.display().to_string()])
+                .collect()
+        }
     };
-    let tpe = |dir: &Path| -> Vec<String> {
-        [
-            "search",
-            "--strategy",
-            "tpe",
-            "--trials",
-            "9",
-            "--epochs",
-            "2",
-            "--cohort-size",
-            "3",
-            "--startup-trials",
-            "3",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(common(dir))
-        .collect()
-    };
-    let bohb = |dir: &Path| -> Vec<String> {
-        [
-            // R = 9, η = 3: the first bracket's 9 one-epoch results (≥ 6 parameters + 3) let the
-            // later brackets draw from the model, so the resume replays model-based draws.
-            "search",
-            "--strategy",
-            "bohb",
-            "--max-epochs",
-            "9",
-            "--factor",
-            "3",
-            "--iterations",
-            "1",
-            "--cohort-size",
-            "4",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(common(dir))
-        .collect()
-    };
-    let asha = |dir: &Path| -> Vec<String> {
-        [
-            "search",
-            "--strategy",
-            "asha",
-            "--trials",
-            "9",
-            "--max-epochs",
-            "3",
-            "--factor",
-            "3",
-            "--cohort-size",
-            "2",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(common(dir))
-        .collect()
-    };
+    let tpe = search(&[
+        "--strategy",
+        "tpe",
+        "--trials",
+        "9",
+        "--epochs",
+        "2",
+        "--cohort-size",
+        "3",
+        "--startup-trials",
+        "3",
+    ]);
+    // R = 9, η = 3: the first bracket's 9 one-epoch results (≥ 6 parameters + 3) let the later
+    // brackets draw from the model, so the resume replays model-based draws.
+    let bohb = search(&[
+        "--strategy",
+        "bohb",
+        "--max-epochs",
+        "9",
+        "--factor",
+        "3",
+        "--iterations",
+        "1",
+        "--cohort-size",
+        "4",
+    ]);
+    let asha = search(&[
+        "--strategy",
+        "asha",
+        "--trials",
+        "9",
+        "--max-epochs",
+        "3",
+        "--factor",
+        "3",
+        "--cohort-size",
+        "2",
+    ]);
     for (name, args, runs, kill_after) in [
         ("tpe", &tpe as &dyn Fn(&Path) -> Vec<String>, Some(9), 5),
         ("bohb", &bohb, Some(23), 12),

@@ -92,16 +92,7 @@ fn drive(s: &mut dyn Strategy, f: &dyn Fn(&RunRequest) -> f64) -> Vec<RunRequest
     loop {
         match s.propose(usize::MAX) {
             Proposal::Run(reqs) => {
-                let obs: Vec<Observation> = reqs
-                    .iter()
-                    .map(|q| Observation {
-                        run_id: q.run_id,
-                        trial_id: q.trial_id,
-                        objective: f(q),
-                        val_loss: 1.0 - f(q),
-                        status: TrialStatus::Complete,
-                    })
-                    .collect();
+                let obs = outcomes(&reqs, f);
                 all.extend(reqs);
                 s.observe(&obs);
             }
@@ -109,6 +100,19 @@ fn drive(s: &mut dyn Strategy, f: &dyn Fn(&RunRequest) -> f64) -> Vec<RunRequest
             Proposal::Done => return all,
         }
     }
+}
+
+/// Each request's outcome: objective f(request), complete.
+fn outcomes(reqs: &[RunRequest], f: &dyn Fn(&RunRequest) -> f64) -> Vec<Observation> {
+    reqs.iter()
+        .map(|q| Observation {
+            run_id: q.run_id,
+            trial_id: q.trial_id,
+            objective: f(q),
+            val_loss: 1.0 - f(q),
+            status: TrialStatus::Complete,
+        })
+        .collect()
 }
 
 #[test]
@@ -602,17 +606,7 @@ fn tpe_proposes_a_cohort_at_a_time_deterministically() {
                     .iter()
                     .all(|q| q.epochs == 4 && q.resume_from.is_none()));
                 assert_eq!(s.propose(usize::MAX), Proposal::Wait, "observe first");
-                let obs: Vec<Observation> = reqs
-                    .iter()
-                    .map(|q| Observation {
-                        run_id: q.run_id,
-                        trial_id: q.trial_id,
-                        objective: known_optimum(&q.hp),
-                        val_loss: 1.0,
-                        status: TrialStatus::Complete,
-                    })
-                    .collect();
-                s.observe(&obs);
+                s.observe(&outcomes(&reqs, &|q| known_optimum(&q.hp)));
             }
             Proposal::Wait => panic!("Wait with nothing outstanding"),
             Proposal::Done => break,
@@ -735,17 +729,7 @@ fn bohb_runs_hyperbands_schedule_with_model_based_brackets() {
     match b.propose(usize::MAX) {
         Proposal::Run(r) => {
             assert_eq!(r.len(), 12);
-            let obs: Vec<Observation> = r
-                .iter()
-                .map(|q| Observation {
-                    run_id: q.run_id,
-                    trial_id: q.trial_id,
-                    objective: f(q),
-                    val_loss: 1.0,
-                    status: TrialStatus::Complete,
-                })
-                .collect();
-            b.observe(&obs);
+            b.observe(&outcomes(&r, &f));
         }
         p => panic!("{p:?}"),
     }
@@ -756,17 +740,7 @@ fn bohb_runs_hyperbands_schedule_with_model_based_brackets() {
     let mut sizes = vec![];
     while let Proposal::Run(r) = b.propose(usize::MAX) {
         sizes.push(r.len());
-        let obs: Vec<Observation> = r
-            .iter()
-            .map(|q| Observation {
-                run_id: q.run_id,
-                trial_id: q.trial_id,
-                objective: f(q),
-                val_loss: 1.0,
-                status: TrialStatus::Complete,
-            })
-            .collect();
-        b.observe(&obs);
+        b.observe(&outcomes(&r, &f));
     }
     assert_eq!(sizes, vec![12, 10, 8, 12, 10, 8]);
     let mut b = Hyperband::bohb(&space, 10, 3, 2, 1, settings).unwrap();
@@ -948,16 +922,7 @@ fn asha_jobs(batch: usize) -> (Vec<usize>, Vec<Job>) {
             Proposal::Run(r) => {
                 sizes.push(r.len());
                 jobs.extend(r.iter().map(|q| (q.trial_id, q.epochs, q.resume_from)));
-                let obs: Vec<Observation> = r
-                    .iter()
-                    .map(|q| Observation {
-                        run_id: q.run_id,
-                        trial_id: q.trial_id,
-                        objective: OBJ[q.trial_id as usize],
-                        val_loss: 1.0 - OBJ[q.trial_id as usize],
-                        status: TrialStatus::Complete,
-                    })
-                    .collect();
+                let obs = outcomes(&r, &|q| OBJ[q.trial_id as usize]);
                 assert_eq!(a.propose(usize::MAX), Proposal::Wait, "observe first");
                 a.observe(&obs);
             }
