@@ -307,3 +307,92 @@ fn optuna_opens_the_export_and_sees_every_trial() {
         "{stdout}"
     );
 }
+
+/// Numeric choices keep their type in the distributions Optuna reads: whole numbers as JSON
+/// integers (a width of 32, not 32.0), fractions as they are; a parameter's value is the index of
+/// its choice.
+#[test]
+fn numeric_choices_keep_their_type() {
+    let tmp = tempfile::tempdir().unwrap();
+    let space = tmp.path().join("space.toml");
+    std::fs::write(
+        &space,
+        "[layers]\nchoice = [1, 2]\n[units]\nchoice = [16]\n[dropout]\nchoice = [0.05, 0.15]\n",
+    )
+    .unwrap();
+    let dir = tmp.path().join("s");
+    let st = bin()
+        .args([
+            "search",
+            "--strategy",
+            "random",
+            "--trials",
+            "3",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+        ])
+        .arg("--space")
+        .arg(&space)
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let out = tmp.path().join("s.log");
+    let st = bin()
+        .args(["export", "optuna"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(&out)
+        .arg("--space")
+        .arg(&space)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let records = fastfc::results::journal::read(&dir).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let trials: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["op_code"] == 4)
+        .collect();
+    assert_eq!(trials.len(), 3);
+    for (t, r) in trials.iter().zip(&records) {
+        let dist = |k: &str| -> serde_json::Value {
+            serde_json::from_str(t["distributions"][k].as_str().unwrap()).unwrap()
+        };
+        assert_eq!(
+            dist("n_layers")["attributes"]["choices"],
+            serde_json::json!([1, 2])
+        );
+        assert_eq!(
+            dist("units")["attributes"]["choices"],
+            serde_json::json!([16])
+        );
+        assert_eq!(
+            dist("dropout")["attributes"]["choices"],
+            serde_json::json!([0.05, 0.15])
+        );
+        let hp = &r.request.hp;
+        assert_eq!(
+            t["params"]["n_layers"],
+            serde_json::json!((hp.hidden.len() - 1) as f64)
+        );
+        let d = if (hp.dropout - 0.05).abs() < 1e-6 {
+            0.0
+        } else {
+            1.0
+        };
+        assert_eq!(t["params"]["dropout"], serde_json::json!(d));
+    }
+}

@@ -145,12 +145,14 @@ fn params(space: &SearchSpace, hp: &Hyperparams) -> Vec<(String, Dist, Value)> {
 }
 
 /// A parameter's internal representation: a category's index, or the number (f32 values
-/// widened to f64 are kept inside the distribution's bounds).
+/// widened to f64 are kept inside the distribution's bounds). Configurations hold dropout and
+/// learning rate as f32, so a numeric choice matches at f32 precision (0.15 is 0.1500000006).
 fn internal(name: &str, d: &Dist, v: &Value) -> Result<Value> {
+    let same = |x: f64, y: f64| (x - y).abs() <= 1e-6 * x.abs().max(1.0);
     match &d.choices {
         Some(c) => c
             .iter()
-            .position(|x| x == v || x.as_f64().is_some_and(|x| Some(x) == v.as_f64()))
+            .position(|x| x == v || x.as_f64().zip(v.as_f64()).is_some_and(|(x, y)| same(x, y)))
             .map(|i| json!(i as f64))
             .ok_or_else(|| {
                 Error::backend(

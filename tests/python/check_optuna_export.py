@@ -33,7 +33,8 @@ for t, w in zip(trials, want["trials"]):
         if isinstance(v, float):
             assert math.isclose(got, v, rel_tol=1e-6), (where, k, got, v)
         else:
-            assert got == v, (where, k, got, v)
+            # Same value and same type: a width must come back as int 32, not float 32.0.
+            assert got == v and type(got) is type(v), (where, k, got, v)
         # Every value lies in its distribution.
         assert t.distributions[k]._contains(t.distributions[k].to_internal_repr(got)), (where, k, got)
     assert {int(k): v for k, v in w["intermediate"].items()} == t.intermediate_values, (
