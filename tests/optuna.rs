@@ -71,7 +71,7 @@ fn rec(
 #[test]
 fn runs_map_to_optuna_trials_and_states() {
     // Hyperband: trial 0 promoted to max_epochs (runs 0 → 3), trial 1 stopped at 1 epoch,
-    // trial 2 diverged, trial 3 early-stopped at the full budget.
+    // trial 2 diverged at once, trial 3 early-stopped at the full budget.
     // Trial 1 kept the weights of a better epoch than its last (0.72 against 0.70): pruned, its
     // value is the last intermediate value, as Optuna stores a pruned trial.
     let mut pruned = rec(1, 1, 1, None, "complete", 0.70);
@@ -82,6 +82,12 @@ fn runs_map_to_optuna_trials_and_states() {
         rec(2, 2, 1, None, "diverged", 0.0),
         rec(3, 0, 3, Some(0), "complete", 0.85),
         rec(4, 3, 3, None, "early_stopped", 0.83),
+        // Diverged after good epochs: it kept its best weights, and their value.
+        {
+            let mut r = rec(5, 4, 3, None, "complete", 0.81);
+            r.status = fastfc::train::TrialStatus::Diverged;
+            r
+        },
     ];
     let t = trials(&cfg("hyperband"), &records);
     let got: Vec<(u64, OptunaState, Option<f64>)> = t
@@ -95,6 +101,7 @@ fn runs_map_to_optuna_trials_and_states() {
             (1, OptunaState::Pruned, Some(0.70)),
             (2, OptunaState::Fail, None),
             (3, OptunaState::Complete, Some(0.83)),
+            (4, OptunaState::Complete, Some(0.81)),
         ]
     );
     // Trial 0's intermediate values run over both of its runs, by epoch.
@@ -211,7 +218,7 @@ fn expected(dir: &Path, name: &str) -> serde_json::Value {
                     inter.insert(e.epoch.to_string(), serde_json::json!(e.val_accuracy));
                 }
             }
-            let state = if last.status.name() == "diverged" {
+            let state = if !last.val_accuracy.is_finite() || last.status.name() == "failed" {
                 "fail"
             } else if last.request.epochs < 3 {
                 "pruned"

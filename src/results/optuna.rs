@@ -9,12 +9,13 @@
 //! intermediate values (step = epoch), start and completion times, and fastfc's own fields as
 //! user attributes.
 //!
-//! A fastfc trial is a configuration; under Hyperband/BOHB it has several runs, each continuing
-//! the last. Its value is the validation accuracy of its longest run. States: a trial that
-//! diverged is `FAIL` (no value); a Hyperband/BOHB/ASHA trial not promoted to `max_epochs` is
-//! `PRUNED`, with its last intermediate value as its value (as Optuna stores a pruned trial);
-//! every other trial is `COMPLETE`, early-stopped ones included (`user_attrs.status` says
-//! which), with the accuracy of the weights it kept. Optuna 4 and 5 read this format; Optuna 3
+//! A fastfc trial is a configuration; under Hyperband, BOHB or ASHA it has several runs, each
+//! continuing the last. Its value is the validation accuracy of its longest run. States: a
+//! trial without a value (diverged before its first good epoch, or failed) is `FAIL`; a
+//! Hyperband/BOHB/ASHA trial not promoted to `max_epochs` is `PRUNED`, with its last
+//! intermediate value as its value (as Optuna stores a pruned trial); every other trial is
+//! `COMPLETE`, early-stopped and later-diverged ones included (`user_attrs.status` says which),
+//! with the accuracy of the weights it kept. Optuna 4 and 5 read this format; Optuna 3
 //! numbered the operations differently.
 //!
 //! Parameters: `n_layers`, `units` (or `units_0`, `units_1`, … with `per_layer`), `dropout`,
@@ -207,8 +208,10 @@ pub fn trials<'a>(
                     }
                 }
             }
-            let failed = matches!(last.status, TrialStatus::Diverged | TrialStatus::Failed)
-                || !last.val_accuracy.is_finite();
+            // FAIL is a trial without a value: one that diverged before its first good epoch, or
+            // that the backend failed. A run that diverged later kept the weights of its best
+            // epoch, which fastfc ranks like any other (user_attrs.status says "diverged").
+            let failed = last.status == TrialStatus::Failed || !last.val_accuracy.is_finite();
             let state = if failed {
                 OptunaState::Fail
             } else if brackets && last.request.epochs < cfg.max_epochs {
