@@ -19,7 +19,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Search hyperparameters (random, grid, Hyperband, TPE or BOHB) and keep the best model.
+    /// Search hyperparameters (random, grid, Hyperband, TPE, BOHB or ASHA) and keep the best model.
     Search(SearchArgs),
     /// Train one configuration, report validation and test accuracy, save the model.
     Train(TrainArgs),
@@ -135,7 +135,7 @@ pub enum StrategyName {
     Random,
     Grid,
     Hyperband,
-    /// Tree-structured Parzen estimator (Optuna's default sampler), a cohort at a time.
+    /// Tree-structured Parzen estimator (Optuna 4's default sampler), a cohort at a time.
     Tpe,
     /// Hyperband's brackets with configurations from TPE (Falkner et al. 2018).
     Bohb,
