@@ -52,6 +52,14 @@ fn fast_exp_is_within_two_ulp() {
     );
     assert_eq!(exp_f32(0.0), 1.0);
     assert!(exp_f32(-1000.0) > 0.0 && exp_f32(1000.0).is_finite());
+    // Beyond the clamp the value is the clamp's, exactly (a missing clamp builds 2ⁿ with an
+    // exponent that overflows its bits).
+    for x in [88.5f32, 100.0, 1000.0, f32::MAX] {
+        assert_eq!(exp_f32(x), exp_f32(88.0), "exp_f32({x})");
+    }
+    for x in [-87.5f32, -100.0, -1000.0, f32::MIN] {
+        assert_eq!(exp_f32(x), exp_f32(-87.0), "exp_f32({x})");
+    }
 }
 
 #[test]
