@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 
 use rand::SeedableRng;
 
-use super::{config_key, rank, Observation, Plan, Proposal, RunRequest, Strategy};
+use super::{rank, Observation, Plan, Proposal, RunRequest, Strategy};
 use crate::error::{Error, Result};
 use crate::model::Hyperparams;
 use crate::rng::{derive_seed, stream};
@@ -76,8 +76,8 @@ pub struct Asha {
     factor: usize,
     /// Runs recorded at each rung.
     recorded: Vec<Vec<Recorded>>,
-    /// run id → (rung, configuration) of runs proposed and not yet observed.
-    outstanding: HashMap<u64, (usize, Hyperparams)>,
+    /// run id → rung of runs proposed and not yet observed.
+    outstanding: HashMap<u64, usize>,
     /// trial id → configuration.
     configs: HashMap<u64, Hyperparams>,
     seen: HashSet<String>,
@@ -153,14 +153,8 @@ impl Asha {
                 stream::PROPOSE,
                 trial,
             ));
-            let mut hp = self.space.sample(&mut rng);
-            for _ in 0..1000 {
-                if !self.seen.contains(&config_key(&hp)) {
-                    break;
-                }
-                hp = self.space.sample(&mut rng);
-            }
-            self.seen.insert(config_key(&hp));
+            let space = &self.space;
+            let (hp, _) = super::tpe::draw_new(&mut self.seen, 1000, || space.sample(&mut rng));
             self.configs.insert(trial, hp.clone());
             return Some(self.request(trial, hp, 0, None));
         }
@@ -176,7 +170,7 @@ impl Asha {
     ) -> RunRequest {
         let id = self.next_run;
         self.next_run += 1;
-        self.outstanding.insert(id, (rung, hp.clone()));
+        self.outstanding.insert(id, rung);
         RunRequest {
             run_id: id,
             trial_id: trial,
@@ -215,7 +209,7 @@ impl Strategy for Asha {
 
     fn observe(&mut self, outcomes: &[Observation]) {
         for o in outcomes {
-            if let Some((rung, _)) = self.outstanding.remove(&o.run_id) {
+            if let Some(rung) = self.outstanding.remove(&o.run_id) {
                 self.recorded[rung].push(Recorded {
                     obs: o.clone(),
                     promoted: false,

@@ -163,7 +163,7 @@ impl Bohb {
                     )
                 });
                 let space = &self.space;
-                let (hp, _) = tpe::draw_new(&mut self.seen, || match &model {
+                let (hp, _) = tpe::draw_new(&mut self.seen, 100, || match &model {
                     Some(m) => m.sample(&mut rng),
                     None => space.sample(&mut rng),
                 });

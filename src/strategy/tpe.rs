@@ -225,22 +225,9 @@ impl Dims {
                     "units" => hp.hidden.first().map(|&u| u as f64),
                     "dropout" => Some(hp.dropout as f64),
                     "learning_rate" => Some(hp.learning_rate as f64),
-                    "activation" => {
-                        return self
-                            .space
-                            .activation
-                            .iter()
-                            .position(|&a| a == hp.activation)
-                            .map(|i| i as f64)
-                    }
-                    "optimizer" => {
-                        return self
-                            .space
-                            .optimizer
-                            .iter()
-                            .position(|&o| o == hp.optimizer)
-                            .map(|i| i as f64)
-                    }
+                    // Their `choices` are the indices 0..n, so the index goes through as it is.
+                    "activation" => index_of(&self.space.activation, &hp.activation),
+                    "optimizer" => index_of(&self.space.optimizer, &hp.optimizer),
                     units_i => {
                         let i: usize = units_i["units_".len()..].parse().ok()?;
                         hp.hidden.get(i).map(|&u| u as f64)
@@ -289,6 +276,11 @@ impl Dims {
             optimizer: self.space.optimizer[x[at("optimizer")] as usize],
         }
     }
+}
+
+/// Position of `x` in `list`, as a coordinate.
+fn index_of<T: PartialEq>(list: &[T], x: &T) -> Option<f64> {
+    list.iter().position(|v| v == x).map(|i| i as f64)
 }
 
 fn normal_cdf(z: f64) -> f64 {
@@ -580,21 +572,23 @@ impl Model {
     }
 }
 
-/// Draws a configuration not in `seen` (up to 100 tries, then accepts a repeat: a small space
-/// may have no new configuration left) and records it.
+/// Draws a configuration not in `seen` (up to `tries` more draws, then accepts a repeat: a small
+/// space may have no new configuration left) and records it.
 /// Returns it and whether it is new.
 pub fn draw_new(
     seen: &mut HashSet<String>,
+    tries: usize,
     mut draw: impl FnMut() -> Hyperparams,
 ) -> (Hyperparams, bool) {
     let mut hp = draw();
-    for _ in 0..100 {
+    for _ in 0..tries {
         if !seen.contains(&config_key(&hp)) {
             break;
         }
         hp = draw();
     }
-    (hp.clone(), seen.insert(config_key(&hp)))
+    let new = seen.insert(config_key(&hp));
+    (hp, new)
 }
 
 /// The random generator of trial `trial`'s configuration.
@@ -691,7 +685,7 @@ impl Strategy for Tpe {
                 trial as usize >= self.settings.startup_trials && !self.history.is_empty();
             let model = use_model
                 .then(|| Model::fit(&self.dims, &h, Split::Optuna, self.settings.candidates));
-            let (hp, new) = draw_new(&mut self.seen, || match &model {
+            let (hp, new) = draw_new(&mut self.seen, 100, || match &model {
                 Some(m) => m.sample(&mut rng),
                 None => space.sample(&mut rng),
             });
