@@ -39,14 +39,17 @@ pub enum Command {
     Devices,
 }
 
-/// `--device`: auto | cpu | cuda | cuda:N | emu.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `--device`: auto | cpu | cuda | cuda:N | cuda:all | cuda:N,M,… | emu.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Device {
     /// CUDA device 0 when a usable GPU and kernels are present, else the CPU (with a note).
     Auto,
     Cpu,
     /// CUDA device N.
     Cuda(usize),
+    /// Several CUDA devices, each cohort's trials spread over them: every device (`cuda:all`,
+    /// `None`) or the listed ones (`cuda:0,2`).
+    Cudas(Option<Vec<usize>>),
     /// The CUDA engine on the emulated executor (slow; checks the engine without a GPU).
     Emu,
 }
@@ -59,13 +62,30 @@ impl std::str::FromStr for Device {
             "cpu" => Ok(Device::Cpu),
             "cuda" => Ok(Device::Cuda(0)),
             "emu" => Ok(Device::Emu),
-            _ => s
-                .strip_prefix("cuda:")
-                .and_then(|n| n.parse().ok())
-                .map(Device::Cuda)
-                .ok_or_else(|| {
-                    format!("`{s}`: expected auto, cpu, cuda, cuda:N (N = 0, 1, ...) or emu")
-                }),
+            "cuda:all" => Ok(Device::Cudas(None)),
+            _ => {
+                let bad = || {
+                    format!(
+                        "`{s}`: expected auto, cpu, cuda, cuda:N (N = 0, 1, ...), cuda:all, cuda:N,M,... or emu"
+                    )
+                };
+                let list = s.strip_prefix("cuda:").ok_or_else(bad)?;
+                let ns: Vec<usize> = list
+                    .split(',')
+                    .map(|n| n.trim().parse().map_err(|_| bad()))
+                    .collect::<Result<_, _>>()?;
+                if let Some(n) = ns
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, n)| ns[..i].contains(n).then_some(n))
+                {
+                    return Err(format!("`{s}`: cuda:{n} is listed twice"));
+                }
+                Ok(match ns[..] {
+                    [n] => Device::Cuda(n),
+                    _ => Device::Cudas(Some(ns)),
+                })
+            }
         }
     }
 }
@@ -73,7 +93,8 @@ impl std::str::FromStr for Device {
 /// Flags shared by the commands that train.
 #[derive(Debug, Clone, Args)]
 pub struct Common {
-    /// Compute device.
+    /// Compute device: auto, cpu, cuda (= cuda:0), cuda:N, cuda:all (every GPU, each cohort
+    /// spread over them), cuda:0,2 (those GPUs), or emu.
     #[arg(long, default_value = "auto")]
     pub device: Device,
     /// Study seed: initialisation, batch order, dropout masks and proposals derive from it.

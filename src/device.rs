@@ -7,13 +7,14 @@ use crate::backend::cpu::CpuBackend;
 use crate::backend::cuda::driver::{probe, CudaGpu};
 use crate::backend::cuda::engine::CudaBackend;
 use crate::backend::cuda::AnyGpu;
+use crate::backend::spread::Spread;
 use crate::cli::Device;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 
 /// The backend `--device` asks for. `auto` takes CUDA device 0 when it is usable, else the CPU
 /// with a one-line note on stderr saying why.
-pub fn backend(d: Device, data: Arc<Dataset>) -> Result<AnyBackend> {
+pub fn backend(d: &Device, data: Arc<Dataset>) -> Result<AnyBackend> {
     match d {
         Device::Cpu => Ok(AnyBackend::Cpu(CpuBackend::new(data))),
         Device::Auto => match probe()
@@ -35,21 +36,59 @@ pub fn backend(d: Device, data: Arc<Dataset>) -> Result<AnyBackend> {
                 Ok(AnyBackend::Cpu(CpuBackend::new(data)))
             }
         },
-        Device::Cuda(n) => {
-            let g = CudaGpu::open(n).map_err(|e| match e {
-                Error::Flag { .. } => e,
-                other => Error::flag(
-                    format!("--device cuda:{n}"),
-                    format!("{other}; use --device cpu"),
+        Device::Cuda(n) => Ok(AnyBackend::Cuda(Box::new(CudaBackend::new(
+            data,
+            AnyGpu::Cuda(open(*n, &format!("cuda:{n}"))?),
+        )?))),
+        Device::Cudas(list) => {
+            let flag = match list {
+                None => "cuda:all".to_string(),
+                Some(ns) => format!(
+                    "cuda:{}",
+                    ns.iter()
+                        .map(|n| n.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
                 ),
-            })?;
-            Ok(AnyBackend::Cuda(Box::new(CudaBackend::new(
-                data,
-                AnyGpu::Cuda(g),
-            )?)))
+            };
+            let ordinals = match list {
+                Some(ns) => ns.clone(),
+                None => {
+                    let count = probe().map_err(|why| {
+                        Error::flag(
+                            format!("--device {flag}"),
+                            format!("{why}; use --device cpu"),
+                        )
+                    })?;
+                    (0..count).collect()
+                }
+            };
+            let mut devices = vec![];
+            for n in ordinals {
+                let g = open(n, &flag)?;
+                devices.push((
+                    format!("cuda:{n}"),
+                    CudaBackend::new(data.clone(), AnyGpu::Cuda(g))?,
+                ));
+            }
+            Ok(match devices.len() {
+                1 => AnyBackend::Cuda(Box::new(devices.pop().expect("one device").1)),
+                _ => AnyBackend::Spread(Box::new(Spread::new(devices)?)),
+            })
         }
         Device::Emu => emulated(data),
     }
+}
+
+/// Opens CUDA device `n` for `--device {flag}`; an error names the flag.
+fn open(n: usize, flag: &str) -> Result<CudaGpu> {
+    CudaGpu::open(n).map_err(|e| match e {
+        Error::Flag { .. } => e,
+        other => Error::flag(
+            format!("--device {flag}"),
+            format!("{other}; use --device cpu"),
+        ),
+    })
 }
 
 #[cfg(feature = "emu")]

@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::sync::Arc;
 
 use fastfc::backend::cpu::CpuBackend;
 use fastfc::backend::cuda::emu::{EmuGpu, FiberOrder};
@@ -20,14 +19,7 @@ use fastfc::backend::{Backend, SplitId};
 use fastfc::data::{self, Dataset};
 use fastfc::model::{Activation, Hyperparams, Optimizer, TrialSpec, TrialState};
 
-fn small(n_train: usize, n_val: usize) -> Arc<Dataset> {
-    let mut d = data::embedded::load().unwrap();
-    d.train.x.truncate(n_train * 64);
-    d.train.y.truncate(n_train);
-    d.val.x.truncate(n_val * 64);
-    d.val.y.truncate(n_val);
-    Arc::new(d)
-}
+use common::embedded_subset as small;
 
 /// The devices of this run: on a real GPU with `FASTFC_TEST_GPU=cuda` (fakecuda never counts as
 /// one); otherwise the emulator and fakecuda through cudarc.

@@ -18,12 +18,7 @@ fn real() -> Dataset {
 
 /// The embedded data cut to `n` training and validation rows (fast tests).
 fn small(n: usize) -> Arc<Dataset> {
-    let mut d = data::embedded::load().unwrap();
-    d.train.x.truncate(n * 64);
-    d.train.y.truncate(n);
-    d.val.x.truncate(n * 64);
-    d.val.y.truncate(n);
-    Arc::new(d)
+    common::embedded_subset(n, n)
 }
 
 fn hp(hidden: &[usize], act: Activation, opt: Optimizer, lr: f32, dropout: f32) -> Hyperparams {

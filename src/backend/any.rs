@@ -2,6 +2,7 @@
 
 use super::cpu::{CpuBackend, CpuCohort};
 use super::cuda::engine::{CudaBackend, CudaCohort};
+use super::spread::{Spread, SpreadCohort};
 use super::{Backend, EvalStats, SplitId, TrainStats};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -10,23 +11,33 @@ use crate::model::{TrialSpec, TrialState};
 pub enum AnyBackend {
     Cpu(CpuBackend),
     Cuda(Box<CudaBackend>),
+    /// Several CUDA devices (`--device cuda:all`, `cuda:0,2`).
+    Spread(Box<Spread<CudaBackend>>),
 }
 
 pub enum AnyCohort {
     Cpu(CpuCohort),
     Cuda(CudaCohort),
+    Spread(SpreadCohort<CudaCohort>),
 }
 
 impl AnyBackend {
     /// The device's peak FP32 GFLOP/s, when it is a GPU that reports its clock.
     pub fn peak_gflops(&self) -> Option<f64> {
         match self {
-            AnyBackend::Cuda(b) => match b.gpu() {
-                super::cuda::AnyGpu::Cuda(g) => g.info.peak_fp32_gflops(),
-                #[allow(unreachable_patterns)]
-                _ => None,
-            },
+            AnyBackend::Cuda(b) => AnyBackend::peak_of(b),
+            AnyBackend::Spread(s) => s.devices().iter().map(AnyBackend::peak_of).sum(),
             AnyBackend::Cpu(_) => None,
+        }
+    }
+}
+
+impl AnyBackend {
+    fn peak_of(b: &CudaBackend) -> Option<f64> {
+        match b.gpu() {
+            super::cuda::AnyGpu::Cuda(g) => g.info.peak_fp32_gflops(),
+            #[allow(unreachable_patterns)]
+            _ => None,
         }
     }
 }
@@ -45,24 +56,28 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Cpu(b) => b.name(),
             AnyBackend::Cuda(b) => b.name(),
+            AnyBackend::Spread(b) => b.name(),
         }
     }
     fn data(&self) -> &Dataset {
         match self {
             AnyBackend::Cpu(b) => b.data(),
             AnyBackend::Cuda(b) => b.data(),
+            AnyBackend::Spread(b) => b.data(),
         }
     }
     fn max_cohort(&self, specs: &[TrialSpec], batch: usize) -> usize {
         match self {
             AnyBackend::Cpu(b) => b.max_cohort(specs, batch),
             AnyBackend::Cuda(b) => b.max_cohort(specs, batch),
+            AnyBackend::Spread(b) => b.max_cohort(specs, batch),
         }
     }
     fn load(&self, trials: Vec<(TrialSpec, TrialState)>) -> Result<AnyCohort> {
         Ok(match self {
             AnyBackend::Cpu(b) => AnyCohort::Cpu(b.load(trials)?),
             AnyBackend::Cuda(b) => AnyCohort::Cuda(b.load(trials)?),
+            AnyBackend::Spread(b) => AnyCohort::Spread(b.load(trials)?),
         })
     }
     fn train_epoch(
@@ -80,6 +95,9 @@ impl Backend for AnyBackend {
             (AnyBackend::Cuda(b), AnyCohort::Cuda(c)) => {
                 b.train_epoch(c, order, batch, active, progress)
             }
+            (AnyBackend::Spread(b), AnyCohort::Spread(c)) => {
+                b.train_epoch(c, order, batch, active, progress)
+            }
             _ => Err(mismatch()),
         }
     }
@@ -87,6 +105,7 @@ impl Backend for AnyBackend {
         match (self, c) {
             (AnyBackend::Cpu(b), AnyCohort::Cpu(c)) => b.evaluate(c, split, active),
             (AnyBackend::Cuda(b), AnyCohort::Cuda(c)) => b.evaluate(c, split, active),
+            (AnyBackend::Spread(b), AnyCohort::Spread(c)) => b.evaluate(c, split, active),
             _ => Err(mismatch()),
         }
     }
@@ -94,6 +113,7 @@ impl Backend for AnyBackend {
         match (self, c) {
             (AnyBackend::Cpu(b), AnyCohort::Cpu(c)) => b.state(c, i),
             (AnyBackend::Cuda(b), AnyCohort::Cuda(c)) => b.state(c, i),
+            (AnyBackend::Spread(b), AnyCohort::Spread(c)) => b.state(c, i),
             _ => Err(mismatch()),
         }
     }
@@ -101,6 +121,7 @@ impl Backend for AnyBackend {
         match (self, c) {
             (AnyBackend::Cpu(b), AnyCohort::Cpu(c)) => b.set_state(c, i, state),
             (AnyBackend::Cuda(b), AnyCohort::Cuda(c)) => b.set_state(c, i, state),
+            (AnyBackend::Spread(b), AnyCohort::Spread(c)) => b.set_state(c, i, state),
             _ => Err(mismatch()),
         }
     }

@@ -8,6 +8,7 @@
 pub mod any;
 pub mod cpu;
 pub mod cuda;
+pub mod spread;
 
 use crate::data::Dataset;
 use crate::error::Result;

@@ -24,7 +24,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         return Err(Error::flag("--trials/--epochs", "expected at least 1"));
     }
     let data = Arc::new(super::load_data(&a.common.data)?);
-    let backend = crate::device::backend(a.common.device, data.clone())?;
+    let backend = crate::device::backend(&a.common.device, data.clone())?;
     if backend.name().contains("fakecuda") {
         return Err(Error::flag(
             "--device",

@@ -190,8 +190,9 @@ pub fn run(a: &SearchArgs) -> Result<()> {
         asha: (a.strategy == StrategyName::Asha).then(|| (a.min_epochs, cohort_size(a))),
     };
     let data = Arc::new(super::load_data(&a.common.data)?);
+    // The device first: a --device that cannot be used leaves no study folder behind.
+    let backend = crate::device::backend(&a.common.device, data.clone())?;
     study::prepare_dir(&out, &cfg, a.resume)?;
-    let backend = crate::device::backend(a.common.device, data.clone())?;
     println!(
         "search: {} | {} runs planned, <= {} epochs | seed {} | {} | study in {}",
         plan.lines[0],

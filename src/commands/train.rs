@@ -55,7 +55,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         }
     }
     let data = Arc::new(super::load_data(&a.common.data)?);
-    let backend = crate::device::backend(a.common.device, data.clone())?;
+    let backend = crate::device::backend(&a.common.device, data.clone())?;
     let spec = TrialSpec::new(0, hp.clone(), a.common.seed, data.dim(), N_CLASSES);
     let cfg = TrainConfig {
         epochs: a.epochs,

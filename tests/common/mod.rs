@@ -91,3 +91,15 @@ pub fn cuda_under_test() -> (fastfc::backend::cuda::driver::CudaGpu, bool) {
     assert!(g.info.fake);
     (g, false)
 }
+
+/// The embedded 8×8 data cut to its first `n_train` training and `n_val` validation rows (fast
+/// tests).
+pub fn embedded_subset(n_train: usize, n_val: usize) -> std::sync::Arc<fastfc::data::Dataset> {
+    let mut d = fastfc::data::embedded::load().unwrap();
+    let dim = d.dim();
+    d.train.x.truncate(n_train * dim);
+    d.train.y.truncate(n_train);
+    d.val.x.truncate(n_val * dim);
+    d.val.y.truncate(n_val);
+    std::sync::Arc::new(d)
+}
