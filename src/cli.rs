@@ -21,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Search hyperparameters (random, grid, Hyperband, TPE, BOHB or ASHA) and keep the best model.
     Search(SearchArgs),
+    /// Join a study shared through PostgreSQL and train its runs until it is done.
+    Worker(WorkerArgs),
     /// Train one configuration, report validation and test accuracy, save the model.
     Train(TrainArgs),
     /// Re-score a saved model on the validation and test splits.
@@ -218,14 +220,64 @@ pub struct SearchArgs {
     #[arg(long)]
     pub cohort_size: Option<usize>,
     #[command(flatten)]
+    pub shared: SharedArgs,
+    #[command(flatten)]
     pub common: Common,
+}
+
+/// A study shared by many processes through PostgreSQL.
+#[derive(Debug, Clone, Args)]
+pub struct SharedArgs {
+    /// Keep the study in PostgreSQL, shared with `fastfc worker`s on this or other machines:
+    /// postgresql://user:password@host:port/database[?sslmode=verify-full&sslrootcert=FILE].
+    /// --out then only receives the final results.
+    #[arg(long, value_name = "URL", requires = "study")]
+    pub storage: Option<String>,
+    /// The shared study's name (created, or joined if it exists with the same settings).
+    #[arg(long, value_name = "NAME", requires = "storage")]
+    pub study: Option<String>,
+    /// A claim on runs lasts this long without a heartbeat (renewed every third of it); a dead
+    /// worker's runs go back to the pool after it.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub lease: std::time::Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// The study's database (as given to `fastfc search --storage`).
+    #[arg(long, value_name = "URL")]
+    pub storage: String,
+    /// The study to work on; it must exist.
+    #[arg(long, value_name = "NAME")]
+    pub study: String,
+    /// A claim on runs lasts this long without a heartbeat.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub lease: std::time::Duration,
+    /// Most trials trained together (default: the study's, else 32).
+    #[arg(long)]
+    pub cohort_size: Option<usize>,
+    /// Compute device (as for search).
+    #[arg(long, default_value = "auto")]
+    pub device: Device,
+    /// Folder with the Fashion-MNIST IDX files (as for search).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// CPU threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
     /// Study folders written by `fastfc search --out`.
-    #[arg(required = true, value_name = "DIR")]
+    #[arg(required_unless_present = "storage", value_name = "DIR")]
     pub studies: Vec<PathBuf>,
+    /// A PostgreSQL database holding shared studies (with --study).
+    #[arg(long, value_name = "URL", requires = "study")]
+    pub storage: Option<String>,
+    /// Shared studies to report, by name (repeatable).
+    #[arg(long, value_name = "NAME", requires = "storage")]
+    pub study: Vec<String>,
     /// Where to write the plots (default: the first study's folder).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

@@ -23,3 +23,4 @@ pub mod report;
 pub mod space;
 pub mod strategy;
 pub mod study;
+pub mod worker;

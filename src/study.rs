@@ -314,7 +314,7 @@ fn kill_point() {
     }
 }
 
-fn spec_of<B: Backend>(q: &RunRequest, cfg: &StudyConfig, backend: &B) -> TrialSpec {
+pub fn spec_of<B: Backend>(q: &RunRequest, cfg: &StudyConfig, backend: &B) -> TrialSpec {
     TrialSpec::new(
         q.trial_id,
         q.hp.clone(),
@@ -324,7 +324,7 @@ fn spec_of<B: Backend>(q: &RunRequest, cfg: &StudyConfig, backend: &B) -> TrialS
     )
 }
 
-fn observation(r: &RunRecord) -> Observation {
+pub fn observation(r: &RunRecord) -> Observation {
     Observation {
         run_id: r.request.run_id,
         trial_id: r.request.trial_id,
@@ -354,24 +354,43 @@ pub fn finish<B: Backend>(
     dir: &Path,
     records: &[RunRecord],
 ) -> Result<Summary> {
-    let best = records
+    let best = best_of(records)?;
+    let state = journal::read_checkpoint(dir, best.request.run_id)?;
+    let kept = std::fs::read_to_string(dir.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Summary>(&t).ok());
+    finish_with(backend, cfg, dir, records, state, kept)
+}
+
+fn best_of(records: &[RunRecord]) -> Result<&RunRecord> {
+    records
         .iter()
         .min_by(|a, b| rank_records(a, b))
-        .ok_or_else(|| Error::backend("study", "no run finished"))?;
+        .ok_or_else(|| Error::backend("study", "no run finished"))
+}
+
+/// [`finish`] with the best run's checkpoint given (`state`), and the summary written before, if
+/// any (`kept`): when it chose the same run, its test score is kept instead of scoring again.
+pub fn finish_with<B: Backend>(
+    backend: &B,
+    cfg: &StudyConfig,
+    dir: &Path,
+    records: &[RunRecord],
+    state: TrialState,
+    kept: Option<Summary>,
+) -> Result<Summary> {
+    let best = best_of(records)?;
     let spec = spec_of(&best.request, cfg, backend);
-    let state = journal::read_checkpoint(dir, best.request.run_id)?;
     let mc = model_io::ModelConfig::from_spec(&spec, backend.data().image_size, cfg.seed);
     let best_dir: PathBuf = dir.join("best");
     model_io::save(&best_dir, &mc, &state.params)?;
     // The test split is scored once, for the chosen model: a study resumed after it finished
     // (same best run) keeps the score it already has.
-    let kept = std::fs::read_to_string(dir.join("summary.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<Summary>(&t).ok())
-        .filter(|old| old.best.run_id == best.request.run_id && old.test_accuracy.is_some());
+    let kept =
+        kept.filter(|old| old.best.run_id == best.request.run_id && old.test_accuracy.is_some());
     let (test_accuracy, test_loss) = if let Some(old) = kept {
         eprintln!(
-            "note: test accuracy of run {} kept from summary.json (the test split is scored once)",
+            "note: test accuracy of run {} kept from the study's summary (the test split is scored once)",
             best.request.run_id
         );
         (old.test_accuracy, old.test_loss)

@@ -5,6 +5,7 @@ pub mod data;
 pub mod eval;
 pub mod search;
 pub mod train;
+pub mod worker;
 
 use crate::cli::{Cli, Command, DataArgs};
 use crate::data::{DataOptions, Dataset};
@@ -13,6 +14,7 @@ use crate::error::Result;
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Search(a) => search::run(&a),
+        Command::Worker(a) => worker::run(&a),
         Command::Train(a) => train::run(&a),
         Command::Eval(a) => eval::run(&a),
         Command::Data(c) => data::run(c),

@@ -16,13 +16,26 @@ use crate::strategy::tpe::{Tpe, TpeSettings};
 use crate::strategy::{asha::Asha, grid, hyperband::Hyperband, random, Strategy};
 use crate::study::{self, StudyConfig, StudyUi};
 
-struct Ui {
-    bar: Progress,
+pub(crate) struct Ui {
+    pub(crate) bar: Progress,
     steps_per_epoch: u64,
     done: usize,
     total: usize,
     best: f64,
     started: Instant,
+}
+
+impl Ui {
+    pub(crate) fn new(plan: &crate::strategy::Plan, steps_per_epoch: u64) -> Ui {
+        Ui {
+            bar: Progress::new(plan.epochs as u64 * steps_per_epoch, "steps"),
+            steps_per_epoch,
+            done: 0,
+            total: plan.runs,
+            best: 0.0,
+            started: Instant::now(),
+        }
+    }
 }
 
 impl StudyUi for Ui {
@@ -67,46 +80,63 @@ impl StudyUi for Ui {
     }
 }
 
-fn build(a: &SearchArgs, space: &SearchSpace, space_path: &Path) -> Result<Box<dyn Strategy>> {
-    Ok(match a.strategy {
-        StrategyName::Random => Box::new(random::new(
+/// The strategy a study's settings describe (a search builds it from its flags through the
+/// settings, so a worker that only has the stored settings builds the same one).
+pub fn strategy_for(
+    cfg: &StudyConfig,
+    space: &SearchSpace,
+    space_path: &Path,
+) -> Result<Box<dyn Strategy>> {
+    let trials = cfg.trials.unwrap_or(108);
+    let missing = |what: &str| {
+        Error::backend(
+            "study",
+            format!("a {} study without its {what} settings", cfg.strategy),
+        )
+    };
+    Ok(match cfg.strategy.as_str() {
+        "random" => Box::new(random::new(space, trials, cfg.epochs, cfg.seed)?),
+        "grid" => Box::new(grid::new(space, space_path, cfg.epochs, cfg.trials)?),
+        "hyperband" => Box::new(Hyperband::new(
             space,
-            a.trials.unwrap_or(108),
-            a.epochs,
-            a.common.seed,
+            cfg.max_epochs,
+            cfg.factor,
+            cfg.iterations,
+            cfg.seed,
         )?),
-        StrategyName::Grid => Box::new(grid::new(space, space_path, a.epochs, a.trials)?),
-        StrategyName::Hyperband => Box::new(Hyperband::new(
+        "tpe" => Box::new(Tpe::new(
             space,
-            a.max_epochs,
-            a.factor,
-            a.iterations,
-            a.common.seed,
+            trials,
+            cfg.epochs,
+            cfg.seed,
+            cfg.tpe.clone().ok_or_else(|| missing("TPE"))?,
         )?),
-        StrategyName::Tpe => Box::new(Tpe::new(
+        "asha" => {
+            let (min_epochs, batch) = cfg.asha.ok_or_else(|| missing("ASHA"))?;
+            Box::new(Asha::new(
+                space,
+                cfg.max_epochs,
+                cfg.factor,
+                min_epochs,
+                trials,
+                batch,
+                cfg.seed,
+            )?)
+        }
+        "bohb" => Box::new(Hyperband::bohb(
             space,
-            a.trials.unwrap_or(108),
-            a.epochs,
-            a.common.seed,
-            tpe_settings(a).unwrap(),
+            cfg.max_epochs,
+            cfg.factor,
+            cfg.iterations,
+            cfg.seed,
+            cfg.tpe.clone().ok_or_else(|| missing("BOHB"))?,
         )?),
-        StrategyName::Asha => Box::new(Asha::new(
-            space,
-            a.max_epochs,
-            a.factor,
-            a.min_epochs,
-            a.trials.unwrap_or(108),
-            cohort_size(a),
-            a.common.seed,
-        )?),
-        StrategyName::Bohb => Box::new(Hyperband::bohb(
-            space,
-            a.max_epochs,
-            a.factor,
-            a.iterations,
-            a.common.seed,
-            tpe_settings(a).unwrap(),
-        )?),
+        other => {
+            return Err(Error::backend(
+                "study",
+                format!("unknown strategy {other:?} (made by another fastfc version?)"),
+            ))
+        }
     })
 }
 
@@ -154,14 +184,6 @@ pub fn run(a: &SearchArgs) -> Result<()> {
     if a.common.batch_size == 0 {
         return Err(Error::flag("--batch-size", "0: expected at least 1"));
     }
-    let mut strategy = build(a, &space, &space_path)?;
-    let plan = strategy.plan();
-    if a.dry_run {
-        for l in &plan.lines {
-            println!("{l}");
-        }
-        return Ok(());
-    }
     let name = match a.strategy {
         StrategyName::Random => "random",
         StrategyName::Grid => "grid",
@@ -189,6 +211,21 @@ pub fn run(a: &SearchArgs) -> Result<()> {
         tpe: tpe_settings(a),
         asha: (a.strategy == StrategyName::Asha).then(|| (a.min_epochs, cohort_size(a))),
     };
+    let mut strategy = strategy_for(&cfg, &space, &space_path)?;
+    let plan = strategy.plan();
+    if a.dry_run {
+        for l in &plan.lines {
+            println!("{l}");
+        }
+        return Ok(());
+    }
+    if let (Some(storage), Some(study_name)) = (&a.shared.storage, &a.shared.study) {
+        let space_text = match &a.space {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
+            None => String::new(),
+        };
+        return shared(a, storage, study_name, &cfg, &space_text, &plan, &out);
+    }
     let data = Arc::new(super::load_data(&a.common.data)?);
     // The device first: a --device that cannot be used leaves no study folder behind.
     let backend = crate::device::backend(&a.common.device, data.clone())?;
@@ -202,15 +239,7 @@ pub fn run(a: &SearchArgs) -> Result<()> {
         backend.name(),
         out.display()
     );
-    let spe = steps_per_epoch(data.train.len(), cfg.batch_size) as u64;
-    let mut ui = Ui {
-        bar: Progress::new(plan.epochs as u64 * spe, "steps"),
-        steps_per_epoch: spe,
-        done: 0,
-        total: plan.runs,
-        best: 0.0,
-        started: Instant::now(),
-    };
+    let mut ui = Ui::new(&plan, steps_per_epoch(data.train.len(), cfg.batch_size) as u64);
     let records = study::run(
         &backend,
         strategy.as_mut(),
@@ -257,6 +286,73 @@ pub fn run(a: &SearchArgs) -> Result<()> {
     }
     println!(
         "wrote {}/{{journal.jsonl, results.csv, summary.json, best/}}",
+        out.display()
+    );
+    Ok(())
+}
+
+/// The search space a shared study stored: its TOML, or the default space for "".
+pub(crate) fn stored_space(study: &str, text: &str) -> Result<(SearchSpace, PathBuf)> {
+    let path = PathBuf::from(format!("<the search space of study {study:?}>"));
+    if text.is_empty() {
+        return Ok((SearchSpace::default(), path));
+    }
+    Ok((SearchSpace::parse(&path, text)?, path))
+}
+
+/// `fastfc search --storage URL --study NAME`: creates or joins the shared study, works on it
+/// as a worker does, then writes results.csv, summary.json and best/ to `out`.
+fn shared(
+    a: &SearchArgs,
+    storage: &str,
+    study_name: &str,
+    cfg: &StudyConfig,
+    space_text: &str,
+    plan: &crate::strategy::Plan,
+    out: &Path,
+) -> Result<()> {
+    let url = crate::results::postgres::PgUrl::parse(storage, "--storage")?;
+    let data = Arc::new(super::load_data(&a.common.data)?);
+    let backend = crate::device::backend(&a.common.device, data.clone())?;
+    let mut study = crate::results::postgres::SharedStudy::open(
+        &url,
+        study_name,
+        Some((cfg, space_text)),
+        a.shared.lease,
+    )?;
+    let (space, space_path) = stored_space(study_name, space_text)?;
+    println!(
+        "search: {} | {} runs planned | study {study_name:?} in {} as worker {} | {}",
+        plan.lines[0],
+        plan.runs,
+        url.shown,
+        study.worker,
+        backend.name()
+    );
+    let mut ui = Ui::new(plan, steps_per_epoch(data.train.len(), cfg.batch_size) as u64);
+    let mine = crate::worker::work(
+        &backend,
+        &mut study,
+        &|| strategy_for(cfg, &space, &space_path),
+        cohort_size(a),
+        &mut ui,
+    )?;
+    ui.bar.finish();
+    let records = study.records()?;
+    let summary = crate::worker::finish(&backend, &mut study, out)?;
+    print_top(&records);
+    let b = &summary.best;
+    println!(
+        "\nbest: run {} (trial {}) val_accuracy {:.4}, test_accuracy {}",
+        b.run_id,
+        b.trial_id,
+        b.val_accuracy,
+        summary.test_accuracy.map_or("n/a".into(), |t| format!("{t:.4}"))
+    );
+    println!(
+        "this process trained {} of the study's {} runs; wrote {}/{{results.csv, summary.json, best/}}",
+        mine.len(),
+        records.len(),
         out.display()
     );
     Ok(())

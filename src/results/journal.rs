@@ -138,6 +138,16 @@ pub fn write_checkpoint(dir: &Path, run_id: u64, s: &TrialState) -> Result<()> {
     let path = checkpoint_path(dir, run_id);
     let parent = path.parent().unwrap();
     std::fs::create_dir_all(parent).ctx_io(parent)?;
+    let buf = encode_checkpoint(s);
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).ctx_io(&tmp)?;
+    f.write_all(&buf).ctx_io(&tmp)?;
+    f.sync_all().ctx_io(&tmp)?;
+    std::fs::rename(&tmp, &path).ctx_io(&path)
+}
+
+/// A checkpoint's bytes: magic, sizes and counters, the f32s, and a CRC-32 of all of it.
+pub fn encode_checkpoint(s: &TrialState) -> Vec<u8> {
     let mut buf = CKPT_MAGIC.to_vec();
     for v in [
         s.params.len() as u64,
@@ -153,11 +163,7 @@ pub fn write_checkpoint(dir: &Path, run_id: u64, s: &TrialState) -> Result<()> {
     }
     let crc = crc32fast::hash(&buf);
     buf.extend_from_slice(&crc.to_le_bytes());
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).ctx_io(&tmp)?;
-    f.write_all(&buf).ctx_io(&tmp)?;
-    f.sync_all().ctx_io(&tmp)?;
-    std::fs::rename(&tmp, &path).ctx_io(&path)
+    buf
 }
 
 /// Reads run `run_id`'s checkpoint; a missing, truncated or damaged file (checksum mismatch) is an
@@ -173,7 +179,8 @@ pub fn read_checkpoint(dir: &Path, run_id: u64) -> Result<TrialState> {
     })
 }
 
-fn parse_checkpoint(b: &[u8]) -> std::result::Result<TrialState, String> {
+/// A checkpoint from its bytes ([`encode_checkpoint`]); why not, if they are not one.
+pub fn parse_checkpoint(b: &[u8]) -> std::result::Result<TrialState, String> {
     if b.len() < 8 || &b[..8] != CKPT_MAGIC {
         let old = b.len() >= 8 && &b[..8] == b"FFCCKPT1";
         return Err(if old {

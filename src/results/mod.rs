@@ -6,3 +6,4 @@ pub mod journal;
 pub mod model_io;
 pub mod nonfinite;
 pub mod optuna;
+pub mod postgres;
