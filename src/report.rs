@@ -53,6 +53,27 @@ pub fn load(dir: &Path) -> Result<Study> {
     })
 }
 
+/// A study shared through PostgreSQL, by name.
+pub fn load_shared(url: &crate::results::postgres::PgUrl, name: &str) -> Result<Study> {
+    let mut s = crate::results::postgres::SharedStudy::open(
+        url,
+        name,
+        None,
+        std::time::Duration::from_secs(30),
+    )?;
+    let records = s.records()?;
+    if records.is_empty() {
+        return Err(Error::flag(
+            "--study",
+            format!("{name:?}: no finished runs yet"),
+        ));
+    }
+    Ok(Study {
+        label: format!("{} ({name})", s.config.strategy),
+        records,
+    })
+}
+
 /// Best-so-far curve: (x, best val_accuracy) at each run's finish, ordered by x.
 pub fn best_so_far(records: &[RunRecord], x: impl Fn(&RunRecord) -> f64) -> Vec<(f64, f64)> {
     let mut pts: Vec<(f64, f64)> = records.iter().map(|r| (x(r), r.val_accuracy)).collect();

@@ -128,9 +128,8 @@ pub fn work<B: Backend>(
                 seed: cfg.seed,
             };
             let shown: &dyn StudyUi = &*ui;
-            let outcomes = train_cohort(backend, jobs, &train_cfg, &mut |_| {}, &|n| {
-                shown.steps(n)
-            })?;
+            let outcomes =
+                train_cohort(backend, jobs, &train_cfg, &mut |_| {}, &|n| shown.steps(n))?;
             let done: Vec<_> = claims
                 .into_iter()
                 .zip(outcomes)

@@ -10,7 +10,6 @@
 
 mod common;
 
-
 use fastfc::backend::cpu::CpuBackend;
 use fastfc::backend::cuda::emu::{EmuGpu, FiberOrder};
 use fastfc::backend::cuda::engine::CudaBackend;

@@ -20,12 +20,27 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data(c) => data::run(c),
         Command::Bench(a) => bench::run(&a),
         Command::Report(a) => {
-            let studies = a
+            let mut studies = a
                 .studies
                 .iter()
                 .map(|d| crate::report::load(d))
                 .collect::<Result<Vec<_>>>()?;
-            let out = a.out.clone().unwrap_or_else(|| a.studies[0].clone());
+            if let Some(storage) = &a.storage {
+                let url = crate::results::postgres::PgUrl::parse(storage, "--storage")?;
+                for name in &a.study {
+                    studies.push(crate::report::load_shared(&url, name)?);
+                }
+            }
+            let out = match (&a.out, a.studies.first()) {
+                (Some(o), _) => o.clone(),
+                (None, Some(d)) => d.clone(),
+                (None, None) => {
+                    return Err(crate::error::Error::flag(
+                        "--out",
+                        "missing: a report of shared studies needs a folder for its plots",
+                    ))
+                }
+            };
             print!("{}", crate::report::table(&studies));
             print!("{}", crate::report::importance_table(&studies));
             for f in crate::report::draw(&studies, &out)? {

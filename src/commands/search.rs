@@ -109,7 +109,7 @@ pub fn strategy_for(
             trials,
             cfg.epochs,
             cfg.seed,
-            cfg.tpe.clone().ok_or_else(|| missing("TPE"))?,
+            cfg.tpe.ok_or_else(|| missing("TPE"))?,
         )?),
         "asha" => {
             let (min_epochs, batch) = cfg.asha.ok_or_else(|| missing("ASHA"))?;
@@ -129,7 +129,7 @@ pub fn strategy_for(
             cfg.factor,
             cfg.iterations,
             cfg.seed,
-            cfg.tpe.clone().ok_or_else(|| missing("BOHB"))?,
+            cfg.tpe.ok_or_else(|| missing("BOHB"))?,
         )?),
         other => {
             return Err(Error::backend(
@@ -239,7 +239,10 @@ pub fn run(a: &SearchArgs) -> Result<()> {
         backend.name(),
         out.display()
     );
-    let mut ui = Ui::new(&plan, steps_per_epoch(data.train.len(), cfg.batch_size) as u64);
+    let mut ui = Ui::new(
+        &plan,
+        steps_per_epoch(data.train.len(), cfg.batch_size) as u64,
+    );
     let records = study::run(
         &backend,
         strategy.as_mut(),
@@ -329,7 +332,10 @@ fn shared(
         study.worker,
         backend.name()
     );
-    let mut ui = Ui::new(plan, steps_per_epoch(data.train.len(), cfg.batch_size) as u64);
+    let mut ui = Ui::new(
+        plan,
+        steps_per_epoch(data.train.len(), cfg.batch_size) as u64,
+    );
     let mine = crate::worker::work(
         &backend,
         &mut study,
@@ -347,7 +353,9 @@ fn shared(
         b.run_id,
         b.trial_id,
         b.val_accuracy,
-        summary.test_accuracy.map_or("n/a".into(), |t| format!("{t:.4}"))
+        summary
+            .test_accuracy
+            .map_or("n/a".into(), |t| format!("{t:.4}"))
     );
     println!(
         "this process trained {} of the study's {} runs; wrote {}/{{results.csv, summary.json, best/}}",

@@ -39,6 +39,8 @@ pub struct PgUrl {
     pub tls: Tls,
     /// The URL as given, with the password masked: what messages show.
     pub shown: String,
+    /// The flag it came from, for errors.
+    flag: String,
 }
 
 impl std::fmt::Debug for PgUrl {
@@ -169,9 +171,16 @@ impl PgUrl {
             config.connect_timeout(Duration::from_secs(10));
         }
         if config.get_hosts().is_empty() {
-            return Err(bad("no host: expected postgresql://user@host/database".into()));
+            return Err(bad(
+                "no host: expected postgresql://user@host/database".into()
+            ));
         }
-        Ok(PgUrl { config, tls, shown })
+        Ok(PgUrl {
+            config,
+            tls,
+            shown,
+            flag: flag.to_string(),
+        })
     }
 
     /// The database name the URL names, if any.
@@ -192,7 +201,12 @@ impl PgUrl {
             let tls = tokio_postgres_rustls::MakeRustlsConnect::new(self.rustls()?);
             self.config.connect(tls)
         };
-        res.map_err(|e| Error::backend("postgresql", format!("{}: {}", self.shown, describe(&e))))
+        res.map_err(|e| {
+            Error::flag(
+                &self.flag,
+                format!("{}: cannot connect: {}", self.shown, describe(&e)),
+            )
+        })
     }
 
     fn rustls(&self) -> Result<rustls::ClientConfig> {
@@ -205,7 +219,10 @@ impl PgUrl {
             let certs = CertificateDer::pem_file_iter(path)
                 .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
                 .map_err(|e| {
-                    Error::file(path, format!("sslrootcert: not a PEM certificate file: {e}"))
+                    Error::file(
+                        path,
+                        format!("sslrootcert: not a PEM certificate file: {e}"),
+                    )
                 })?;
             for c in certs {
                 store.add(c).map_err(|e| {

@@ -121,8 +121,11 @@ pub fn ensure_schema(client: &mut Client, url: &PgUrl) -> Result<()> {
         }
     }
     t.batch_execute(CREATE).map_err(&e)?;
-    t.execute("INSERT INTO fastfc_schema (version) VALUES ($1)", &[&SCHEMA])
-        .map_err(&e)?;
+    t.execute(
+        "INSERT INTO fastfc_schema (version) VALUES ($1)",
+        &[&SCHEMA],
+    )
+    .map_err(&e)?;
     t.commit().map_err(&e)
 }
 
@@ -184,7 +187,10 @@ impl SharedStudy {
         lease: Duration,
     ) -> Result<SharedStudy> {
         if name.is_empty() {
-            return Err(Error::flag("--study", "an empty name: expected a study name"));
+            return Err(Error::flag(
+                "--study",
+                "an empty name: expected a study name",
+            ));
         }
         let mut client = url.connect()?;
         ensure_schema(&mut client, url)?;
@@ -360,7 +366,10 @@ impl SharedStudy {
         let bytes = bytes.ok_or_else(|| {
             Error::backend(
                 "postgresql",
-                format!("{}: study {:?}: run {run_id} has no checkpoint", url.shown, self.name),
+                format!(
+                    "{}: study {:?}: run {run_id} has no checkpoint",
+                    url.shown, self.name
+                ),
             )
         })?;
         journal::parse_checkpoint(&bytes).map_err(|why| {
@@ -440,7 +449,12 @@ impl SharedStudy {
     }
 
     /// Renews this worker's leases (the heartbeat, on its own connection).
-    pub fn heartbeat(client: &mut Client, study: i64, worker: &str, lease: Duration) -> std::result::Result<u64, postgres::Error> {
+    pub fn heartbeat(
+        client: &mut Client,
+        study: i64,
+        worker: &str,
+        lease: Duration,
+    ) -> std::result::Result<u64, postgres::Error> {
         client.execute(
             "UPDATE fastfc_runs SET lease_until = now() + make_interval(secs => $3)
               WHERE study = $1 AND worker = $2 AND state = 'claimed'",
@@ -479,8 +493,11 @@ impl SharedStudy {
 }
 
 fn lock_study(t: &mut Transaction, id: i64) -> std::result::Result<(), postgres::Error> {
-    t.query_one("SELECT id FROM fastfc_studies WHERE id = $1 FOR UPDATE", &[&id])
-        .map(|_| ())
+    t.query_one(
+        "SELECT id FROM fastfc_studies WHERE id = $1 FOR UPDATE",
+        &[&id],
+    )
+    .map(|_| ())
 }
 
 fn request_of(url: &PgUrl, v: Value) -> Result<RunRequest> {
