@@ -93,7 +93,7 @@ pub fn work<B: Backend>(
             Claim::Done => break,
             Claim::Wait => {
                 std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_secs(1));
+                pause = (pause * 2).min(Duration::from_millis(250));
                 continue;
             }
             Claim::Runs(r) => r,

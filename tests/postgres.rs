@@ -442,7 +442,13 @@ fn a_late_record_from_an_expired_claim_is_refused() {
             seconds: 0.1,
             study_seconds: 0.0,
             study_epochs: 0,
-            history: vec![],
+            history: vec![fastfc::train::EpochRecord {
+                epoch: 1,
+                loss: 0.6,
+                accuracy: 0.7,
+                val_loss: 0.5,
+                val_accuracy: acc,
+            }],
         };
         (c.clone(), rec, fastfc::model::TrialState::init(&spec))
     };
@@ -462,8 +468,10 @@ fn a_late_record_from_an_expired_claim_is_refused() {
     assert_eq!(recs.len(), 3);
     assert!(recs.iter().all(|r| r.val_accuracy == 0.9));
     assert!(matches!(b.claim(&mut sb, 2).unwrap(), Claim::Done));
-    // The study counters run on across workers.
-    assert_eq!(recs.iter().map(|r| r.study_epochs).max(), Some(0));
+    // The study's epoch counter runs on across workers and counts refused records not at all.
+    let mut epochs: Vec<usize> = recs.iter().map(|r| r.study_epochs).collect();
+    epochs.sort();
+    assert_eq!(epochs, vec![1, 2, 3]);
     // A fresh strategy replays the whole history (proposals, then observations) to the end.
     let mut fresh = strategy();
     a.reset_replay();

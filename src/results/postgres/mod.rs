@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS fastfc_studies (
     config jsonb NOT NULL,
     space text NOT NULL,
     created timestamptz NOT NULL DEFAULT now(),
+    -- Epochs trained by the study's recorded runs (the records' study_epochs).
+    epochs bigint NOT NULL DEFAULT 0,
     summary jsonb
 );
 CREATE TABLE IF NOT EXISTS fastfc_runs (
@@ -60,6 +62,9 @@ CREATE TABLE IF NOT EXISTS fastfc_runs (
     checkpoint bytea,
     PRIMARY KEY (study, run_id)
 );
+-- Checkpoints are float32 arrays that do not compress: store them out of line uncompressed,
+-- without spending CPU on a compression attempt at every record.
+ALTER TABLE fastfc_runs ALTER COLUMN checkpoint SET STORAGE EXTERNAL;
 CREATE INDEX IF NOT EXISTS fastfc_runs_claimed ON fastfc_runs (study, lease_until) WHERE state = 'claimed';
 CREATE TABLE IF NOT EXISTS fastfc_events (
     study bigint NOT NULL REFERENCES fastfc_studies(id) ON DELETE CASCADE,
@@ -70,6 +75,43 @@ CREATE TABLE IF NOT EXISTS fastfc_events (
     PRIMARY KEY (study, seq)
 );
 ";
+
+// The statements of a claim and a record, prepared once per connection.
+const LOCK: &str = "SELECT id FROM fastfc_studies WHERE id = $1 FOR UPDATE";
+const RECLAIM: &str = "UPDATE fastfc_runs r SET worker = $2, attempt = r.attempt + 1,
+        lease_until = now() + make_interval(secs => $3)
+   FROM (SELECT run_id FROM fastfc_runs
+          WHERE study = $1 AND state = 'claimed' AND lease_until < now()
+          ORDER BY run_id LIMIT $4 FOR UPDATE SKIP LOCKED) x
+  WHERE r.study = $1 AND r.run_id = x.run_id
+RETURNING r.request, r.attempt";
+const INSERT_RUNS: &str =
+    "INSERT INTO fastfc_runs (study, run_id, request, state, worker, lease_until)
+SELECT $1, x.run_id, x.request, 'claimed', $4, now() + make_interval(secs => $5)
+  FROM unnest($2::bigint[], $3::jsonb[]) AS x(run_id, request)";
+const PROPOSED: &str = "INSERT INTO fastfc_events (study, kind, run_ids, capacity)
+VALUES ($1, 'propose', $2, $3) RETURNING seq";
+const EVENTS: &str = "SELECT seq, kind, run_ids, capacity FROM fastfc_events
+ WHERE study = $1 AND seq > $2 ORDER BY seq";
+const RECORDS_OF: &str =
+    "SELECT record FROM fastfc_runs WHERE study = $1 AND run_id = ANY($2) ORDER BY run_id";
+// Locks the study and reads its clock and epoch count; the commit does not wait for the disk
+// (see `record`).
+const RECORD_LOCK: &str = "SELECT extract(epoch FROM now() - created)::float8, epochs,
+       set_config('synchronous_commit', 'off', true)
+  FROM fastfc_studies WHERE id = $1 FOR UPDATE";
+const DONE: &str =
+    "UPDATE fastfc_runs r SET state = 'done', checkpoint = x.ckpt, lease_until = NULL
+   FROM unnest($2::bigint[], $3::bytea[], $4::int[]) AS x(run_id, ckpt, attempt)
+  WHERE r.study = $1 AND r.run_id = x.run_id AND r.state = 'claimed'
+    AND r.worker = $5 AND r.attempt = x.attempt
+RETURNING r.run_id";
+const SET_RECORDS: &str = "UPDATE fastfc_runs r SET record = x.record
+   FROM unnest($2::bigint[], $3::jsonb[]) AS x(run_id, record)
+  WHERE r.study = $1 AND r.run_id = x.run_id";
+const SET_EPOCHS: &str = "UPDATE fastfc_studies SET epochs = $2 WHERE id = $1";
+const OBSERVED: &str =
+    "INSERT INTO fastfc_events (study, kind, run_ids) VALUES ($1, 'observe', $2)";
 
 fn db(url: &PgUrl, what: &str) -> impl Fn(postgres::Error) -> Error {
     let (shown, what) = (url.shown.clone(), what.to_string());
@@ -144,6 +186,25 @@ pub struct SharedStudy {
     pub lease: Duration,
     /// The last event the local strategy has applied.
     applied: i64,
+    /// Statements prepared on this connection (a claim or record is then one round trip per
+    /// statement instead of two).
+    prepared: Cache,
+}
+
+type Cache = std::collections::HashMap<&'static str, postgres::Statement>;
+
+/// `sql` prepared once per connection.
+fn prep(
+    t: &mut Transaction,
+    cache: &mut Cache,
+    sql: &'static str,
+) -> std::result::Result<postgres::Statement, postgres::Error> {
+    if let Some(s) = cache.get(sql) {
+        return Ok(s.clone());
+    }
+    let s = t.prepare(sql)?;
+    cache.insert(sql, s.clone());
+    Ok(s)
 }
 
 /// A claimed run: the request, and which attempt at it this is (records must name it).
@@ -261,6 +322,7 @@ impl SharedStudy {
             worker: worker_name(),
             lease,
             applied: 0,
+            prepared: Cache::new(),
         })
     }
 
@@ -282,20 +344,14 @@ impl SharedStudy {
         let (id, worker) = (self.id, self.worker.clone());
         let url = self.url.clone();
         let e = db(&url, "claiming runs");
+        let cache = &mut self.prepared;
         let mut t = self.client.transaction().map_err(&e)?;
-        lock_study(&mut t, id).map_err(&e)?;
+        let lock = prep(&mut t, cache, LOCK).map_err(&e)?;
+        t.query_one(&lock, &[&id]).map_err(&e)?;
         let cap = capacity.min(i64::MAX as usize) as i64;
+        let reclaim = prep(&mut t, cache, RECLAIM).map_err(&e)?;
         let again = t
-            .query(
-                "UPDATE fastfc_runs r SET worker = $2, attempt = r.attempt + 1,
-                        lease_until = now() + make_interval(secs => $3)
-                   FROM (SELECT run_id FROM fastfc_runs
-                          WHERE study = $1 AND state = 'claimed' AND lease_until < now()
-                          ORDER BY run_id LIMIT $4 FOR UPDATE SKIP LOCKED) x
-                  WHERE r.study = $1 AND r.run_id = x.run_id
-              RETURNING r.request, r.attempt",
-                &[&id, &worker, &lease, &cap],
-            )
+            .query(&reclaim, &[&id, &worker, &lease, &cap])
             .map_err(&e)?;
         if !again.is_empty() {
             let mut out = vec![];
@@ -309,7 +365,8 @@ impl SharedStudy {
             t.commit().map_err(&e)?;
             return Ok(Claim::Runs(out));
         }
-        self.applied = catch_up(&mut t, &url, id, self.applied, strategy)?;
+        let applied = catch_up(&mut t, cache, &url, id, self.applied, strategy);
+        self.applied = applied?;
         match strategy.propose(capacity) {
             Proposal::Done => {
                 t.commit().map_err(&e)?;
@@ -321,21 +378,16 @@ impl SharedStudy {
             }
             Proposal::Run(reqs) => {
                 let ids: Vec<i64> = reqs.iter().map(|q| q.run_id as i64).collect();
-                for q in &reqs {
-                    let v = serde_json::to_value(q).expect("request serialises");
-                    t.execute(
-                        "INSERT INTO fastfc_runs (study, run_id, request, state, worker, lease_until)
-                         VALUES ($1, $2, $3, 'claimed', $4, now() + make_interval(secs => $5))",
-                        &[&id, &(q.run_id as i64), &v, &worker, &lease],
-                    )
+                let values: Vec<Value> = reqs
+                    .iter()
+                    .map(|q| serde_json::to_value(q).expect("request serialises"))
+                    .collect();
+                let insert = prep(&mut t, cache, INSERT_RUNS).map_err(&e)?;
+                t.execute(&insert, &[&id, &ids, &values, &worker, &lease])
                     .map_err(&e)?;
-                }
+                let propose = prep(&mut t, cache, PROPOSED).map_err(&e)?;
                 let seq: i64 = t
-                    .query_one(
-                        "INSERT INTO fastfc_events (study, kind, run_ids, capacity)
-                         VALUES ($1, 'propose', $2, $3) RETURNING seq",
-                        &[&id, &ids, &cap],
-                    )
+                    .query_one(&propose, &[&id, &ids, &cap])
                     .map_err(&e)?
                     .get(0);
                 t.commit().map_err(&e)?;
@@ -393,43 +445,41 @@ impl SharedStudy {
     ) -> Result<Vec<RunRecord>> {
         let (id, worker, url) = (self.id, self.worker.clone(), self.url.clone());
         let e = db(&url, "recording runs");
+        let cache = &mut self.prepared;
         let mut t = self.client.transaction().map_err(&e)?;
-        lock_study(&mut t, id).map_err(&e)?;
-        let row = t
-            .query_one(
-                "SELECT extract(epoch FROM now() - s.created)::float8,
-                        coalesce((SELECT sum(jsonb_array_length(record->'history'))
-                                    FROM fastfc_runs WHERE study = $1 AND state = 'done'), 0)::bigint
-                   FROM fastfc_studies s WHERE s.id = $1",
-                &[&id],
-            )
-            .map_err(&e)?;
+        // The commit does not wait for the WAL to reach the disk (a cohort's checkpoints are
+        // megabytes): RECORD_LOCK sets synchronous_commit off for this transaction. Atomicity is
+        // kept: should the server crash within the next fraction of a second, the whole
+        // transaction is lost, the runs are still claimed by this worker, and they are trained
+        // again when the lease expires; never half recorded, never twice.
+        let lock = prep(&mut t, cache, RECORD_LOCK).map_err(&e)?;
+        let row = t.query_one(&lock, &[&id]).map_err(&e)?;
         let study_seconds: f64 = row.get(0);
         let mut study_epochs = row.get::<_, i64>(1) as usize;
-        let mut written = vec![];
+        // One statement for the whole cohort; a row is updated only for the claim's current holder.
+        let (mut ids, mut ckpts, mut attempts) = (vec![], vec![], vec![]);
+        let mut pending = vec![];
         for (c, mut rec, ckpt) in done {
-            study_epochs += rec.history.len();
             rec.study_seconds = study_seconds;
-            rec.study_epochs = study_epochs;
-            let v = serde_json::to_value(&rec).expect("record serialises");
-            let n = t
-                .execute(
-                    "UPDATE fastfc_runs SET state = 'done', record = $3, checkpoint = $4, lease_until = NULL
-                      WHERE study = $1 AND run_id = $2 AND state = 'claimed' AND worker = $5 AND attempt = $6",
-                    &[
-                        &id,
-                        &(rec.request.run_id as i64),
-                        &v,
-                        &journal::encode_checkpoint(&ckpt),
-                        &worker,
-                        &c.attempt,
-                    ],
-                )
-                .map_err(&e)?;
-            if n == 1 {
+            ids.push(rec.request.run_id as i64);
+            attempts.push(c.attempt);
+            ckpts.push(journal::encode_checkpoint(&ckpt));
+            pending.push(rec);
+        }
+        let done_stmt = prep(&mut t, cache, DONE).map_err(&e)?;
+        let accepted: std::collections::HashSet<i64> = t
+            .query(&done_stmt, &[&id, &ids, &ckpts, &attempts, &worker])
+            .map_err(&e)?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut written = vec![];
+        for mut rec in pending {
+            if accepted.contains(&(rec.request.run_id as i64)) {
+                study_epochs += rec.history.len();
+                rec.study_epochs = study_epochs;
                 written.push(rec);
             } else {
-                study_epochs -= rec.history.len();
                 eprintln!(
                     "note: run {} was taken over by another worker (this worker's lease expired); its record is theirs",
                     rec.request.run_id
@@ -438,11 +488,17 @@ impl SharedStudy {
         }
         if !written.is_empty() {
             let ids: Vec<i64> = written.iter().map(|r| r.request.run_id as i64).collect();
-            t.execute(
-                "INSERT INTO fastfc_events (study, kind, run_ids) VALUES ($1, 'observe', $2)",
-                &[&id, &ids],
-            )
-            .map_err(&e)?;
+            let values: Vec<Value> = written
+                .iter()
+                .map(|r| serde_json::to_value(r).expect("record serialises"))
+                .collect();
+            let set = prep(&mut t, cache, SET_RECORDS).map_err(&e)?;
+            t.execute(&set, &[&id, &ids, &values]).map_err(&e)?;
+            let epochs = prep(&mut t, cache, SET_EPOCHS).map_err(&e)?;
+            t.execute(&epochs, &[&id, &(study_epochs as i64)])
+                .map_err(&e)?;
+            let observed = prep(&mut t, cache, OBSERVED).map_err(&e)?;
+            t.execute(&observed, &[&id, &ids]).map_err(&e)?;
         }
         t.commit().map_err(&e)?;
         Ok(written)
@@ -492,14 +548,6 @@ impl SharedStudy {
     }
 }
 
-fn lock_study(t: &mut Transaction, id: i64) -> std::result::Result<(), postgres::Error> {
-    t.query_one(
-        "SELECT id FROM fastfc_studies WHERE id = $1 FOR UPDATE",
-        &[&id],
-    )
-    .map(|_| ())
-}
-
 fn request_of(url: &PgUrl, v: Value) -> Result<RunRequest> {
     serde_json::from_value(v).map_err(|err| {
         Error::backend(
@@ -534,18 +582,15 @@ pub fn read_records(client: &mut Client, url: &PgUrl, id: i64) -> Result<Vec<Run
 /// last event applied.
 fn catch_up(
     t: &mut Transaction,
+    cache: &mut Cache,
     url: &PgUrl,
     id: i64,
     applied: i64,
     strategy: &mut dyn Strategy,
 ) -> Result<i64> {
     let e = db(url, "reading the study's events");
-    let events = t
-        .query(
-            "SELECT seq, kind, run_ids, capacity FROM fastfc_events WHERE study = $1 AND seq > $2 ORDER BY seq",
-            &[&id, &applied],
-        )
-        .map_err(&e)?;
+    let events_stmt = prep(t, cache, EVENTS).map_err(&e)?;
+    let events = t.query(&events_stmt, &[&id, &applied]).map_err(&e)?;
     let mut last = applied;
     for ev in events {
         let seq: i64 = ev.get(0);
@@ -567,12 +612,8 @@ fn catch_up(
                 ));
             }
         } else {
-            let rows = t
-                .query(
-                    "SELECT record FROM fastfc_runs WHERE study = $1 AND run_id = ANY($2) ORDER BY run_id",
-                    &[&id, &ids],
-                )
-                .map_err(&e)?;
+            let records = prep(t, cache, RECORDS_OF).map_err(&e)?;
+            let rows = t.query(&records, &[&id, &ids]).map_err(&e)?;
             let mut recs = rows
                 .into_iter()
                 .map(|r| record_of(url, r.get(0)))
