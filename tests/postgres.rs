@@ -406,6 +406,14 @@ fn a_late_record_from_an_expired_claim_is_refused() {
     let lease = Duration::from_millis(300);
     let mut a = SharedStudy::open(&url, "lease", Some((&cfg, "")), lease).unwrap();
     let mut b = SharedStudy::open(&url, "lease", None, lease).unwrap();
+    // The first process sets the study's data; one that loaded other data is refused.
+    a.check_data("8x8, crc32 00000001").unwrap();
+    b.check_data("8x8, crc32 00000001").unwrap();
+    let e = b.check_data("8x8, crc32 00000002").unwrap_err().to_string();
+    assert!(
+        e.contains("--data-dir") && e.contains("other data") && e.contains("00000001"),
+        "{e}"
+    );
     let (mut sa, mut sb) = (strategy(), strategy());
     let Claim::Runs(mine) = a.claim(&mut sa, 2).unwrap() else {
         panic!("a claims the first two runs")

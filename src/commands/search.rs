@@ -323,6 +323,7 @@ fn shared(
         Some((cfg, space_text)),
         a.shared.lease,
     )?;
+    study.check_data(&data.fingerprint())?;
     let (space, space_path) = stored_space(study_name, space_text)?;
     println!(
         "search: {} | {} runs planned | study {study_name:?} in {} as worker {} | {}",

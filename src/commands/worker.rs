@@ -22,6 +22,7 @@ pub fn run(a: &WorkerArgs) -> Result<()> {
         data_dir: a.data_dir.clone(),
         no_cache: false,
     })?);
+    study.check_data(&data.fingerprint())?;
     let backend = crate::device::backend(&a.device, data.clone())?;
     let cohort = a
         .cohort_size

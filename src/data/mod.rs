@@ -102,6 +102,24 @@ impl Dataset {
         self.image_size * self.image_size
     }
 
+    /// What identifies this data among processes that must train on the same data (the workers
+    /// of a shared study): image size, split sizes, and a CRC-32 of every value and label.
+    pub fn fingerprint(&self) -> String {
+        let mut h = crc32fast::Hasher::new();
+        for s in [&self.train, &self.val, &self.test] {
+            h.update(bytemuck::cast_slice(&s.x));
+            h.update(&s.y);
+        }
+        format!(
+            "{0}x{0}, train {1} / val {2} / test {3}, crc32 {4:08x}",
+            self.image_size,
+            self.train.len(),
+            self.val.len(),
+            self.test.len(),
+            h.finalize()
+        )
+    }
+
     /// Splits the full training file (60,000) and the test file into the leak-free splits.
     pub fn from_full(
         s: usize,

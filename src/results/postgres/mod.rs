@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS fastfc_studies (
     created timestamptz NOT NULL DEFAULT now(),
     -- Epochs trained by the study's recorded runs (the records' study_epochs).
     epochs bigint NOT NULL DEFAULT 0,
+    -- The data every worker must train on (Dataset::fingerprint), set by the first.
+    data text,
     summary jsonb
 );
 CREATE TABLE IF NOT EXISTS fastfc_runs (
@@ -502,6 +504,32 @@ impl SharedStudy {
         }
         t.commit().map_err(&e)?;
         Ok(written)
+    }
+
+    /// Checks that this process trains on the study's data (the first process to ask sets it):
+    /// workers that loaded other data (another folder, the embedded copy instead of the files)
+    /// would record runs that are not comparable. Names `--data-dir` when they differ.
+    pub fn check_data(&mut self, fingerprint: &str) -> Result<()> {
+        let id = self.id;
+        let e = self.err("checking the study's data");
+        let stored: String = self
+            .client
+            .query_one(
+                "UPDATE fastfc_studies SET data = coalesce(data, $2) WHERE id = $1 RETURNING data",
+                &[&id, &fingerprint],
+            )
+            .map_err(e)?
+            .get(0);
+        if stored != fingerprint {
+            return Err(Error::flag(
+                "--data-dir",
+                format!(
+                    "study {:?} trains on other data ({stored}) than this process loaded ({fingerprint}); every worker needs the same Fashion-MNIST files (or all the embedded copy)",
+                    self.name
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Renews this worker's leases (the heartbeat, on its own connection).
