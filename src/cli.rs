@@ -228,10 +228,16 @@ pub struct SearchArgs {
 /// A study shared by many processes through PostgreSQL.
 #[derive(Debug, Clone, Args)]
 pub struct SharedArgs {
-    /// Keep the study in PostgreSQL, shared with `fastfc worker`s on this or other machines:
-    /// postgresql://user:password@host:port/database[?sslmode=verify-full&sslrootcert=FILE].
+    /// Keep the study (--study) in PostgreSQL, shared with `fastfc worker`s on this or other
+    /// machines: postgresql://user:password@host:port/database[?sslmode=verify-full&sslrootcert=FILE].
+    /// Better from the environment (FASTFC_STORAGE), where `ps` does not show the password.
     /// --out then only receives the final results.
-    #[arg(long, value_name = "URL", requires = "study")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "FASTFC_STORAGE",
+        hide_env_values = true
+    )]
     pub storage: Option<String>,
     /// The shared study's name (created, or joined if it exists with the same settings).
     #[arg(long, value_name = "NAME", requires = "storage")]
@@ -244,8 +250,14 @@ pub struct SharedArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {
-    /// The study's database (as given to `fastfc search --storage`).
-    #[arg(long, value_name = "URL")]
+    /// The study's database (as given to `fastfc search --storage`); better from the environment
+    /// (FASTFC_STORAGE), where `ps` does not show the password.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "FASTFC_STORAGE",
+        hide_env_values = true
+    )]
     pub storage: String,
     /// The study to work on; it must exist.
     #[arg(long, value_name = "NAME")]
@@ -270,13 +282,18 @@ pub struct WorkerArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
     /// Study folders written by `fastfc search --out`.
-    #[arg(required_unless_present = "storage", value_name = "DIR")]
+    #[arg(required_unless_present = "study", value_name = "DIR")]
     pub studies: Vec<PathBuf>,
-    /// A PostgreSQL database holding shared studies (with --study).
-    #[arg(long, value_name = "URL", requires = "study")]
+    /// A PostgreSQL database holding shared studies (with --study; default FASTFC_STORAGE).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "FASTFC_STORAGE",
+        hide_env_values = true
+    )]
     pub storage: Option<String>,
     /// Shared studies to report, by name (repeatable).
-    #[arg(long, value_name = "NAME", requires = "storage")]
+    #[arg(long, value_name = "NAME")]
     pub study: Vec<String>,
     /// Where to write the plots (default: the first study's folder).
     #[arg(long, value_name = "DIR")]

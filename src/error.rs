@@ -36,9 +36,24 @@ pub enum Error {
     /// A device ran out of memory; the trainer splits the cohort and tries again.
     #[error("{backend}: out of memory: {msg}")]
     OutOfMemory { backend: String, msg: String },
+    /// The shared study's database failed; `transient` when trying again may work (a lost
+    /// connection, a deadlock or serialization failure the server resolved by cancelling us).
+    #[error("postgresql: {msg}")]
+    Storage { msg: String, transient: bool },
 }
 
 impl Error {
+    /// A database failure that a retry, on a new connection, may get past.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::Storage {
+                transient: true,
+                ..
+            }
+        )
+    }
+
     pub fn file(path: impl AsRef<Path>, msg: impl Into<String>) -> Self {
         Error::File {
             path: path.as_ref().to_path_buf(),

@@ -9,7 +9,7 @@
 //! journal) differ.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::backend::Backend;
@@ -21,38 +21,64 @@ use crate::strategy::Strategy;
 use crate::study::{spec_of, StudyUi};
 use crate::train::{train_cohort, TrainConfig, TrialJob};
 
-/// Renews this worker's leases every third of the lease until dropped.
+/// Renews the leases of the runs this worker is training (`training`) every third of the lease,
+/// on its own connection (reconnecting after a failure), until dropped.
 struct Heartbeat {
     stop: Arc<AtomicBool>,
+    training: Arc<Mutex<Vec<i64>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Heartbeat {
     fn start(s: &SharedStudy) -> Result<Heartbeat> {
-        let mut client = s.url.connect()?;
+        let mut client = Some(s.url.connect()?);
+        let url = s.url.clone();
         let (id, worker, lease) = (s.id, s.worker.clone(), s.lease);
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let training = Arc::new(Mutex::new(Vec::new()));
+        let (flag, runs) = (stop.clone(), training.clone());
         let thread = std::thread::spawn(move || {
             let every = lease / 3;
             let mut last = Instant::now();
             while !flag.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(50).min(every));
-                if last.elapsed() >= every {
-                    last = Instant::now();
-                    if let Err(e) = SharedStudy::heartbeat(&mut client, id, &worker, lease) {
-                        eprintln!(
-                            "warning: heartbeat: {}; this worker's claims may expire",
-                            crate::results::postgres::conn::describe(&e)
-                        );
-                    }
+                if last.elapsed() < every {
+                    continue;
+                }
+                last = Instant::now();
+                let now: Vec<i64> = runs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if now.is_empty() {
+                    continue;
+                }
+                if client.is_none() {
+                    client = url.connect().ok();
+                }
+                let Some(c) = client.as_mut() else {
+                    eprintln!(
+                        "warning: heartbeat: cannot reach {}; this worker's claims may expire",
+                        url.shown
+                    );
+                    continue;
+                };
+                if let Err(e) = SharedStudy::heartbeat(c, id, &worker, &now, lease) {
+                    eprintln!(
+                        "warning: heartbeat: {}; this worker's claims may expire",
+                        crate::results::postgres::conn::describe(&e)
+                    );
+                    client = None;
                 }
             }
         });
         Ok(Heartbeat {
             stop,
+            training,
             thread: Some(thread),
         })
+    }
+
+    /// The runs being trained now (renewed by the heartbeat).
+    fn set(&self, runs: Vec<i64>) {
+        *self.training.lock().unwrap_or_else(|e| e.into_inner()) = runs;
     }
 }
 
@@ -61,6 +87,36 @@ impl Drop for Heartbeat {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// After a failed claim or record: gives up on a permanent error, or after 6 transient ones in
+/// a row; otherwise waits (1, 2, 4 … 16 s) and reconnects, until the server answers again.
+fn recover(shared: &mut SharedStudy, e: &crate::error::Error, failures: &mut u32) -> Result<()> {
+    if !e.is_transient() || *failures >= 6 {
+        let msg = match e {
+            crate::error::Error::Storage { msg, .. } => msg.clone(),
+            other => other.to_string(),
+        };
+        return Err(crate::error::Error::Storage {
+            msg,
+            transient: false,
+        });
+    }
+    *failures += 1;
+    shared.reset_replay();
+    loop {
+        let wait = Duration::from_secs(1 << (*failures - 1).min(4));
+        eprintln!("warning: {e}; trying again in {}s", wait.as_secs());
+        std::thread::sleep(wait);
+        match shared.reconnect() {
+            Ok(()) => return Ok(()),
+            Err(again) if *failures < 6 => {
+                *failures += 1;
+                eprintln!("warning: {again}");
+            }
+            Err(again) => return Err(again),
         }
     }
 }
@@ -75,18 +131,24 @@ pub fn work<B: Backend>(
     ui: &mut dyn StudyUi,
 ) -> Result<Vec<RunRecord>> {
     let cfg = shared.config.clone();
-    let _heartbeat = Heartbeat::start(shared)?;
+    let heartbeat = Heartbeat::start(shared)?;
     let mut local = strategy()?;
     shared.reset_replay();
     let mut mine = vec![];
     let mut pause = Duration::from_millis(50);
+    let mut failures = 0;
     loop {
         let claim = match shared.claim(local.as_mut(), cohort_size.max(1)) {
-            Ok(c) => c,
+            Ok(c) => {
+                failures = 0;
+                c
+            }
             Err(e) => {
-                // The local strategy may have moved ahead of what was committed.
-                shared.reset_replay();
-                return Err(e);
+                // The local strategy may have moved ahead of what was committed: rebuild it
+                // and replay the study from the start on a new connection.
+                recover(shared, &e, &mut failures)?;
+                local = strategy()?;
+                continue;
             }
         };
         let runs = match claim {
@@ -99,6 +161,7 @@ pub fn work<B: Backend>(
             Claim::Runs(r) => r,
         };
         pause = Duration::from_millis(50);
+        heartbeat.set(runs.iter().map(|c| c.request.run_id as i64).collect());
         // Cohorts: runs that start and end at the same epoch, in claim order.
         type Group = ((usize, usize), Vec<(Claimed, TrialJob)>);
         let mut groups: Vec<Group> = vec![];
@@ -150,7 +213,15 @@ pub fn work<B: Backend>(
                     (c, rec, o.checkpoint)
                 })
                 .collect();
-            for r in shared.record(done)? {
+            // A record is accepted once, from the claim's holder: retrying after a lost
+            // connection cannot record a run twice.
+            let written = loop {
+                match shared.record(done.clone()) {
+                    Ok(w) => break w,
+                    Err(e) => recover(shared, &e, &mut failures)?,
+                }
+            };
+            for r in written {
                 ui.run_done(&r, false);
                 mine.push(r);
             }

@@ -605,7 +605,6 @@ fn tpe_proposes_a_cohort_at_a_time_deterministically() {
                 assert!(reqs
                     .iter()
                     .all(|q| q.epochs == 4 && q.resume_from.is_none()));
-                assert_eq!(s.propose(usize::MAX), Proposal::Wait, "observe first");
                 s.observe(&outcomes(&reqs, &|q| known_optimum(&q.hp)));
             }
             Proposal::Wait => panic!("Wait with nothing outstanding"),
@@ -923,7 +922,6 @@ fn asha_jobs(batch: usize) -> (Vec<usize>, Vec<Job>) {
                 sizes.push(r.len());
                 jobs.extend(r.iter().map(|q| (q.trial_id, q.epochs, q.resume_from)));
                 let obs = outcomes(&r, &|q| OBJ[q.trial_id as usize]);
-                assert_eq!(a.propose(usize::MAX), Proposal::Wait, "observe first");
                 a.observe(&obs);
             }
             Proposal::Wait => panic!("Wait with nothing outstanding"),
@@ -1017,4 +1015,66 @@ fn asha_never_promotes_a_diverged_run_and_plans_its_worst_case() {
             .name(),
         "asha"
     );
+}
+
+/// Workers of a shared study ask for work whenever they are free, with other runs still out:
+/// ASHA answers with what get_job gives (new configurations while nothing is promotable; Wait
+/// only when every configuration has started and results still out may promote; Done when all
+/// are in), and TPE with the next cohort, the trials still out counting as the worst results.
+#[test]
+fn asha_and_tpe_propose_while_runs_are_out_for_free_workers() {
+    // ASHA, R = 9, η = 3, 8 configurations, jobs of 2.
+    let mut a = Asha::new(&SearchSpace::default(), 9, 3, 1, 8, 2, 3).unwrap();
+    let mut out = vec![];
+    for _ in 0..4 {
+        match a.propose(usize::MAX) {
+            Proposal::Run(r) => {
+                assert!(r.iter().all(|q| q.epochs == 1 && q.resume_from.is_none()));
+                out.extend(r);
+            }
+            p => panic!("a free worker gets new configurations: {p:?}"),
+        }
+    }
+    let trials: Vec<u64> = out.iter().map(|q| q.trial_id).collect();
+    assert_eq!(trials, (0..8).collect::<Vec<_>>());
+    assert_eq!(a.propose(usize::MAX), Proposal::Wait, "all started, 8 out");
+    // Three results in: the best of them (trial 1 of 0.5, 0.6, 0.4) is promoted at once.
+    a.observe(&outcomes(&out[..3], &|q| OBJ[q.trial_id as usize]));
+    match a.propose(usize::MAX) {
+        Proposal::Run(r) => {
+            assert_eq!(r.len(), 1);
+            assert_eq!((r[0].trial_id, r[0].epochs), (1, 3));
+            out.extend(r);
+        }
+        p => panic!("{p:?}"),
+    }
+    let mut guard = 0;
+    loop {
+        let rest: Vec<_> = std::mem::take(&mut out);
+        a.observe(&outcomes(&rest, &|q| OBJ[q.trial_id as usize]));
+        match a.propose(usize::MAX) {
+            Proposal::Run(r) => out.extend(r),
+            Proposal::Wait => panic!("Wait with nothing out"),
+            Proposal::Done => break,
+        }
+        guard += 1;
+        assert!(guard < 50);
+    }
+    // TPE: a second cohort while the first is out, of new trials and distinct configurations.
+    let space = SearchSpace::default();
+    let mut s = Tpe::new(&space, 20, 4, 7, tpe_settings(4)).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let mut ids = vec![];
+    for _ in 0..3 {
+        match s.propose(usize::MAX) {
+            Proposal::Run(r) => {
+                for q in &r {
+                    assert!(seen.insert(fastfc::strategy::config_key(&q.hp)));
+                    ids.push(q.trial_id);
+                }
+            }
+            p => panic!("{p:?}"),
+        }
+    }
+    assert_eq!(ids, (0..12).collect::<Vec<_>>());
 }

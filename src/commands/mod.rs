@@ -25,7 +25,13 @@ pub fn run(cli: Cli) -> Result<()> {
                 .iter()
                 .map(|d| crate::report::load(d))
                 .collect::<Result<Vec<_>>>()?;
-            if let Some(storage) = &a.storage {
+            if !a.study.is_empty() {
+                let Some(storage) = &a.storage else {
+                    return Err(crate::error::Error::flag(
+                        "--study",
+                        "needs --storage URL (or FASTFC_STORAGE): the database that holds it",
+                    ));
+                };
                 let url = crate::results::postgres::PgUrl::parse(storage, "--storage")?;
                 for name in &a.study {
                     studies.push(crate::report::load_shared(&url, name)?);

@@ -219,7 +219,19 @@ pub fn run(a: &SearchArgs) -> Result<()> {
         }
         return Ok(());
     }
+    if a.shared.study.is_none()
+        && a.shared.storage.is_some()
+        && std::env::var_os("FASTFC_STORAGE").is_none()
+    {
+        return Err(Error::flag(
+            "--storage",
+            "needs --study NAME: the shared study to create or join",
+        ));
+    }
     if let (Some(storage), Some(study_name)) = (&a.shared.storage, &a.shared.study) {
+        if a.resume {
+            eprintln!("note: --resume is implied for a shared study: finished runs are never trained again");
+        }
         let space_text = match &a.space {
             Some(p) => std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
             None => String::new(),

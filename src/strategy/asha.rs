@@ -188,11 +188,10 @@ impl Strategy for Asha {
     }
 
     fn propose(&mut self, capacity: usize) -> Proposal {
-        // Jobs are chosen from what is recorded; a job chosen while others are out would not see
-        // their results, so a new cohort starts when the last one is in.
-        if !self.outstanding.is_empty() {
-            return Proposal::Wait;
-        }
+        // Each job is chosen from what is recorded when it is asked for, whatever is still out
+        // (the paper's get_job for a free worker): one process asks after each cohort is in, so
+        // its cohorts see every earlier result; workers of a shared study ask whenever they are
+        // free, and never wait for each other.
         let mut runs = vec![];
         while runs.len() < self.batch.min(capacity) {
             match self.job() {
@@ -200,10 +199,11 @@ impl Strategy for Asha {
                 None => break,
             }
         }
-        if runs.is_empty() {
-            Proposal::Done
-        } else {
-            Proposal::Run(runs)
+        match (runs.is_empty(), self.outstanding.is_empty()) {
+            (false, _) => Proposal::Run(runs),
+            // Nothing to start now, but results still out may promote someone.
+            (true, false) => Proposal::Wait,
+            (true, true) => Proposal::Done,
         }
     }
 

@@ -662,15 +662,21 @@ impl Strategy for Tpe {
                 Proposal::Wait
             };
         }
-        // A cohort at a time: the next one is proposed from every result of this one.
+        // A cohort at a time, from every result recorded so far. One process asks after each
+        // cohort is in; workers of a shared study ask whenever they are free, and the trials
+        // still out with others count as the worst results (constant liar), as do this
+        // cohort's earlier proposals.
         let n = self.settings.batch.min(capacity).min(left);
-        if n == 0 || !self.outstanding.is_empty() {
+        if n == 0 {
             return Proposal::Wait;
         }
         let t0 = Instant::now();
         let mut h = self.history.clone();
         h.sort_by_key(|(t, _, _)| *t);
         let mut h: Vec<(Hyperparams, f64)> = h.into_iter().map(|(_, hp, v)| (hp, v)).collect();
+        let mut pending: Vec<(&u64, &Hyperparams)> = self.outstanding.iter().collect();
+        pending.sort_by_key(|(t, _)| **t);
+        h.extend(pending.into_iter().map(|(_, hp)| (hp.clone(), f64::NAN)));
         let mut runs = vec![];
         for _ in 0..n {
             let trial = self.next;

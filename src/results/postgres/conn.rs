@@ -49,52 +49,53 @@ impl std::fmt::Debug for PgUrl {
     }
 }
 
-/// The URL with any password replaced by `***` (in the authority and in a `password=` query
+/// Where the credentials end: the first `@` after the scheme, as tokio-postgres reads them (so
+/// a password may hold `/`, `?` or `:`).
+fn credentials_end(url: &str) -> (usize, Option<usize>) {
+    let scheme = url.find("://").map_or(0, |i| i + 3);
+    (scheme, url[scheme..].find('@').map(|i| scheme + i))
+}
+
+/// Where the query string starts (after the credentials, which may contain `?`).
+fn query_start(url: &str) -> Option<usize> {
+    let (scheme, at) = credentials_end(url);
+    let from = at.map_or(scheme, |a| a + 1);
+    url[from..].find('?').map(|i| from + i)
+}
+
+/// The URL with any password replaced by `***` (in the credentials and in a `password=` query
 /// parameter).
 pub fn mask(url: &str) -> String {
-    let (head, query) = match url.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (url, None),
+    let (scheme, at) = credentials_end(url);
+    let mut out = match at {
+        Some(at) => match url[scheme..at].find(':') {
+            Some(colon) => format!("{}:***{}", &url[..scheme + colon], &url[at..]),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
     };
-    let mut out = match head.split_once("://") {
-        Some((scheme, rest)) => {
-            let (auth, path) = match rest.find('/') {
-                Some(i) => rest.split_at(i),
-                None => (rest, ""),
-            };
-            let auth = match auth.rsplit_once('@') {
-                Some((userinfo, host)) => match userinfo.split_once(':') {
-                    Some((user, _)) => format!("{user}:***@{host}"),
-                    None => auth.to_string(),
-                },
-                None => auth.to_string(),
-            };
-            format!("{scheme}://{auth}{path}")
-        }
-        None => head.to_string(),
-    };
-    if let Some(q) = query {
-        let parts: Vec<String> = q
+    if let Some(q) = query_start(&out) {
+        let masked: Vec<String> = out[q + 1..]
             .split('&')
             .map(|kv| match kv.split_once('=') {
                 Some(("password", _)) => "password=***".to_string(),
                 _ => kv.to_string(),
             })
             .collect();
-        out.push('?');
-        out.push_str(&parts.join("&"));
+        out = format!("{}?{}", &out[..q], masked.join("&"));
     }
     out
 }
 
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h * 16 + l);
                 i += 3;
                 continue;
             }
@@ -116,8 +117,8 @@ impl PgUrl {
                 "expected a PostgreSQL URL, postgresql://user:password@host:port/database".into(),
             ));
         }
-        let (head, query) = match url.split_once('?') {
-            Some((h, q)) => (h, q),
+        let (head, query) = match query_start(url) {
+            Some(q) => (&url[..q], &url[q + 1..]),
             None => (url, ""),
         };
         let mut mode = None;
@@ -251,6 +252,26 @@ impl PgUrl {
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth())
+    }
+}
+
+/// Whether trying again (on a new connection) may get past this error.
+pub fn transient(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(c) => [
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+        ]
+        .contains(c),
+        // No server error: the connection itself failed (I/O).
+        None => true,
     }
 }
 

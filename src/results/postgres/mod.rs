@@ -117,17 +117,15 @@ const OBSERVED: &str =
 
 fn db(url: &PgUrl, what: &str) -> impl Fn(postgres::Error) -> Error {
     let (shown, what) = (url.shown.clone(), what.to_string());
-    move |e| {
-        Error::backend(
-            "postgresql",
-            format!("{shown}: {what}: {}", conn::describe(&e)),
-        )
+    move |e| Error::Storage {
+        msg: format!("{shown}: {what}: {}", conn::describe(&e)),
+        transient: conn::transient(&e),
     }
 }
 
 /// Creates the tables if absent, or checks that their version is this fastfc's. Nothing is
 /// written when the version is another's.
-pub fn ensure_schema(client: &mut Client, url: &PgUrl) -> Result<()> {
+pub fn ensure_schema(client: &mut Client, url: &PgUrl, create: bool) -> Result<()> {
     let e = db(url, "preparing the fastfc tables");
     let mut t = client.transaction().map_err(&e)?;
     t.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
@@ -163,6 +161,13 @@ pub fn ensure_schema(client: &mut Client, url: &PgUrl) -> Result<()> {
             Some(_) => return t.commit().map_err(&e),
             None => {}
         }
+    }
+    if !create {
+        // A worker or a report only reads: it never creates tables.
+        return Err(Error::flag(
+            "--study",
+            format!("{}: holds no fastfc studies; start one with `fastfc search --storage … --study NAME …`", url.shown),
+        ));
     }
     t.batch_execute(CREATE).map_err(&e)?;
     t.execute(
@@ -255,8 +260,14 @@ impl SharedStudy {
                 "an empty name: expected a study name",
             ));
         }
+        if lease < Duration::from_secs(1) {
+            return Err(Error::flag(
+                "--lease",
+                format!("{lease:?}: expected at least 1s (the heartbeat renews it every third)"),
+            ));
+        }
         let mut client = url.connect()?;
-        ensure_schema(&mut client, url)?;
+        ensure_schema(&mut client, url, create.is_some())?;
         let e = db(url, "opening the study");
         if let Some((cfg, space)) = create {
             let v = serde_json::to_value(cfg).expect("config serialises");
@@ -330,6 +341,13 @@ impl SharedStudy {
 
     fn err(&self, what: &str) -> impl Fn(postgres::Error) -> Error {
         db(&self.url, what)
+    }
+
+    /// A new connection, after a transient failure (the old one may be gone).
+    pub fn reconnect(&mut self) -> Result<()> {
+        self.client = self.url.connect()?;
+        self.prepared.clear();
+        Ok(())
     }
 
     /// Forgets what the local strategy has applied (after a failed transaction it may be ahead
@@ -454,15 +472,10 @@ impl SharedStudy {
         // kept: should the server crash within the next fraction of a second, the whole
         // transaction is lost, the runs are still claimed by this worker, and they are trained
         // again when the lease expires; never half recorded, never twice.
-        let lock = prep(&mut t, cache, RECORD_LOCK).map_err(&e)?;
-        let row = t.query_one(&lock, &[&id]).map_err(&e)?;
-        let study_seconds: f64 = row.get(0);
-        let mut study_epochs = row.get::<_, i64>(1) as usize;
         // One statement for the whole cohort; a row is updated only for the claim's current holder.
         let (mut ids, mut ckpts, mut attempts) = (vec![], vec![], vec![]);
         let mut pending = vec![];
-        for (c, mut rec, ckpt) in done {
-            rec.study_seconds = study_seconds;
+        for (c, rec, ckpt) in done {
             ids.push(rec.request.run_id as i64);
             attempts.push(c.attempt);
             ckpts.push(journal::encode_checkpoint(&ckpt));
@@ -475,8 +488,15 @@ impl SharedStudy {
             .into_iter()
             .map(|r| r.get(0))
             .collect();
+        // Then the study's lock, for its clock, its epoch count and its events: held from here to
+        // the commit, not while the checkpoints upload.
+        let lock = prep(&mut t, cache, RECORD_LOCK).map_err(&e)?;
+        let row = t.query_one(&lock, &[&id]).map_err(&e)?;
+        let study_seconds: f64 = row.get(0);
+        let mut study_epochs = row.get::<_, i64>(1) as usize;
         let mut written = vec![];
         for mut rec in pending {
+            rec.study_seconds = study_seconds;
             if accepted.contains(&(rec.request.run_id as i64)) {
                 study_epochs += rec.history.len();
                 rec.study_epochs = study_epochs;
@@ -537,12 +557,20 @@ impl SharedStudy {
         client: &mut Client,
         study: i64,
         worker: &str,
+        runs: &[i64],
         lease: Duration,
     ) -> std::result::Result<u64, postgres::Error> {
+        // Only the runs this worker is training now: a run whose record was lost (a server crash
+        // right after an unflushed commit) then expires and is trained again, instead of staying
+        // leased to a worker that thinks it is done. Rows being recorded right now are skipped,
+        // so the heartbeat never waits on a record, nor deadlocks with one.
         client.execute(
-            "UPDATE fastfc_runs SET lease_until = now() + make_interval(secs => $3)
-              WHERE study = $1 AND worker = $2 AND state = 'claimed'",
-            &[&study, &worker, &lease.as_secs_f64()],
+            "UPDATE fastfc_runs r SET lease_until = now() + make_interval(secs => $4)
+               FROM (SELECT run_id FROM fastfc_runs
+                      WHERE study = $1 AND worker = $2 AND state = 'claimed' AND run_id = ANY($3)
+                      FOR UPDATE SKIP LOCKED) x
+              WHERE r.study = $1 AND r.run_id = x.run_id",
+            &[&study, &worker, &runs, &lease.as_secs_f64()],
         )
     }
 
