@@ -5,12 +5,14 @@
 #     1 thread each sharing one study: wall times and their ratio, run side by side;
 #  2. criterion: one cohort's claim + record round trip (cohorts of 1 and 8), and a study of
 #     10,000 recorded runs;
-#  3. `fastfc report --storage` on those 10,000 runs, 5 times.
+#  3. `fastfc report --storage` on those 10,000 runs, 5 times;
+#  4. ASHA (68 configurations, rungs 2/4/10, seed 1) as one process with 2 threads, then as 2
+#     workers of 1 thread each: wall time, epochs and best validation accuracy.
 # Uses FASTFC_TEST_PG's server, or starts a private one (scripts/pg-start.sh).
 #   scripts/bench-coordination.sh            # all three;  PARTS="1" for the first only
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PARTS=${PARTS:-"1 2 3"}
+PARTS=${PARTS:-"1 2 3 4"}
 OUT=${OUT:-runs/bench-coordination}
 if [ -z "${FASTFC_TEST_PG:-}" ]; then
   eval "$(scripts/pg-start.sh)"
@@ -65,4 +67,28 @@ if [[ " $PARTS " == *" 3 "* ]]; then
     t1=$(now)
     python3 -c "print(f'report --storage, 10,000 runs: {$t1 - $t0:.2f} s')"
   done
+fi
+if [[ " $PARTS " == *" 4 "* ]]; then
+  fresh fastfc_bench_asha
+  url=$(db fastfc_bench_asha)
+  asha=(--strategy asha --trials 68 --max-epochs 10 --factor 3 --seed 1 --device cpu)
+  rm -rf "$OUT/asha-one" "$OUT/asha-shared"
+  t0=$(now)
+  "$BIN" search "${asha[@]}" --threads 2 --out "$OUT/asha-one" > "$OUT/asha-one.log" 2>&1
+  t1=$(now)
+  "$BIN" search "${asha[@]}" --threads 1 --cohort-size 4 --storage "$url" --study asha \
+      --out "$OUT/asha-shared" > "$OUT/asha-search.log" 2>&1 &
+  s=$!
+  until psql "$url" -tAc "SELECT 1 FROM fastfc_studies WHERE name = 'asha'" 2>/dev/null | grep -q 1; do sleep 0.02; done
+  "$BIN" worker --storage "$url" --study asha --threads 1 --cohort-size 4 > "$OUT/asha-worker.log" 2>&1
+  wait $s
+  t2=$(now)
+  python3 - "$t0" "$t1" "$t2" "$OUT" <<'PY'
+import sys, json
+t0, t1, t2 = map(float, sys.argv[1:4]); out = sys.argv[4]
+for name, secs in (("asha-one", t1 - t0), ("asha-shared", t2 - t1)):
+    s = json.load(open(f"{out}/{name}/summary.json"))
+    print(f"| {name} | {secs:.1f} s | {s['runs']} runs, {s['epochs_trained']} epochs | best val_accuracy {s['best']['val_accuracy']:.4f} | test {s['test_accuracy']:.4f} |")
+PY
+  grep -h "recorded\|this process trained" "$OUT/asha-worker.log" "$OUT/asha-search.log"
 fi
