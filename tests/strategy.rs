@@ -904,6 +904,39 @@ fn asha_rungs_follow_hyperbands_most_exploratory_bracket() {
             .to_string();
         assert!(e.contains(flag), "{e}");
     }
+    // The boundaries are allowed: a factor of 2, one rung (max = min), one trial of one job.
+    for (max, eta, min, trials, batch) in [(10, 2, 1, 5, 4), (3, 3, 3, 5, 4), (10, 3, 1, 1, 1)] {
+        Asha::new(&space, max, eta, min, trials, batch, 1)
+            .unwrap_or_else(|e| panic!("{max} {eta} {min} {trials} {batch}: {e}"));
+    }
+}
+
+/// However many runs reach the top rung, none is promoted past it: every job trains at most
+/// --max-epochs, and the study ends.
+#[test]
+fn asha_never_promotes_past_its_top_rung() {
+    // R = 4, η = 2: rungs of 1, 2, 4 epochs; 32 configurations, so several reach the top.
+    let mut a = Asha::new(&SearchSpace::default(), 4, 2, 1, 32, 4, 5).unwrap();
+    let mut top = 0;
+    let mut guard = 0;
+    loop {
+        match a.propose(usize::MAX) {
+            Proposal::Run(r) => {
+                for q in &r {
+                    assert!(q.epochs <= 4, "{q:?}");
+                    top += usize::from(q.epochs == 4);
+                }
+                a.observe(&outcomes(&r, &|q| {
+                    (q.trial_id % 7) as f64 / 10.0 + q.epochs as f64 / 100.0
+                }));
+            }
+            Proposal::Wait => panic!("Wait with nothing outstanding"),
+            Proposal::Done => break,
+        }
+        guard += 1;
+        assert!(guard < 200);
+    }
+    assert!(top >= 3, "only {top} runs reached the top rung");
 }
 
 /// Objective by trial: trial t scores OBJ[t] at every rung.
