@@ -704,6 +704,35 @@ fn tpe_split_and_weights_follow_optuna() {
     assert_eq!(w.len(), 30);
     assert!((w[0] - 1.0 / 30.0).abs() < 1e-12 && w[4] == 1.0 && w[5..].iter().all(|&x| x == 1.0));
     assert!(w[..5].windows(2).all(|p| p[0] < p[1]), "{w:?}");
+    // Optuna: the ramp is np.linspace(1/n, 1, n - 25): one weight of 1/n at n = 26; none at 25.
+    let w = default_weights(26);
+    assert!(
+        (w[0] - 1.0 / 26.0).abs() < 1e-15 && w[1..].iter().all(|&x| x == 1.0),
+        "{w:?}"
+    );
+    assert_eq!(default_weights(25), vec![1.0; 25]);
+}
+
+/// TPE's model covers the whole grid of an `int` parameter whose step misses the upper bound:
+/// int = [16, 100], step 16 ends at 96, and when 96 is the best width TPE proposes it.
+#[test]
+fn tpe_reaches_the_last_point_of_an_int_grid() {
+    let space = SearchSpace::parse(
+        Path::new("space.toml"),
+        "[layers]\nchoice = [2]\n[units]\nint = [16, 100]\nstep = 16\n",
+    )
+    .unwrap();
+    let mut tpe = Tpe::new(&space, 60, 1, 3, tpe_settings(1)).unwrap();
+    let reqs = drive(&mut tpe, &|q| q.hp.hidden[0] as f64 / 100.0);
+    let late: Vec<usize> = reqs[20..].iter().map(|q| q.hp.hidden[0]).collect();
+    assert!(
+        late.iter().all(|u| u % 16 == 0 && (16..=96).contains(u)),
+        "{late:?}"
+    );
+    assert!(
+        late.iter().filter(|&&u| u == 96).count() >= 10,
+        "TPE should settle on the best width, 96: {late:?}"
+    );
 }
 
 #[test]
