@@ -44,6 +44,18 @@ pub struct StudyConfig {
     pub asha: Option<(usize, usize)>,
 }
 
+impl StudyConfig {
+    /// How the trainer trains this study's runs up to `epochs`.
+    pub fn train_config(&self, epochs: usize) -> TrainConfig {
+        TrainConfig {
+            epochs,
+            batch_size: self.batch_size,
+            patience: self.patience,
+            seed: self.seed,
+        }
+    }
+}
+
 /// `summary.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
@@ -201,12 +213,6 @@ pub fn run<B: Backend>(
     let mut study_epochs = known.values().map(|r| r.study_epochs).max().unwrap_or(0);
     let session = Instant::now();
     let mut all: Vec<RunRecord> = vec![];
-    let train_cfg = |epochs| TrainConfig {
-        epochs,
-        batch_size: cfg.batch_size,
-        patience: cfg.patience,
-        seed: cfg.seed,
-    };
     loop {
         let reqs = match strategy.propose(usize::MAX) {
             Proposal::Run(r) => r,
@@ -239,33 +245,22 @@ pub fn run<B: Backend>(
             strategy.observe(&replayed.iter().map(observation).collect::<Vec<_>>());
             all.extend(replayed);
         }
-        // Cohorts: runs that start and end at the same epoch, in proposal order.
-        // ((start epoch, end epoch), runs with their starting states)
-        type Group = ((usize, usize), Vec<(RunRequest, TrialJob)>);
-        let mut groups: Vec<Group> = vec![];
-        for q in todo {
-            let spec = spec_of(&q, cfg, backend);
-            let state = match q.resume_from {
-                Some(rid) => journal::read_checkpoint(dir, rid)?,
-                None => TrialState::init(&spec),
-            };
-            let key = (state.epochs, q.epochs);
-            let job = TrialJob { spec, state };
-            match groups
-                .iter_mut()
-                .find(|(k, g)| *k == key && g.len() < cohort_size)
-            {
-                Some((_, g)) => g.push((q, job)),
-                None => groups.push((key, vec![(q, job)])),
-            }
-        }
+        let groups = cohorts(
+            todo,
+            |q| q,
+            cfg,
+            backend,
+            cohort_size,
+            |rid| journal::read_checkpoint(dir, rid),
+        )?;
         for ((first, last), group) in groups {
             ui.cohort_start(group.len(), first, last);
             let (reqs, jobs): (Vec<RunRequest>, Vec<TrialJob>) = group.into_iter().unzip();
             let shared: &dyn StudyUi = &*ui;
-            let outcomes = train_cohort(backend, jobs, &train_cfg(last), &mut |_| {}, &|n| {
-                shared.steps(n)
-            })?;
+            let outcomes =
+                train_cohort(backend, jobs, &cfg.train_config(last), &mut |_| {}, &|n| {
+                    shared.steps(n)
+                })?;
             let mut obs = vec![];
             for (q, o) in reqs.into_iter().zip(outcomes) {
                 journal::write_checkpoint(dir, q.run_id, &o.checkpoint)?;
@@ -296,6 +291,40 @@ pub fn run<B: Backend>(
     all.sort_by_key(|r| r.request.run_id);
     export::write_csv(dir, &all)?;
     Ok(all)
+}
+
+/// Runs grouped into cohorts: those that start and end at the same epoch, in the given order, at
+/// most `cohort_size` each, keyed by (start epoch, end epoch), each with its starting state (a
+/// fresh init, or the checkpoint `checkpoint` returns for the run it continues).
+pub type Cohorts<T> = Vec<((usize, usize), Vec<(T, TrialJob)>)>;
+
+pub fn cohorts<T, B: Backend>(
+    runs: Vec<T>,
+    request: impl Fn(&T) -> &RunRequest,
+    cfg: &StudyConfig,
+    backend: &B,
+    cohort_size: usize,
+    mut checkpoint: impl FnMut(u64) -> Result<TrialState>,
+) -> Result<Cohorts<T>> {
+    let mut groups: Cohorts<T> = vec![];
+    for run in runs {
+        let q = request(&run);
+        let spec = spec_of(q, cfg, backend);
+        let state = match q.resume_from {
+            Some(rid) => checkpoint(rid)?,
+            None => TrialState::init(&spec),
+        };
+        let key = (state.epochs, q.epochs);
+        let job = TrialJob { spec, state };
+        match groups
+            .iter_mut()
+            .find(|(k, g)| *k == key && g.len() < cohort_size)
+        {
+            Some((_, g)) => g.push((run, job)),
+            None => groups.push((key, vec![(run, job)])),
+        }
+    }
+    Ok(groups)
 }
 
 /// `FASTFC_KILL_AFTER_RUNS=N` aborts the process right after its Nth journal record (no

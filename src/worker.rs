@@ -14,12 +14,11 @@ use std::time::{Duration, Instant};
 
 use crate::backend::Backend;
 use crate::error::Result;
-use crate::model::TrialState;
 use crate::results::journal::RunRecord;
 use crate::results::postgres::{Claim, Claimed, SharedStudy};
 use crate::strategy::Strategy;
-use crate::study::{spec_of, StudyUi};
-use crate::train::{train_cohort, TrainConfig, TrialJob};
+use crate::study::{cohorts, StudyUi};
+use crate::train::{train_cohort, TrialJob};
 
 /// Renews the leases of the runs this worker is training (`training`) every third of the lease,
 /// on its own connection (reconnecting after a failure), until dropped.
@@ -162,37 +161,22 @@ pub fn work<B: Backend>(
         };
         pause = Duration::from_millis(50);
         heartbeat.set(runs.iter().map(|c| c.request.run_id as i64).collect());
-        // Cohorts: runs that start and end at the same epoch, in claim order.
-        type Group = ((usize, usize), Vec<(Claimed, TrialJob)>);
-        let mut groups: Vec<Group> = vec![];
-        for c in runs {
-            let spec = spec_of(&c.request, &cfg, backend);
-            let state = match c.request.resume_from {
-                Some(rid) => shared.checkpoint(rid)?,
-                None => TrialState::init(&spec),
-            };
-            let key = (state.epochs, c.request.epochs);
-            let job = TrialJob { spec, state };
-            match groups
-                .iter_mut()
-                .find(|(k, g)| *k == key && g.len() < cohort_size)
-            {
-                Some((_, g)) => g.push((c, job)),
-                None => groups.push((key, vec![(c, job)])),
-            }
-        }
+        let groups = cohorts(
+            runs,
+            |c| &c.request,
+            &cfg,
+            backend,
+            cohort_size,
+            |rid| shared.checkpoint(rid),
+        )?;
         for ((first, last), group) in groups {
             ui.cohort_start(group.len(), first, last);
             let (claims, jobs): (Vec<Claimed>, Vec<TrialJob>) = group.into_iter().unzip();
-            let train_cfg = TrainConfig {
-                epochs: last,
-                batch_size: cfg.batch_size,
-                patience: cfg.patience,
-                seed: cfg.seed,
-            };
             let shown: &dyn StudyUi = &*ui;
             let outcomes =
-                train_cohort(backend, jobs, &train_cfg, &mut |_| {}, &|n| shown.steps(n))?;
+                train_cohort(backend, jobs, &cfg.train_config(last), &mut |_| {}, &|n| {
+                    shown.steps(n)
+                })?;
             let done: Vec<_> = claims
                 .into_iter()
                 .zip(outcomes)
