@@ -230,6 +230,58 @@ fn resize_impulse_matches_hand_computed_taps() {
     common::assert_close("impulse", &[out[0]], &[(w * w) as f32], 1e-7, 1e-6);
 }
 
+/// Each axis is blurred with its own σ, and an axis kept at its size is not blurred: an image
+/// that varies only down its columns must come out the same whatever its width, because the blur
+/// along rows sees constant rows. 8×8 → 2×2 (σ = 1.5 both ways), 8×4 → 2×2 (σ 1.5 down, 0.5
+/// across) and 8×4 → 2×4 (σ 1.5 down, none across) must all give the same column.
+#[test]
+fn resize_blurs_each_axis_with_its_own_sigma() {
+    let profile = [0.9f32, 0.1, 0.0, 0.7, 0.2, 1.0, 0.05, 0.4];
+    let image = |w: usize| -> Vec<f32> { (0..8 * w).map(|i| profile[i / w]).collect() };
+    let square = resize::resize(&image(8), 8, 8, 2, 2);
+    let column = [square[0], square[2]];
+    assert_ne!(column[0], column[1]);
+    for (w, out_w) in [(4, 2), (4, 4)] {
+        let out = resize::resize(&image(w), 8, w, 2, out_w);
+        for x in 0..out_w {
+            common::assert_close(
+                &format!("8x{w} -> 2x{out_w}, column {x}"),
+                &[out[x], out[out_w + x]],
+                &column,
+                1e-6,
+                0.0,
+            );
+        }
+    }
+}
+
+/// A stack is scaled to [0, 1] (÷255) and each image resized on its own, whatever its shape;
+/// at its own size an image is only scaled.
+#[test]
+fn preprocess_stack_scales_and_resizes_each_image() {
+    let (h, w) = (8, 4);
+    let pixels: Vec<u8> = (0..3 * h * w).map(|i| (i * 97 % 256) as u8).collect();
+    for s in [4, 8] {
+        let got = resize::preprocess_stack(&pixels, 3, h, w, s);
+        assert_eq!(got.len(), 3 * s * s);
+        for i in 0..3 {
+            let img: Vec<f32> = pixels[i * h * w..(i + 1) * h * w]
+                .iter()
+                .map(|&p| p as f32 / 255.0)
+                .collect();
+            let want = resize::resize(&img, h, w, s, s);
+            assert_eq!(
+                &got[i * s * s..(i + 1) * s * s],
+                &want[..],
+                "image {i} at {s}x{s}"
+            );
+        }
+    }
+    let got = resize::preprocess_stack(&pixels[..2 * 16], 2, 4, 4, 4);
+    let want: Vec<f32> = pixels[..32].iter().map(|&p| p as f32 / 255.0).collect();
+    assert_eq!(got, want);
+}
+
 /// The original 28×28 pixels and labels of the first 64 t10k images (committed fixtures, cut from
 /// the Zalando files: images gzipped, labels raw, so both reader paths see real files).
 fn first64_test_images() -> (Vec<u8>, Vec<u8>) {
@@ -378,4 +430,123 @@ fn batch_orders_are_permutations_and_seeded() {
     assert_eq!(a, epoch_order(42, 0, 1000));
     assert_ne!(a, epoch_order(42, 1, 1000));
     assert_ne!(a, epoch_order(43, 0, 1000));
+}
+
+/// `pack` and `decode` are each other's inverse (pixels to f16 precision, everything else
+/// exactly), and a payload that is not one is refused with what is wrong, never read past.
+#[test]
+fn embedded_payload_round_trips_and_bad_payloads_are_named() {
+    use fastfc::data::{embedded, FullData};
+    let (s, n_train, n_test) = (3usize, 5usize, 2usize);
+    let px = |n: usize, k: u32| -> Vec<f32> {
+        (0..n * s * s)
+            .map(|i| ((i as u32 * 37 + k) % 101) as f32 / 100.0)
+            .collect()
+    };
+    let full = FullData {
+        s,
+        train_x: px(n_train, 1),
+        train_y: vec![3, 1, 4, 1, 5],
+        test_x: px(n_test, 7),
+        test_y: vec![9, 2],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payload.gz");
+    embedded::pack(&full, &path).unwrap();
+    let gz_bytes = std::fs::read(&path).unwrap();
+    let back = embedded::decode(&gz_bytes).unwrap();
+    assert_eq!(
+        (back.s, &back.train_y, &back.test_y),
+        (s, &full.train_y, &full.test_y)
+    );
+    // f16 keeps 11 significant bits: within 2^-12 of values below 1.
+    common::assert_close("train_x", &back.train_x, &full.train_x, 2f32.powi(-12), 0.0);
+    common::assert_close("test_x", &back.test_x, &full.test_x, 2f32.powi(-12), 0.0);
+    assert_ne!(back.train_x, back.test_x[..]);
+
+    // The inflated layout: magic, s, n_train, n_test, then the f16 pixels and the labels.
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz_bytes[..]), &mut raw).unwrap();
+    assert_eq!(
+        raw.len(),
+        20 + 2 * s * s * (n_train + n_test) + n_train + n_test
+    );
+    let refused = |raw: &[u8]| embedded::decode(&gz(raw)).unwrap_err().to_string();
+    for (what, bad, says) in [
+        (
+            "no magic",
+            {
+                let mut r = raw.clone();
+                r[0] = b'X';
+                r
+            },
+            "missing header",
+        ),
+        ("header only", raw[..19].to_vec(), "missing header"),
+        (
+            "one byte short",
+            raw[..raw.len() - 1].to_vec(),
+            "length does not match",
+        ),
+        (
+            "one byte long",
+            [&raw[..], &[0]].concat(),
+            "length does not match",
+        ),
+        (
+            "another n_test",
+            {
+                let mut r = raw.clone();
+                r[16] = 3;
+                r
+            },
+            "length does not match",
+        ),
+    ] {
+        let e = refused(&bad);
+        assert!(
+            e.contains("embedded dataset") && e.contains(says),
+            "{what}: {e}"
+        );
+    }
+    let e = embedded::decode(b"not gzip").unwrap_err().to_string();
+    assert!(e.contains("cannot inflate"), "{e}");
+}
+
+/// A split's accessors, and the fingerprint by which shared-study workers check they loaded the
+/// same data: it names the sizes and changes with any one value or label.
+#[test]
+fn splits_and_the_data_fingerprint() {
+    let d = data::embedded::load().unwrap();
+    assert_eq!(
+        (d.train.len(), d.val.len(), d.test.len()),
+        (50_000, 10_000, 10_000)
+    );
+    assert!(!d.train.is_empty() && data::Split::default().is_empty());
+    assert_eq!(d.train.row(7), &d.train.x[7 * 64..8 * 64]);
+    let counts = d.test.class_counts();
+    assert_eq!(
+        counts, [1000; 10],
+        "Fashion-MNIST's test set has 1,000 of each class"
+    );
+
+    let fp = d.fingerprint();
+    assert!(
+        fp.starts_with("8x8, train 50000 / val 10000 / test 10000, crc32 "),
+        "{fp}"
+    );
+    assert_eq!(fp, d.clone().fingerprint());
+    let mut x = d.clone();
+    x.val.x[123] += 2f32.powi(-10);
+    let mut y = d.clone();
+    y.test.y[5] = (y.test.y[5] + 1) % 10;
+    let mut t = d.clone();
+    t.train.x[0] = -t.train.x[0] - 1.0;
+    for (what, other) in [("a value", x), ("a label", y), ("a train value", t)] {
+        assert_ne!(
+            other.fingerprint(),
+            fp,
+            "{what} changed, the fingerprint did not"
+        );
+    }
 }
