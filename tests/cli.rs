@@ -51,6 +51,13 @@ fn bad_flags_are_named() {
         &with(&["--image-size", "30"]),
         "--image-size: 30: expected 1..=28",
     );
+    // 28 is a size (the originals); without files, only the embedded 8×8 exists.
+    for size in ["28", "14"] {
+        fails_with(
+            &with(&["--image-size", size]),
+            "the copy embedded in fastfc is 8x8 only",
+        );
+    }
     fails_with(
         &with(&["--data-dir", "/nonexistent/fm"]),
         "--data-dir: /nonexistent/fm: no Fashion-MNIST files",

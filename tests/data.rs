@@ -161,6 +161,57 @@ fn too_few_training_images_for_the_split() {
     assert!(e.contains("needs 60000"), "{e}");
 }
 
+/// The split needs 60,000 training images, not one fewer; with exactly that many, train and
+/// validation are the first 50,000 and the next 10,000 in file order.
+#[test]
+fn the_split_needs_sixty_thousand_images_and_keeps_their_order() {
+    let n = data::N_TRAIN + data::N_VAL;
+    let split = |n: usize| {
+        let x: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        let y: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        data::Dataset::from_full(1, x, y, vec![0.5; 3], vec![1, 2, 3], data::Origin::Embedded)
+    };
+    let e = split(n - 1).unwrap_err().to_string();
+    assert!(
+        e.contains("has 59999 images") && e.contains("needs 60000"),
+        "{e}"
+    );
+    let d = split(n).unwrap();
+    assert_eq!(
+        (d.train.len(), d.val.len(), d.test.len()),
+        (50_000, 10_000, 3)
+    );
+    assert_eq!(
+        (d.train.x[49_999], d.val.x[0], d.val.x[9_999]),
+        (49_999.0, 50_000.0, 59_999.0)
+    );
+    assert_eq!((d.val.y[0], d.test.y[2]), (0, 3));
+}
+
+/// Images that are not 28×28 are refused, naming the file, even when one side is right.
+#[test]
+fn images_must_be_28_by_28() {
+    for (h, w) in [(28u32, 27u32), (27, 28)] {
+        let d = tempfile::tempdir().unwrap();
+        fake_set(d.path(), 20, 10, false, 0);
+        let px = vec![7u8; (10 * h * w) as usize];
+        write(
+            d.path(),
+            "t10k-images-idx3-ubyte",
+            &idx_bytes(idx::MAGIC_IDX3_U8, &[10, h, w], &px),
+        );
+        let files = data::find_files(d.path()).unwrap().unwrap();
+        let e = data::preprocess_files(&files, 8).unwrap_err().to_string();
+        assert!(
+            e.contains("t10k-images-idx3-ubyte")
+                && e.contains(&format!(
+                    "images are {h}x{w}; expected Fashion-MNIST's 28x28"
+                )),
+            "{e}"
+        );
+    }
+}
+
 #[test]
 fn missing_files_and_bad_sizes() {
     let d = tempfile::tempdir().unwrap();
