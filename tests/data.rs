@@ -414,8 +414,7 @@ fn real_data_split_is_leak_free() {
 #[ignore = "needs dataset-fashion-mnist"]
 fn cache_round_trips_and_embedded_copy_matches_the_pipeline() {
     let dir = common::require_real_data();
-    let cache = tempfile::tempdir().unwrap();
-    std::env::set_var("FASTFC_CACHE", cache.path());
+    cache_dir();
     let o = DataOptions {
         data_dir: Some(dir),
         image_size: 8,
@@ -481,6 +480,25 @@ fn batch_orders_are_permutations_and_seeded() {
     assert_eq!(a, epoch_order(42, 0, 1000));
     assert_ne!(a, epoch_order(42, 1, 1000));
     assert_ne!(a, epoch_order(43, 0, 1000));
+}
+
+/// An epoch's optimizer steps (progress bars count them): the last batch may be partial.
+#[test]
+fn steps_per_epoch_counts_a_partial_last_batch() {
+    use fastfc::data::batches::steps_per_epoch;
+    for (n, batch, steps) in [
+        (50_000, 128, 391),
+        (256, 128, 2),
+        (257, 128, 3),
+        (1, 128, 1),
+        (0, 32, 0),
+    ] {
+        assert_eq!(
+            steps_per_epoch(n, batch),
+            steps,
+            "{n} samples in batches of {batch}"
+        );
+    }
 }
 
 /// `pack` and `decode` are each other's inverse (pixels to f16 precision, everything else
@@ -600,4 +618,130 @@ fn splits_and_the_data_fingerprint() {
             "{what} changed, the fingerprint did not"
         );
     }
+}
+
+/// The one preprocessing-cache folder of this test process (`$FASTFC_CACHE` is process-wide, so
+/// every test that uses the cache shares it; their keys differ).
+fn cache_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        std::env::set_var("FASTFC_CACHE", d.path());
+        d
+    })
+    .path()
+}
+
+/// The cache key names the image size and changes with the files: another folder, another
+/// length, another modification time. The same files give the same key.
+#[test]
+fn cache_keys_follow_the_files() {
+    use fastfc::data::cache::key;
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    fake_set(a.path(), 20, 10, false, 0);
+    fake_set(b.path(), 20, 10, false, 0);
+    let files = |d: &Path| data::find_files(d).unwrap().unwrap();
+    let k = key(&files(a.path()), 8);
+    assert!(
+        k.starts_with("fashion-mnist-8x8-") && k.ends_with(".bin"),
+        "{k}"
+    );
+    assert_eq!(k, key(&files(a.path()), 8));
+    assert!(key(&files(a.path()), 14).starts_with("fashion-mnist-14x14-"));
+    assert_ne!(k, key(&files(b.path()), 8), "another folder");
+
+    let labels = a.path().join("t10k-labels-idx1-ubyte.gz");
+    let t = std::fs::metadata(&labels).unwrap().modified().unwrap();
+    let f = std::fs::File::options().write(true).open(&labels).unwrap();
+    f.set_modified(t + std::time::Duration::from_secs(1))
+        .unwrap();
+    let touched = key(&files(a.path()), 8);
+    assert_ne!(k, touched, "another modification time");
+    f.set_len(std::fs::metadata(&labels).unwrap().len() + 1)
+        .unwrap();
+    f.set_modified(t + std::time::Duration::from_secs(1))
+        .unwrap();
+    assert_ne!(
+        touched,
+        key(&files(a.path()), 8),
+        "another length, same time"
+    );
+}
+
+/// A cache file is used only when every check holds; each way it can be wrong makes `read` give
+/// nothing (the caller rebuilds), never a panic or wrong data.
+#[test]
+fn cache_files_are_checked_before_use() {
+    use fastfc::data::{cache, FullData};
+    cache_dir();
+    let full = FullData {
+        s: 2,
+        train_x: (0..12).map(|i| i as f32 / 11.0).collect(),
+        train_y: vec![4, 0, 9],
+        test_x: (0..8).map(|i| 1.0 - i as f32 / 7.0).collect(),
+        test_y: vec![2, 7],
+    };
+    let key = "fastfc-test-checked.bin";
+    cache::write(key, &full);
+    let (path, back) = cache::read(key).expect("a cache file just written");
+    assert_eq!(path, cache_dir().join(key));
+    assert_eq!(
+        (back.s, &back.train_x, &back.train_y),
+        (2, &full.train_x, &full.train_y)
+    );
+    assert_eq!((&back.test_x, &back.test_y), (&full.test_x, &full.test_y));
+    let good = std::fs::read(&path).unwrap();
+    assert_eq!(good.len(), 64 + 4 * 20 + 5);
+
+    let with_crc = |mut b: Vec<u8>| {
+        let crc = crc32fast::hash(&b[64..]);
+        b[24..28].copy_from_slice(&crc.to_le_bytes());
+        b
+    };
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        ("magic and version only", good[..16].to_vec()),
+        ("the header alone", good[..64].to_vec()),
+        ("one byte short", good[..good.len() - 1].to_vec()),
+        ("one byte long", [&good[..], &[0]].concat()),
+    ];
+    let mut b = good.clone();
+    b[0] = b'X';
+    cases.push(("another magic", b));
+    let mut b = good.clone();
+    b[8] = 1;
+    cases.push(("format version 1", b));
+    let mut b = good.clone();
+    b[64 + 7] ^= 0x10;
+    cases.push(("a flipped pixel bit", b));
+    let mut b = good.clone();
+    *b.last_mut().unwrap() = 10;
+    cases.push(("label 10, checksum made to match", with_crc(b)));
+    let mut b = good.clone();
+    b[20] = 3;
+    cases.push(("another test count", with_crc(b)));
+    for (what, bytes) in cases {
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(cache::read(key).is_none(), "{what}: used");
+    }
+    // The checksum itself is what `read` checks: the good bytes, written back, are used again.
+    std::fs::write(&path, &good).unwrap();
+    assert!(cache::read(key).is_some());
+    // The smallest well-formed file, a header for no images, is read as such.
+    let empty = FullData {
+        s: 2,
+        train_x: vec![],
+        train_y: vec![],
+        test_x: vec![],
+        test_y: vec![],
+    };
+    cache::write("fastfc-test-empty.bin", &empty);
+    let (path, back) = cache::read("fastfc-test-empty.bin").expect("an empty cache");
+    assert_eq!(
+        (
+            std::fs::metadata(path).unwrap().len(),
+            back.s,
+            back.train_y.len()
+        ),
+        (64, 2, 0)
+    );
 }
