@@ -580,6 +580,18 @@ fn embedded_payload_round_trips_and_bad_payloads_are_named() {
     }
     let e = embedded::decode(b"not gzip").unwrap_err().to_string();
     assert!(e.contains("cannot inflate"), "{e}");
+
+    // The smallest well-formed payload, a 20-byte header for no images, decodes as such.
+    let empty = FullData {
+        s,
+        train_x: vec![],
+        train_y: vec![],
+        test_x: vec![],
+        test_y: vec![],
+    };
+    embedded::pack(&empty, &path).unwrap();
+    let back = embedded::decode(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!((back.s, back.train_y.len(), back.test_x.len()), (s, 0, 0));
 }
 
 /// A split's accessors, and the fingerprint by which shared-study workers check they loaded the
