@@ -86,6 +86,24 @@ fn idx_rejects_bad_files_with_the_file_name() {
     let p = write(dir.path(), "empty", &[]);
     assert!(err(&p, 1).contains("empty"));
 
+    // Short files, each refused for what it lacks (never read past their end).
+    for (len, says) in [
+        (2, "file is 2 bytes; expected at least a 4-byte IDX header"),
+        (4, "truncated header: 4 bytes, expected 8"),
+        (6, "truncated header: 6 bytes, expected 8"),
+    ] {
+        let p = write(dir.path(), "short", &good[..len]);
+        assert!(err(&p, 1).contains(says), "{len} bytes: {}", err(&p, 1));
+    }
+    // A header for no labels is a well-formed, empty array.
+    let p = write(
+        dir.path(),
+        "none",
+        &idx_bytes(idx::MAGIC_IDX1_U8, &[0], &[]),
+    );
+    let a = idx::read_u8(&p, 1).unwrap();
+    assert_eq!((a.dims, a.data.len()), (vec![0], 0));
+
     let mut cut = gz(&good);
     cut.truncate(cut.len() - 6);
     let p = write(dir.path(), "cut.gz", &cut);
