@@ -625,6 +625,15 @@ fn journal_floats_round_trip_non_finite_values() {
         let v = f64::from_bits((x & 0x800f_ffff_ffff_ffff) | ((0x3c0 + (x >> 52) % 0x80) << 52));
         want.push(rec(id, v, v.abs().fract()));
     }
+    // Every float of a record and of its epochs, not only the losses, may be non-finite.
+    for (r, v) in want
+        .iter_mut()
+        .zip([f64::NAN, f64::INFINITY, f64::NEG_INFINITY])
+    {
+        r.val_accuracy = v;
+        let h = &mut r.history[0];
+        (h.accuracy, h.val_loss, h.val_accuracy) = (v, -v, v);
+    }
     for r in &want {
         j.append(r).unwrap();
     }
@@ -644,17 +653,16 @@ fn journal_floats_round_trip_non_finite_values() {
         .unwrap();
     let got = journal::read(dir.path()).unwrap();
     assert_eq!(got.len(), want.len() + 1);
-    let bits = |v: f64| if v.is_nan() { u64::MAX } else { v.to_bits() };
+    // Every field: `{:?}` prints each float's shortest exact form (and NaN, inf, -inf, -0.0).
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(
-            bits(g.val_loss),
-            bits(w.val_loss),
+            format!("{g:?}"),
+            format!("{w:?}"),
             "run {}",
             w.request.run_id
         );
-        assert_eq!(bits(g.history[0].loss), bits(w.history[0].loss));
-        assert_eq!(g.val_accuracy.to_bits(), w.val_accuracy.to_bits());
     }
+    assert!(format!("{:?}", want[0]).contains("val_accuracy: NaN"));
     let null = got.iter().find(|r| r.request.run_id == 4).unwrap();
     assert!(null.val_loss.is_nan(), "null reads as NaN");
 }
