@@ -371,7 +371,7 @@ fn planted_faults_out_of_memory_splits_the_cohort_and_a_failed_launch_is_named()
     use fastfc::backend::cuda::engine::CudaBackend;
     use fastfc::backend::Backend;
     use fastfc::model::{Activation, Hyperparams, Optimizer, TrialSpec};
-    use fastfc::train::{train_cohort, TrainConfig, TrialJob};
+    use fastfc::train::{train_cohort, Event, TrainConfig, TrialJob};
     let _one = device1();
     let g = gpu(1);
     fake::set_faults(1, "cuMemAlloc_v2:1").unwrap();
@@ -405,11 +405,24 @@ fn planted_faults_out_of_memory_splits_the_cohort_and_a_failed_launch_is_named()
         seed: 3,
     };
     let backend = CudaBackend::new(data.clone(), AnyGpu::Cuda(g.clone())).unwrap();
-    let whole = train_cohort(&backend, jobs(), &cfg, &mut |_| {}, &|_| {}).unwrap();
+    // Trains the 4 jobs, returning the outcomes and the size of each cohort the trainer started.
+    let train = || {
+        let mut starts = vec![];
+        let mut on_event = |e: Event| {
+            if let Event::CohortStart { trials, .. } = e {
+                starts.push(trials);
+            }
+        };
+        let out = train_cohort(&backend, jobs(), &cfg, &mut on_event, &|_| {}).unwrap();
+        (out, starts)
+    };
+    let (whole, starts) = train();
+    assert_eq!(starts, [4], "one cohort of 4");
     // The cohort's first allocation fails: the trainer halves it and trains each half.
     fake::set_faults(1, "cuMemAlloc_v2:1").unwrap();
     let fired = fake::stats().unwrap().faults;
-    let split = train_cohort(&backend, jobs(), &cfg, &mut |_| {}, &|_| {}).unwrap();
+    let (split, starts) = train();
+    assert_eq!(starts, [4, 2, 2], "the whole cohort, then each half");
     assert_eq!(
         fake::stats().unwrap().faults,
         fired + 1,
@@ -439,8 +452,11 @@ fn planted_faults_out_of_memory_splits_the_cohort_and_a_failed_launch_is_named()
         (1..4).contains(&max),
         "max_cohort {max} with room for ~2 trials"
     );
-    let bounded = train_cohort(&backend, jobs(), &cfg, &mut |_| {}, &|_| {}).unwrap();
+    let (bounded, starts) = train();
     fake::set_memory(1, 0).unwrap();
+    // Split before loading, into cohorts of max_cohort: no cohort of 4 ever started.
+    let chunks: Vec<usize> = (0..4).step_by(max).map(|k| max.min(4 - k)).collect();
+    assert_eq!(starts, chunks, "cohorts of at most {max}");
     for (a, b) in whole.iter().zip(&bounded) {
         assert_eq!(
             a.checkpoint, b.checkpoint,
