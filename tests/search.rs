@@ -735,7 +735,7 @@ fn the_test_split_is_scored_once_and_is_the_test_split() {
     let spec = mc.spec();
     let mut state = TrialState::init(&spec);
     state.params = params;
-    let c = backend.load(vec![(spec, state)]).unwrap();
+    let c = backend.load(vec![(spec.clone(), state.clone())]).unwrap();
     let val = backend.evaluate(&c, SplitId::Val, &[true]).unwrap()[0].accuracy;
     let test = backend.evaluate(&c, SplitId::Test, &[true]).unwrap()[0].accuracy;
     assert_ne!(val, test, "the check needs the splits to score apart");
@@ -748,6 +748,28 @@ fn the_test_split_is_scored_once_and_is_the_test_split() {
         Some(test),
         "summary's test_accuracy is the test split's"
     );
+    // And inside the backend each split is the one its name says: over data whose three splits
+    // are all copies of split X, every split scores as X does on the real data.
+    for x in [SplitId::Train, SplitId::Val, SplitId::Test] {
+        let mut same = backend.data().clone();
+        let pick = match x {
+            SplitId::Train => same.train.clone(),
+            SplitId::Val => same.val.clone(),
+            SplitId::Test => same.test.clone(),
+        };
+        (same.train, same.val, same.test) = (pick.clone(), pick.clone(), pick);
+        let b = CpuBackend::new(std::sync::Arc::new(same));
+        let cx = b.load(vec![(spec.clone(), state.clone())]).unwrap();
+        let want = &backend.evaluate(&c, x, &[true]).unwrap()[0];
+        for y in [SplitId::Train, SplitId::Val, SplitId::Test] {
+            let got = &b.evaluate(&cx, y, &[true]).unwrap()[0];
+            assert_eq!(
+                (got.loss, got.accuracy),
+                (want.loss, want.accuracy),
+                "{y:?} of copies of {x:?}"
+            );
+        }
+    }
 }
 
 /// Defect 4e of #10 (the CUDA engine suite and gpu-check use this comparison): exact ranking
