@@ -1140,3 +1140,49 @@ fn asha_and_tpe_propose_while_runs_are_out_for_free_workers() {
     }
     assert_eq!(ids, (0..12).collect::<Vec<_>>());
 }
+
+/// BOHB fits its model only on a budget with at least d + 3 results (N_min = d + 1 plus two,
+/// as in the paper), where d counts the space's dimensions. With no random fraction, BOHB then
+/// draws from the model; before, it draws exactly what an all-random BOHB draws. One-epoch
+/// brackets of one configuration each make every draw follow one more result.
+#[test]
+fn bohb_fits_its_model_from_d_plus_3_results() {
+    use fastfc::strategy::tpe::Dims;
+    let space = SearchSpace::default();
+    let d = Dims::new(&space).len();
+    let configs = |random_fraction: f64| -> Vec<fastfc::model::Hyperparams> {
+        let settings = TpeSettings {
+            batch: 0,
+            startup_trials: 0,
+            candidates: 64,
+            random_fraction,
+        };
+        let mut b = Hyperband::bohb(&space, 1, 3, d + 6, 9, settings).unwrap();
+        let reqs = drive(&mut b, &|q| known_optimum(&q.hp));
+        assert!(reqs
+            .iter()
+            .all(|q| q.epochs == 1 && q.resume_from.is_none()));
+        assert!(b.own_seconds() > 0.0, "BOHB reports the time it spends");
+        reqs.into_iter().map(|q| q.hp).collect()
+    };
+    let (model, random) = (configs(0.0), configs(1.0));
+    assert_eq!(model.len(), d + 6);
+    assert_eq!(
+        model[..d + 3],
+        random[..d + 3],
+        "no model before d + 3 results"
+    );
+    for k in d + 3..d + 6 {
+        assert_ne!(
+            model[k], random[k],
+            "draw {k} follows {k} results: from the model"
+        );
+    }
+    // Strategies without a model spend no time of their own.
+    let r = random::new(&space, 4, 1, 9).unwrap();
+    assert_eq!(r.own_seconds(), 0.0);
+    assert_eq!(
+        Hyperband::new(&space, 9, 3, 1, 9).unwrap().own_seconds(),
+        0.0
+    );
+}
