@@ -77,6 +77,18 @@ fn rel_diff(a: &[f32], b: &[f32]) -> f64 {
         / scale
 }
 
+/// max over elements of |a − b| / max(|b|, 1e-3 · max |b|): relative element by element, except
+/// for elements under a thousandth of the largest. For Adam's second moment, whose elements span
+/// orders of magnitude that [`rel_diff`] would flatten into one absolute bound.
+fn elem_rel_diff(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let floor = 1e-3 * b.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() as f64 / (y.abs() as f64).max(floor).max(f64::MIN_POSITIVE))
+        .fold(0.0, f64::max)
+}
+
 #[test]
 fn a_mixed_cohort_trains_to_the_cpu_weights_replaying_epoch_graphs() {
     mixed_cohort_parity(true);
@@ -159,10 +171,10 @@ fn mixed_cohort_parity_on(gpu: AnyGpu, graphs: bool) {
     // the kernels with host math (no FMA contraction): observed ≤ 2e-7 of the largest weight, so
     // 1e-5. A real GPU contracts to FMA and has its own expf/erff: a Lion sign decided differently
     // near zero is worth 2·lr there, so on CUDA the bound is 1e-3.
-    let (tol_p, tol_m) = if real_gpu(cuda.gpu()) {
-        (1e-3, 1e-2)
+    let (tol_p, tol_m, tol_v) = if real_gpu(cuda.gpu()) {
+        (1e-3, 1e-2, 1e-1)
     } else {
-        (1e-5, 1e-5)
+        (1e-5, 1e-5, 1e-4)
     };
     for k in 0..n {
         let (x, y) = (cpu.state(&a, k).unwrap(), cuda.state(&b, k).unwrap());
@@ -185,6 +197,13 @@ fn mixed_cohort_parity_on(gpu: AnyGpu, graphs: bool) {
         assert!(
             dm <= tol_m,
             "trial {k}: first moments differ by {dm:e} (tolerance {tol_m:e})"
+        );
+        // Observed ≤ 2e-6 on the emulator; a real GPU's gradients differ by its own expf/erff.
+        let dv = elem_rel_diff(&y.v, &x.v);
+        eprintln!("trial {k}: second moments differ by {dv:.1e} element by element");
+        assert!(
+            dv <= tol_v,
+            "trial {k}: second moments differ by {dv:e} element by element (tolerance {tol_v:e})"
         );
     }
 }
@@ -435,8 +454,11 @@ fn a_short_order_with_a_partial_last_batch_trains_only_its_rows() {
             // A real GPU's own expf/erff and a Lion sign decided near zero: 1e-3 there.
             let tol = if real_gpu(cuda.gpu()) { 1e-3 } else { 1e-5 };
             assert!(rel_diff(&y.params, &x.params) <= tol, "trial {k} params");
-            // Adam's second moment too, by value.
-            assert!(rel_diff(&y.v, &x.v) <= tol, "trial {k} second moment");
+            // Adam's second moment too, by value, element by element (observed ≤ 7e-6 here).
+            let dv = elem_rel_diff(&y.v, &x.v);
+            eprintln!("trial {k}: 4 steps, second moments differ by {dv:.1e} element by element");
+            let tol_v = if real_gpu(cuda.gpu()) { 1e-1 } else { 1e-4 };
+            assert!(dv <= tol_v, "trial {k}: second moments differ by {dv:e}");
         }
         let (ea, eb) = (
             cpu.evaluate(&a, SplitId::Val, &active).unwrap(),
