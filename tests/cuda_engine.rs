@@ -513,3 +513,19 @@ fn a_diverging_trial_is_flagged_and_its_cohort_mates_are_unaffected() {
         }
     }
 }
+
+/// The emulator's failed allocation is an out-of-memory error, which the trainer answers by
+/// splitting the cohort (as the driver's CUDA_ERROR_OUT_OF_MEMORY is; tests/fakecuda.rs), not a
+/// backend failure that ends the search. 2⁶² bytes are beyond any address space.
+#[test]
+fn the_emulators_failed_allocation_is_out_of_memory() {
+    let Err(e) = EmuGpu::new(FiberOrder::Forward).alloc_raw(1 << 62) else {
+        panic!("2^62 bytes allocated");
+    };
+    assert!(matches!(e, fastfc::error::Error::OutOfMemory { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("allocating 4611686018427387904 bytes"),
+        "{e}"
+    );
+}
