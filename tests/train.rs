@@ -329,3 +329,40 @@ const GOLDEN: [f64; 10] = [
     2.2595544876530766,
     2.1576387118548155,
 ];
+
+/// A trial's training workspace is sized by its first batch and reused: a later batch larger
+/// than any before (a first step on a short batch, a changed batch size) must grow it, and every
+/// step must compute, bit for bit, what a trial with a fresh workspace and the same state
+/// computes, stale rows of a larger earlier batch included.
+#[test]
+fn train_steps_of_changing_batch_sizes_match_fresh_workspaces() {
+    use fastfc::backend::cpu::CpuTrial;
+    let data = real();
+    let spec = TrialSpec::new(
+        3,
+        hp(&[16, 8], Activation::Gelu, Optimizer::Adam, 1e-2, 0.2),
+        5,
+        data.dim(),
+        10,
+    );
+    let mut trial = CpuTrial::new(spec.clone(), TrialState::init(&spec)).unwrap();
+    for n in [3u32, 8, 5, 8, 13, 1] {
+        let idx: Vec<u32> = (0..n).map(|i| i * 41 + n).collect();
+        let (mean, _) = trial.loss_and_gradient(&data.train, &idx, trial.state.step as u32);
+        let mut fresh = CpuTrial::new(spec.clone(), trial.state.clone()).unwrap();
+        let want = fresh.train_step(&data.train, &idx);
+        let got = trial.train_step(&data.train, &idx);
+        assert_eq!(got, want, "batch of {n}: (loss sum, correct)");
+        assert_eq!(
+            trial.state.params, fresh.state.params,
+            "batch of {n}: parameters after the step"
+        );
+        assert_eq!(trial.state.step, fresh.state.step);
+        assert_eq!(
+            got.0 / n as f64,
+            mean,
+            "batch of {n}: the step's loss is the loss it differentiates"
+        );
+    }
+    assert_eq!(trial.state.step, 6);
+}
