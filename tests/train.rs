@@ -366,3 +366,46 @@ fn train_steps_of_changing_batch_sizes_match_fresh_workspaces() {
     }
     assert_eq!(trial.state.step, 6);
 }
+
+/// A trial's evaluation over a split is the mean loss and the fraction right, over evaluation
+/// chunks of at most 512 rows: the same numbers, over the same rows, as one training step on the
+/// whole split computes before it updates anything (no dropout, so the two forward passes agree).
+#[test]
+fn evaluation_is_the_mean_loss_and_the_fraction_right_over_chunks() {
+    use fastfc::backend::cpu::CpuTrial;
+    let data = common::embedded_subset(10, 1300);
+    let spec = TrialSpec::new(
+        9,
+        hp(&[16, 8], Activation::Silu, Optimizer::Adam, 1e-2, 0.0),
+        5,
+        data.dim(),
+        10,
+    );
+    let mut trial = CpuTrial::new(spec.clone(), TrialState::init(&spec)).unwrap();
+    // Train a little, so the model is neither all right nor all wrong.
+    let order: Vec<u32> = (0..10).collect();
+    for _ in 0..20 {
+        trial.train_step(&data.train, &order);
+    }
+    let got = trial.evaluate(&data.val);
+    let all: Vec<u32> = (0..1300).collect();
+    let (loss_sum, correct) = trial.clone().train_step(&data.val, &all);
+    assert!(correct > 130 && correct < 1300, "{correct} of 1300 right");
+    assert_eq!(got.accuracy, correct as f64 / 1300.0, "accuracy");
+    let want = loss_sum / 1300.0;
+    assert!(
+        (got.loss - want).abs() <= 1e-6 * want,
+        "mean loss {} vs {want}",
+        got.loss
+    );
+}
+
+/// The CPU backend names itself and its thread count (shown in progress lines and summaries).
+#[test]
+fn the_cpu_backend_names_its_threads() {
+    let name = CpuBackend::new(small(10)).name();
+    assert_eq!(
+        name,
+        format!("cpu ({} threads)", rayon::current_num_threads())
+    );
+}
