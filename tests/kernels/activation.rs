@@ -14,8 +14,9 @@ fn activation_fwd_and_bwd_match_cpu_for_all_six() {
         let c = Cohort::mixed(6, 1, &[8], 4, 10, 40 + case as u64);
         let trials = 6;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(case as u64);
-        // z in ±[0.01, 6]: both branches of every activation, never zero.
-        let z: Vec<f32> = (0..trials * n)
+        // z in ±[0.01, 6]: both branches of every activation; and, where n allows, the kink
+        // itself (0 and -0 in each trial), where the derivative must come from the z ≤ 0 side.
+        let mut z: Vec<f32> = (0..trials * n)
             .map(|_| {
                 let v: f32 = rng.random_range(0.01..6.0);
                 if rng.random::<bool>() {
@@ -25,6 +26,12 @@ fn activation_fwd_and_bwd_match_cpu_for_all_six() {
                 }
             })
             .collect();
+        if n > 2 {
+            for t in 0..trials {
+                z[t * n + 1] = 0.0;
+                z[t * n + 2] = -0.0;
+            }
+        }
         let dy = crate::common::nonzero(trials * n, 99 + case as u64);
         let mut want_y = vec![];
         let mut want_dz = vec![];

@@ -127,3 +127,41 @@ fn avx2_dispatch_gives_the_portable_bits() {
         }
     }
 }
+
+/// At z = 0 (and -0) every activation gives 0, and the derivative is the one from the z ≤ 0 side,
+/// as TensorFlow's gradients take it: relu'(0) = 0, selu'(0) = scale·α, elu'(0) = celu'(0) = 1
+/// (both sides agree), gelu'(0) = silu'(0) = 1/2. Exact zeros do occur: a zero input row at
+/// zero bias. In f32 (the engine) and in f64 (the reference the kernels are checked against).
+#[test]
+fn at_the_kink_the_derivative_is_taken_from_below() {
+    use fastfc::backend::cpu::activation::{SELU_ALPHA, SELU_SCALE};
+    let want = |act: Activation| match act {
+        Activation::Relu => 0.0,
+        Activation::Selu => SELU_SCALE * SELU_ALPHA,
+        Activation::Elu | Activation::Celu => 1.0,
+        Activation::Gelu | Activation::Silu => 0.5,
+    };
+    for act in Activation::ALL {
+        let z = [0.0f32, -0.0];
+        let mut y = [f32::NAN; 2];
+        activation::fwd(act, &z, &mut y);
+        let mut dz = [f32::NAN; 2];
+        activation::bwd(act, &z, &y, &[1.0; 2], &mut dz);
+        let z64 = [0.0f64, -0.0];
+        let mut y64 = [f64::NAN; 2];
+        activation::fwd(act, &z64, &mut y64);
+        let mut dz64 = [f64::NAN; 2];
+        activation::bwd(act, &z64, &y64, &[1.0; 2], &mut dz64);
+        for i in 0..2 {
+            assert_eq!(y[i], 0.0, "{act}({})", z[i]);
+            assert_eq!(y64[i], 0.0, "{act}({}) in f64", z64[i]);
+            assert_eq!(dz[i], want(act) as f32, "{act}'({})", z[i]);
+            assert!(
+                (dz64[i] - want(act)).abs() <= 1e-15,
+                "{act}'({}) in f64: {}",
+                z64[i],
+                dz64[i]
+            );
+        }
+    }
+}
