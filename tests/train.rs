@@ -409,3 +409,49 @@ fn the_cpu_backend_names_its_threads() {
         format!("cpu ({} threads)", rayon::current_num_threads())
     );
 }
+
+/// The CPU backend's `state`/`set_state` (spread over devices, checkpoints): a state put back is
+/// the state read, and one of the wrong size is refused with the counts, not kept.
+#[test]
+fn the_cpu_backend_puts_a_state_back_and_refuses_a_wrong_one() {
+    let data = small(64);
+    let backend = CpuBackend::new(data.clone());
+    let specs: Vec<TrialSpec> = (0..2)
+        .map(|id| {
+            let h = hp(&[8], Activation::Relu, Optimizer::Adam, 1e-2, 0.0);
+            TrialSpec::new(id, h, 42, data.dim(), 10)
+        })
+        .collect();
+    let states: Vec<TrialState> = specs.iter().map(TrialState::init).collect();
+    let mut c = backend
+        .load(specs.iter().cloned().zip(states.iter().cloned()).collect())
+        .unwrap();
+    let order: Vec<u32> = (0..64).collect();
+    backend
+        .train_epoch(&mut c, &order, 16, &[true, true], &|_| {})
+        .unwrap();
+    let trained = backend.state(&c, 0).unwrap();
+    assert_ne!(trained.params, states[0].params);
+    assert_eq!(trained.step, 4);
+    backend.set_state(&mut c, 0, states[0].clone()).unwrap();
+    assert_eq!(backend.state(&c, 0).unwrap(), states[0]);
+    assert_eq!(
+        backend.state(&c, 1).unwrap().step,
+        4,
+        "the other trial moved"
+    );
+    for cut in ["params", "m"] {
+        let mut bad = trained.clone();
+        match cut {
+            "params" => bad.params.pop(),
+            _ => bad.m.pop(),
+        };
+        let err = backend.set_state(&mut c, 0, bad).unwrap_err().to_string();
+        assert!(err.contains("parameters"), "{cut}: {err}");
+        assert_eq!(
+            backend.state(&c, 0).unwrap(),
+            states[0],
+            "{cut}: a bad state was kept"
+        );
+    }
+}

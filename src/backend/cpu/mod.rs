@@ -591,14 +591,9 @@ impl Backend for CpuBackend {
     }
 
     fn set_state(&self, c: &mut CpuCohort, i: usize, state: TrialState) -> Result<()> {
+        // The checks `CpuTrial::new` makes (parameters and first moment sized by the layout).
         let t = &mut c.trials[i];
-        if state.params.len() != t.lay.len {
-            return Err(Error::backend(
-                "cpu",
-                format!("trial {}: state of the wrong size", t.spec.id),
-            ));
-        }
-        t.state = state;
+        *t = CpuTrial::new(t.spec.clone(), state)?;
         Ok(())
     }
 }
