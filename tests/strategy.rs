@@ -1150,6 +1150,15 @@ fn bohb_fits_its_model_from_d_plus_3_results() {
     use fastfc::strategy::tpe::Dims;
     let space = SearchSpace::default();
     let d = Dims::new(&space).len();
+    // layers, units, dropout, learning rate, activation, optimizer; with a width per layer, the
+    // one width becomes one per possible layer (up to 4).
+    assert_eq!(d, 6);
+    assert!(!Dims::new(&space).is_empty());
+    let per_layer = SearchSpace {
+        per_layer: true,
+        ..space.clone()
+    };
+    assert_eq!(Dims::new(&per_layer).len(), 9);
     let configs = |random_fraction: f64| -> Vec<fastfc::model::Hyperparams> {
         let settings = TpeSettings {
             batch: 0,
@@ -1185,4 +1194,112 @@ fn bohb_fits_its_model_from_d_plus_3_results() {
         Hyperband::new(&space, 9, 3, 1, 9).unwrap().own_seconds(),
         0.0
     );
+}
+
+/// A truncated Gaussian's density on [low, high], written out here from its definition.
+fn truncated_normal(x: f64, mu: f64, sigma: f64, low: f64, high: f64) -> f64 {
+    let cdf = |v: f64| 0.5 * (1.0 + libm::erf((v - mu) / (sigma * std::f64::consts::SQRT_2)));
+    let phi =
+        (-0.5 * ((x - mu) / sigma).powi(2)).exp() / (sigma * (2.0 * std::f64::consts::PI).sqrt());
+    phi / (cdf(high) - cdf(low))
+}
+
+/// TPE's Parzen estimators, value by value against the mixtures the module's rules give
+/// (Optuna's): one kernel per observation, with bandwidth the larger gap to its sorted neighbours
+/// (the outermost look inwards only), clipped to [range / (1 + kernels), range]; a prior kernel at
+/// the middle with bandwidth = range; equal weights below 25 observations. Numbers get truncated
+/// Gaussians, integers the mass of their bin, categories `prior / kernels` everywhere plus 1 on
+/// the observed choice. Each is a density: it integrates (sums) to 1.
+#[test]
+fn parzen_estimators_are_the_mixtures_tpe_describes() {
+    use fastfc::strategy::tpe::Parzen;
+    let close = |got: f64, want: f64, what: &str| {
+        assert!(
+            (got - want).abs() <= 1e-9 * want.abs(),
+            "{what}: {got} vs {want}"
+        );
+    };
+    // (observations, low, high, kernels as (mu, sigma) with equal weights, prior last).
+    let cases: [(&[f64], f64, f64, &[(f64, f64)]); 4] = [
+        // One observation: its gaps are 1.2 and 2.8; the floor is 4 / 3.
+        (&[0.2], -1.0, 3.0, &[(0.2, 2.8), (1.0, 4.0)]),
+        // Out of order on purpose. Sorted 0.1, 0.15, 0.7: the outer two look inwards (0.05 →
+        // raised to the floor 1/5; 0.55), the middle one takes its larger gap (0.55).
+        (
+            &[0.7, 0.1, 0.15],
+            0.0,
+            1.0,
+            &[(0.7, 0.55), (0.1, 0.2), (0.15, 0.55), (0.5, 1.0)],
+        ),
+        // 0.6's gap below (0.5) is its larger one, 0.7's the one above (0.25); the floor is 1/6.
+        (
+            &[0.95, 0.6, 0.1, 0.7],
+            0.0,
+            1.0,
+            &[
+                (0.95, 0.25),
+                (0.6, 0.5),
+                (0.1, 0.5),
+                (0.7, 0.25),
+                (0.5, 1.0),
+            ],
+        ),
+        // Two equal observations near the top: both look inwards, a gap of 0, raised to 1/4.
+        (
+            &[0.9, 0.9],
+            0.0,
+            1.0,
+            &[(0.9, 0.25), (0.9, 0.25), (0.5, 1.0)],
+        ),
+    ];
+    for (values, low, high, kernels) in cases {
+        let p = Parzen::numeric(low, high, values);
+        let w = 1.0 / kernels.len() as f64;
+        for i in 0..=40 {
+            let x = low + (high - low) * i as f64 / 40.0;
+            let want: f64 = kernels
+                .iter()
+                .map(|&(mu, s)| w * truncated_normal(x, mu, s, low, high))
+                .sum();
+            close(p.pdf(x), want, &format!("{values:?} at {x}"));
+        }
+        let n = 20_000;
+        let h = (high - low) / n as f64;
+        let integral: f64 = (0..n).map(|i| p.pdf(low + (i as f64 + 0.5) * h) * h).sum();
+        assert!(
+            (integral - 1.0).abs() < 1e-6,
+            "{values:?}: integral {integral}"
+        );
+    }
+
+    // An integer 16, 32, …, 96 (step 16) lives on [8, 104]; observed 32, 32, 80: gaps sorted
+    // 0 (raised to 96 / 5), 48, 48; the prior sits at 56 with bandwidth 96.
+    let p = Parzen::integer(16.0, 96.0, 16.0, &[32.0, 32.0, 80.0]);
+    let kernels = [(32.0, 19.2), (32.0, 48.0), (80.0, 48.0), (56.0, 96.0)];
+    let mut total = 0.0;
+    for k in (16..=96).step_by(16) {
+        let k = k as f64;
+        let want: f64 = kernels
+            .iter()
+            .map(|&(mu, s)| {
+                let cdf = |v: f64| 0.5 * libm::erfc(-(v - mu) / (s * std::f64::consts::SQRT_2));
+                0.25 * (cdf(k + 8.0) - cdf(k - 8.0)) / (cdf(104.0) - cdf(8.0))
+            })
+            .sum();
+        close(p.pdf(k), want, &format!("integer {k}"));
+        total += p.pdf(k);
+    }
+    close(total, 1.0, "the integer's probabilities");
+
+    // Categories: observed 2, 2, 0 of 3 choices; 4 kernels of weight 1/4, each observed row
+    // (1/4 everywhere + 1 on its choice) / 1.75, the prior row 1/3 each.
+    let p = Parzen::categorical(3, &[2.0, 2.0, 0.0]);
+    let row = |c: usize, obs: usize| if c == obs { 1.25 / 1.75 } else { 0.25 / 1.75 };
+    let mut total = 0.0;
+    for c in 0..3 {
+        let want = 0.25 * (row(c, 2) + row(c, 2) + row(c, 0) + 1.0 / 3.0);
+        close(p.pdf(c as f64), want, &format!("category {c}"));
+        total += p.pdf(c as f64);
+    }
+    close(total, 1.0, "the categories' probabilities");
 }

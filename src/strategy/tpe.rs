@@ -331,6 +331,20 @@ impl Parzen {
         )
     }
 
+    /// The estimator of an integer low, low + step, …, high: the mass of each value's bin of
+    /// width `step` (what an `int` parameter gets).
+    pub fn integer(low: f64, high: f64, step: f64, values: &[f64]) -> Parzen {
+        Parzen::fit(
+            &Kind::Num {
+                low,
+                high,
+                log: false,
+                step: Some(step),
+            },
+            values,
+        )
+    }
+
     /// The estimator of a category index in 0..n.
     pub fn categorical(n: usize, values: &[f64]) -> Parzen {
         Parzen::fit(&Kind::Cat(n), values)
