@@ -1220,7 +1220,8 @@ fn parzen_estimators_are_the_mixtures_tpe_describes() {
         );
     };
     // (observations, low, high, kernels as (mu, sigma) with equal weights, prior last).
-    let cases: [(&[f64], f64, f64, &[(f64, f64)]); 4] = [
+    type Case<'a> = (&'a [f64], f64, f64, &'a [(f64, f64)]);
+    let cases: [Case; 4] = [
         // One observation: its gaps are 1.2 and 2.8; the floor is 4 / 3.
         (&[0.2], -1.0, 3.0, &[(0.2, 2.8), (1.0, 4.0)]),
         // Out of order on purpose. Sorted 0.1, 0.15, 0.7: the outer two look inwards (0.05 →
@@ -1302,4 +1303,65 @@ fn parzen_estimators_are_the_mixtures_tpe_describes() {
         total += p.pdf(c as f64);
     }
     close(total, 1.0, "the categories' probabilities");
+}
+
+/// Draws from a Parzen estimator follow its density: the share of 200,000 draws in each of ten
+/// bins (in each value, for integers and categories) is the density's mass there, to within four
+/// standard errors; every draw lies in the range, and integers on their grid.
+#[test]
+fn parzen_draws_follow_the_density() {
+    use fastfc::strategy::tpe::Parzen;
+    use rand::SeedableRng;
+    let n = 200_000;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let within = |count: usize, p: f64, what: &str| {
+        let got = count as f64 / n as f64;
+        let se = (p * (1.0 - p) / n as f64).sqrt();
+        assert!(
+            (got - p).abs() <= 4.0 * se + 1e-4,
+            "{what}: {got} of the draws where the density has {p}"
+        );
+    };
+
+    // Numbers on [-1, 3], in bins of 0.4; a bin's mass by the midpoint rule.
+    let p = Parzen::numeric(-1.0, 3.0, &[2.6, -0.5, 0.1, 0.2]);
+    let mut bins = [0usize; 10];
+    for _ in 0..n {
+        let x = p.sample(&mut rng);
+        assert!((-1.0..=3.0).contains(&x), "{x} is outside [-1, 3]");
+        bins[(((x + 1.0) / 0.4) as usize).min(9)] += 1;
+    }
+    for (b, &count) in bins.iter().enumerate() {
+        let (lo, m) = (-1.0 + 0.4 * b as f64, 2000);
+        let mass: f64 = (0..m)
+            .map(|i| p.pdf(lo + 0.4 * (i as f64 + 0.5) / m as f64) * 0.4 / m as f64)
+            .sum();
+        within(count, mass, &format!("numbers, bin {b}"));
+    }
+
+    // An integer 10, 30, …, 90 (its grid is not the step's multiples).
+    let p = Parzen::integer(10.0, 90.0, 20.0, &[30.0, 30.0, 90.0]);
+    let mut counts: HashMap<i64, usize> = HashMap::new();
+    for _ in 0..n {
+        let x = p.sample(&mut rng);
+        assert!(
+            x.fract() == 0.0 && (10.0..=90.0).contains(&x) && x as i64 % 20 == 10,
+            "{x} is not on the grid 10, 30, …, 90"
+        );
+        *counts.entry(x as i64).or_default() += 1;
+    }
+    for k in (10..=90).step_by(20) {
+        let count = counts.get(&k).copied().unwrap_or(0);
+        within(count, p.pdf(k as f64), &format!("integer {k}"));
+    }
+
+    // Four categories.
+    let p = Parzen::categorical(4, &[3.0, 1.0, 3.0]);
+    let mut counts = [0usize; 4];
+    for _ in 0..n {
+        counts[p.sample(&mut rng) as usize] += 1;
+    }
+    for (c, &count) in counts.iter().enumerate() {
+        within(count, p.pdf(c as f64), &format!("category {c}"));
+    }
 }

@@ -432,7 +432,7 @@ impl Parzen {
     }
 
     /// One draw: a kernel by weight, then a value from it.
-    fn sample(&self, rng: &mut impl Rng) -> f64 {
+    pub fn sample(&self, rng: &mut impl Rng) -> f64 {
         let k = self.pick_kernel(rng);
         match &self.kernels {
             Kernels::Cat(rows) => {
