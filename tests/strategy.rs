@@ -1400,3 +1400,38 @@ fn tpe_proposes_the_candidate_with_the_largest_ratio() {
     let gelu = counts.get(&Activation::Gelu).copied().unwrap_or(0);
     assert!(gelu >= 190, "gelu in {gelu} of 200 proposals: {counts:?}");
 }
+
+/// TPE names itself, plans trials × epochs, reports the time it spends proposing, and draws
+/// its first `startup_trials` configurations at random (each trial's own stream), even once
+/// results are in; only after them does the model propose.
+#[test]
+fn tpe_names_plans_and_times_itself_and_starts_at_random() {
+    use fastfc::strategy::tpe::trial_rng;
+    let space = SearchSpace::default();
+    let settings = TpeSettings {
+        startup_trials: 4,
+        ..tpe_settings(1)
+    };
+    let mut tpe = Tpe::new(&space, 12, 3, 7, settings).unwrap();
+    assert_eq!(tpe.name(), "tpe");
+    let plan = tpe.plan();
+    assert_eq!((plan.runs, plan.epochs), (12, 36));
+    let started = std::time::Instant::now();
+    let reqs = drive(&mut tpe, &|q| known_optimum(&q.hp));
+    let wall = started.elapsed().as_secs_f64();
+    assert_eq!(reqs.len(), 12);
+    assert!(reqs.iter().all(|q| q.epochs == 3));
+    for (t, q) in reqs.iter().enumerate() {
+        let random = space.sample(&mut trial_rng(7, t as u64));
+        if t < 4 {
+            assert_eq!(
+                q.hp, random,
+                "trial {t} is a startup trial: drawn at random"
+            );
+        } else {
+            assert_ne!(q.hp, random, "trial {t} comes from the model");
+        }
+    }
+    let own = tpe.own_seconds();
+    assert!(own > 0.0 && own <= wall, "own time {own} s of {wall} s");
+}
