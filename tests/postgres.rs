@@ -35,11 +35,12 @@ fn admin() -> postgres::Client {
     postgres::Client::connect(&admin_url(), postgres::NoTls).expect("connect to FASTFC_TEST_PG")
 }
 
-/// A fresh database for one test; its URL.
+/// A fresh database for one test; its URL. The name holds the process id, so two runs of the
+/// suite against one server (cargo-mutants' `-j 2`) never share a database.
 fn fresh_db(tag: &str) -> String {
-    let name = format!("fastfc_t_{tag}");
+    let name = format!("fastfc_t_{tag}_{}", std::process::id());
     let mut c = admin();
-    // The name is the test's own constant tag: DDL takes no parameters.
+    // The name is the test's own constant tag and a number: DDL takes no parameters.
     c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .unwrap();
     c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();

@@ -1230,3 +1230,54 @@ fn checkpoint_files_are_checked_before_use() {
     assert!(empty.params.is_empty() && empty.m.is_empty() && empty.v.is_empty());
     assert_eq!((empty.step, empty.epochs), (5, 1));
 }
+
+/// TPE on a space of two configurations asked for four trials: the last two repeat one, and
+/// stderr says so once (not once per repeat, and not for the new ones).
+#[test]
+fn tpe_on_a_space_smaller_than_its_trials_warns_once_and_repeats() {
+    let tmp = tempfile::tempdir().unwrap();
+    let space = tmp.path().join("space.toml");
+    std::fs::write(
+        &space,
+        "[layers]\nchoice = [1]\n[units]\nchoice = [16]\n[dropout]\nchoice = [0.0, 0.2]\n\
+         [learning_rate]\nchoice = [0.001]\n[activation]\nchoice = [\"relu\"]\n\
+         [optimizer]\nchoice = [\"adam\"]\n",
+    )
+    .unwrap();
+    let dir = tmp.path().join("tpe");
+    let st = bin()
+        .args([
+            "search",
+            "--strategy",
+            "tpe",
+            "--trials",
+            "4",
+            "--epochs",
+            "1",
+        ])
+        .args(["--cohort-size", "1", "--startup-trials", "1", "--seed", "3"])
+        .args(["--device", "cpu", "--threads", "1", "--out"])
+        .arg(&dir)
+        .arg("--space")
+        .arg(&space)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(st.status.success(), "{err}");
+    assert_eq!(
+        err.matches("warning: tpe: no new configuration").count(),
+        1,
+        "{err}"
+    );
+    let recs = records(&dir);
+    assert_eq!(recs.len(), 4);
+    let dropouts: std::collections::BTreeSet<String> = recs
+        .iter()
+        .map(|r| r["hp"]["dropout"].to_string())
+        .collect();
+    assert_eq!(
+        dropouts.len(),
+        2,
+        "both configurations are tried: {dropouts:?}"
+    );
+}

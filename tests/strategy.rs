@@ -1434,4 +1434,16 @@ fn tpe_names_plans_and_times_itself_and_starts_at_random() {
     }
     let own = tpe.own_seconds();
     assert!(own > 0.0 && own <= wall, "own time {own} s of {wall} s");
+    // Taking in results counts as its own time too.
+    let mut tpe = Tpe::new(&space, 1, 1, 7, tpe_settings(1)).unwrap();
+    let Proposal::Run(reqs) = tpe.propose(1) else {
+        panic!("a first proposal")
+    };
+    let proposing = tpe.own_seconds();
+    tpe.observe(&outcomes(&reqs, &|q| known_optimum(&q.hp)));
+    let after = tpe.own_seconds();
+    assert!(
+        after >= proposing,
+        "{after} s after observing, {proposing} s before"
+    );
 }
