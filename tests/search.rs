@@ -1232,7 +1232,7 @@ fn checkpoint_files_are_checked_before_use() {
 }
 
 /// TPE on a space of two configurations asked for four trials: the last two repeat one, and
-/// stderr says so once (not once per repeat, and not for the new ones).
+/// stderr says so once, at the first repeat (not once per repeat, and not for a new one).
 #[test]
 fn tpe_on_a_space_smaller_than_its_trials_warns_once_and_repeats() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1255,7 +1255,7 @@ fn tpe_on_a_space_smaller_than_its_trials_warns_once_and_repeats() {
             "--epochs",
             "1",
         ])
-        .args(["--cohort-size", "1", "--startup-trials", "1", "--seed", "3"])
+        .args(["--cohort-size", "1", "--startup-trials", "2", "--seed", "3"])
         .args(["--device", "cpu", "--threads", "1", "--out"])
         .arg(&dir)
         .arg("--space")
@@ -1269,6 +1269,9 @@ fn tpe_on_a_space_smaller_than_its_trials_warns_once_and_repeats() {
         1,
         "{err}"
     );
+    // Trials 0 and 1 are random draws, which find the two configurations; trial 2 is the
+    // first that cannot.
+    assert!(err.contains("100 draws (trial 2;"), "{err}");
     let recs = records(&dir);
     assert_eq!(recs.len(), 4);
     let dropouts: std::collections::BTreeSet<String> = recs
