@@ -221,19 +221,14 @@ fn two_workers_share_a_random_search_and_record_what_one_process_does() {
     let tmp = tempfile::tempdir().unwrap();
     let want = reference(RANDOM, tmp.path());
     let out = tmp.path().join("shared");
-    let mut a = vec![
-        "search",
-        "--storage",
-        &url,
-        "--study",
-        "random-2",
-        "--cohort-size",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    a.extend_from_slice(RANDOM);
-    let search = spawn(&a);
+    // The shared search's flags, writing to `out`.
+    fn search_args<'a>(url: &'a str, out: &'a Path) -> Vec<&'a str> {
+        let mut a = vec!["search", "--storage", url, "--study", "random-2"];
+        a.extend_from_slice(&["--cohort-size", "2", "--out", out.to_str().unwrap()]);
+        a.extend_from_slice(RANDOM);
+        a
+    }
+    let search = spawn(&search_args(&url, &out));
     wait_for_study(&url, "random-2");
     let worker = spawn(&[
         "worker",
@@ -280,6 +275,15 @@ fn two_workers_share_a_random_search_and_record_what_one_process_does() {
     assert_eq!(s["best"], r["best"]);
     assert_eq!(s["test_accuracy"], r["test_accuracy"]);
     assert!(out.join("best/model.safetensors").exists());
+    // The finished study run again: nothing to train, and the test score is the stored one.
+    let again = tmp.path().join("again");
+    let (code, text) = run(&search_args(&url, &again));
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("kept from the study's summary"), "{text}");
+    let t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(again.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(t["test_accuracy"], s["test_accuracy"]);
     // The report reads the shared study.
     let plots = tmp.path().join("plots");
     let (code, text) = run(&[
@@ -399,7 +403,8 @@ fn a_late_record_from_an_expired_claim_is_refused() {
     use fastfc::results::postgres::{Claim, PgUrl, SharedStudy};
     use fastfc::space::SearchSpace;
     use fastfc::study::StudyConfig;
-    let url = PgUrl::parse(&fresh_db("lease"), "--storage").unwrap();
+    let raw = fresh_db("lease");
+    let url = PgUrl::parse(&raw, "--storage").unwrap();
     let cfg = StudyConfig {
         strategy: "random".into(),
         seed: 1,
@@ -438,6 +443,13 @@ fn a_late_record_from_an_expired_claim_is_refused() {
     };
     assert_eq!(third[0].request.run_id, 2);
     assert!(matches!(b.claim(&mut sb, 2).unwrap(), Claim::Wait));
+    // A heartbeat renews only its own worker's claimed runs, and says how many.
+    let mut beat = url.connect().unwrap();
+    let renewed = |c: &mut postgres::Client, s: &SharedStudy| {
+        SharedStudy::heartbeat(c, s.id, &s.worker, &[0, 1, 2], lease).unwrap()
+    };
+    assert_eq!(renewed(&mut beat, &b), 1);
+    assert_eq!(renewed(&mut beat, &a), 2);
     std::thread::sleep(Duration::from_millis(1300));
     let Claim::Runs(taken) = b.claim(&mut sb, 2).unwrap() else {
         panic!("b takes a's expired runs over")
@@ -497,6 +509,21 @@ fn a_late_record_from_an_expired_claim_is_refused() {
     let mut fresh = strategy();
     a.reset_replay();
     assert!(matches!(a.claim(&mut fresh, 2), Ok(Claim::Done)));
+    // An error of the query itself is not worth another try.
+    let e = client(&raw).execute("SELECT 1 / 0", &[]).unwrap_err();
+    assert!(!fastfc::results::postgres::conn::transient(&e), "{e}");
+    // A connection the server closed: the error says another try may work, and a new
+    // connection carries on where the old one was.
+    client(&raw)
+        .batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .unwrap();
+    let e = b.records().unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    b.reconnect().unwrap();
+    assert_eq!(b.records().unwrap(), recs);
 }
 
 /// Synchronous Hyperband across two processes: workers wait at its barriers; promotions continue
@@ -700,9 +727,11 @@ fn bad_storage_is_named_and_writes_nothing() {
     let (code, text) = search(&url, "2");
     assert_eq!(code, 0, "{text}");
     let before = shared_records(&url, "s");
+    let (code, text) = search(&url, "3");
+    assert!(!text.contains("search space differs"), "{text}");
     check(
         "other settings",
-        search(&url, "3"),
+        (code, text),
         &["--study", "\"s\" exists", "trials was 2, now 3"],
     );
     let mut c = client(&url);
@@ -746,24 +775,35 @@ fn bad_storage_is_named_and_writes_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(n, 0, "a worker created tables");
-    // Tables of a newer fastfc: refused before anything is written.
-    let newer = fresh_db("newer");
-    let mut c = client(&newer);
-    c.batch_execute("CREATE TABLE fastfc_schema (version integer NOT NULL); INSERT INTO fastfc_schema VALUES (99)")
+    // Tables of a newer or an older fastfc: refused before anything is written.
+    for (tag, version, needles) in [
+        (
+            "newer",
+            99,
+            &["newer fastfc", "schema 99", "fastfc:***@"][..],
+        ),
+        (
+            "older",
+            0,
+            &["schema 0, older than this fastfc", "fastfc:***@"][..],
+        ),
+    ] {
+        let other = fresh_db(tag);
+        let mut c = client(&other);
+        c.batch_execute(&format!(
+            "CREATE TABLE fastfc_schema (version integer NOT NULL); INSERT INTO fastfc_schema VALUES ({version})"
+        ))
         .unwrap();
-    check(
-        "newer schema",
-        search(&newer, "2"),
-        &["newer fastfc", "schema 99", "fastfc:***@"],
-    );
-    let tables: i64 = c
-        .query_one(
-            "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'fastfc_%'",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(tables, 1, "only the newer fastfc's own table");
+        check(tag, search(&other, "2"), needles);
+        let tables: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'fastfc_%'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(tables, 1, "{tag}: only the other fastfc's own table");
+    }
     // The password is in no file the study wrote, and not in the database's copy of the study.
     let all: Vec<String> = client(&url)
         .query("SELECT config::text || space FROM fastfc_studies", &[])

@@ -1,7 +1,9 @@
 //! `--storage` URLs without a server: the password is masked wherever the URL is shown, however
 //! it is spelled (`/`, `?`, `:` or an encoded `@` in it, or a `password=` parameter); libpq's
-//! `sslmode` values and `sslrootcert` are read, bad ones named; no input panics; the CLI names
-//! the flag and never prints the password, also when the URL comes from FASTFC_STORAGE.
+//! `sslmode` values and `sslrootcert` are read, bad ones named, and the mode reaches the
+//! connection (a listener here declines TLS); a refused connection is transient; no input
+//! panics; the CLI names the flag and never prints the password, also when the URL comes from
+//! FASTFC_STORAGE.
 
 use fastfc::results::postgres::conn::{mask, PgUrl, Tls};
 
@@ -93,6 +95,96 @@ fn sslmodes_and_bad_urls_are_named_without_the_password() {
             assert!(e.contains(n), "{url}: {e} lacks {n}");
         }
         assert!(!e.contains("hunter2"), "{url}: {e}");
+    }
+}
+
+/// The URL's debug form is the masked one; a password that ends in `?` does not start the query;
+/// a `%` with fewer than two characters after it is kept as it is.
+#[test]
+fn debug_forms_trailing_question_marks_and_short_escapes() {
+    let parse = |u: &str| PgUrl::parse(u, "--storage").unwrap();
+    assert_eq!(
+        format!("{:?}", parse("postgresql://u:hunter2@h/d")),
+        "PgUrl(postgresql://u:***@h/d)"
+    );
+    assert_eq!(
+        parse("postgresql://u:hunter2?@h/d?sslmode=require").tls,
+        Tls::Require
+    );
+    assert_eq!(
+        parse("postgresql://u:p@h/d?sslmode=verify-ca&sslrootcert=ca%4").tls,
+        Tls::VerifyCa("ca%4".into())
+    );
+    assert_eq!(
+        parse("postgresql://u:p@h/d?sslmode=verify-ca&sslrootcert=ca%").tls,
+        Tls::VerifyCa("ca%".into())
+    );
+}
+
+/// A refused connection is worth another try (a worker reconnects), and its description names
+/// the cause once.
+#[test]
+fn a_refused_connection_is_transient_and_described_once() {
+    use fastfc::results::postgres::conn::{describe, transient};
+    // Nothing listens on port 1.
+    let e = postgres::Client::connect(
+        "host=127.0.0.1 port=1 user=u connect_timeout=10",
+        postgres::NoTls,
+    )
+    .map(|_| ())
+    .unwrap_err();
+    assert!(transient(&e), "{e}");
+    let d = describe(&e);
+    assert_eq!(d.matches("Connection refused").count(), 1, "{d}");
+}
+
+/// `sslmode` reaches the connection. A server that declines TLS (it answers the SSLRequest with
+/// `N`): the default, `prefer`, goes on without TLS and sends its startup message; `require`
+/// stops there; `disable` never asks for TLS.
+#[test]
+fn prefer_goes_on_without_tls_require_stops_and_disable_never_asks() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let mut after = vec![];
+        for _ in 0..2 {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut req = [0u8; 8];
+            s.read_exact(&mut req).unwrap();
+            // Length 8, then the SSLRequest code 80877103.
+            assert_eq!(req, [0, 0, 0, 8, 4, 210, 22, 47]);
+            s.write_all(b"N").unwrap();
+            // What the client sends next: a startup message, or nothing (it hung up).
+            let mut rest = [0u8; 256];
+            after.push(s.read(&mut rest).unwrap_or(0));
+        }
+        // `disable`: the first message is the startup message, protocol 3.0.
+        let (mut s, _) = listener.accept().unwrap();
+        let mut first = [0u8; 8];
+        s.read_exact(&mut first).unwrap();
+        assert_eq!(first[4..], [0, 3, 0, 0], "disable asked for TLS");
+        after
+    });
+    let connect = |mode: &str| {
+        let url = format!("postgresql://u:hunter2@127.0.0.1:{port}/d{mode}");
+        PgUrl::parse(&url, "--storage")
+            .unwrap()
+            .connect()
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    let prefer = connect("");
+    let require = connect("?sslmode=require");
+    let disable = connect("?sslmode=disable");
+    let after = server.join().unwrap();
+    assert!(after[0] > 0, "prefer sent no startup message: {prefer}");
+    assert_eq!(after[1], 0, "require went on without TLS: {require}");
+    assert!(!prefer.contains("TLS"), "{prefer}");
+    assert!(require.contains("TLS"), "{require}");
+    for e in [&prefer, &require, &disable] {
+        assert!(e.contains("--storage") && !e.contains("hunter2"), "{e}");
     }
 }
 

@@ -184,11 +184,6 @@ impl PgUrl {
         })
     }
 
-    /// The database name the URL names, if any.
-    pub fn dbname(&self) -> Option<&str> {
-        self.config.get_dbname()
-    }
-
     /// A new connection.
     pub fn connect(&self) -> Result<Client> {
         let unix_only = self
