@@ -372,44 +372,37 @@ fn hyperband_fills_capacity_by_whole_brackets_and_waits() {
     assert!(matches!(h.propose(100), Proposal::Wait));
 }
 
-/// Promotion ranks by validation accuracy: a run that diverged (NaN loss, and even a NaN
-/// objective) is never promoted; an early-stopped run with the best score is.
+/// Promotion ranks by validation accuracy, and never takes a run that diverged or failed, even
+/// one whose best epoch scored highest (its weights came before the blow-up); an early-stopped
+/// run with the best score goes on. A round with nothing to promote ends its bracket.
 #[test]
 fn hyperband_promotes_early_stopped_runs_but_never_diverged_ones() {
-    let mut h = Hyperband::new(&SearchSpace::default(), 3, 3, 1, 5).unwrap();
-    let Proposal::Run(first) = h.propose(usize::MAX) else {
-        panic!()
+    let first_round = |h: &mut Hyperband| {
+        let Proposal::Run(first) = h.propose(usize::MAX) else {
+            panic!()
+        };
+        first
     };
+    let obs = |q: &RunRequest, objective: f64, status: TrialStatus| Observation {
+        run_id: q.run_id,
+        trial_id: q.trial_id,
+        objective,
+        val_loss: 1.0 - objective,
+        status,
+    };
+    let mut h = Hyperband::new(&SearchSpace::default(), 3, 3, 1, 5).unwrap();
+    let first = first_round(&mut h);
     let bracket: Vec<&RunRequest> = first.iter().filter(|q| q.epochs == 1).collect();
     assert_eq!(
         bracket.len(),
         3,
         "R = 3, η = 3: 3 runs of 1 epoch, the best goes on"
     );
-    let obs = vec![
-        Observation {
-            run_id: bracket[0].run_id,
-            trial_id: bracket[0].trial_id,
-            objective: f64::NAN,
-            val_loss: f64::NAN,
-            status: TrialStatus::Diverged,
-        },
-        Observation {
-            run_id: bracket[1].run_id,
-            trial_id: bracket[1].trial_id,
-            objective: 0.7,
-            val_loss: 0.8,
-            status: TrialStatus::EarlyStopped,
-        },
-        Observation {
-            run_id: bracket[2].run_id,
-            trial_id: bracket[2].trial_id,
-            objective: 0.6,
-            val_loss: 0.9,
-            status: TrialStatus::Complete,
-        },
-    ];
-    h.observe(&obs);
+    h.observe(&[
+        obs(bracket[0], 0.9, TrialStatus::Diverged),
+        obs(bracket[1], 0.7, TrialStatus::EarlyStopped),
+        obs(bracket[2], 0.95, TrialStatus::Failed),
+    ]);
     let Proposal::Run(promoted) = h.propose(usize::MAX) else {
         panic!()
     };
@@ -420,6 +413,22 @@ fn hyperband_promotes_early_stopped_runs_but_never_diverged_ones() {
     assert_eq!(p.len(), 1, "{promoted:?}");
     assert_eq!(p[0].trial_id, bracket[1].trial_id);
     assert_eq!(p[0].resume_from, Some(bracket[1].run_id));
+    // Every run of the 1-epoch round diverged (one with a NaN score): nothing is promoted, and
+    // with the other bracket's runs in, the search is done rather than waiting forever.
+    let mut h = Hyperband::new(&SearchSpace::default(), 3, 3, 1, 5).unwrap();
+    let first = first_round(&mut h);
+    let nan = first.iter().position(|q| q.epochs == 1).unwrap();
+    let all: Vec<Observation> = first
+        .iter()
+        .enumerate()
+        .map(|(i, q)| match q.epochs {
+            1 if i == nan => obs(q, f64::NAN, TrialStatus::Diverged),
+            1 => obs(q, 0.8, TrialStatus::Diverged),
+            _ => obs(q, 0.6, TrialStatus::Complete),
+        })
+        .collect();
+    h.observe(&all);
+    assert_eq!(h.propose(usize::MAX), Proposal::Done);
 }
 
 /// A grid has exactly the values its space names, each configuration once, and log spacing
