@@ -205,6 +205,33 @@ fn small_random_search_writes_the_study() {
         !other.status.success() && err.contains("epochs was 2, now 3"),
         "{err}"
     );
+    // --resume of the finished study trains nothing and keeps the test score it has: the test
+    // split is scored once.
+    let resumed = bin()
+        .args(["search", "--strategy", "random", "--trials", "6"])
+        .args([
+            "--epochs", "2", "--seed", "3", "--device", "cpu", "--resume",
+        ])
+        .arg("--out")
+        .arg(&o)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "{err}");
+    assert!(err.contains("kept from the study's summary"), "{err}");
+    assert_eq!(journal_lines(&o), 6);
+    let t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(o.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(t["test_accuracy"], s["test_accuracy"]);
+    assert_eq!(t["best"], s["best"]);
+}
+
+/// The best model's files: its weights and its config.
+fn best_model(dir: &Path) -> (Vec<u8>, String) {
+    (
+        std::fs::read(dir.join("best/model.safetensors")).unwrap(),
+        std::fs::read_to_string(dir.join("best/config.json")).unwrap(),
+    )
 }
 
 /// summary.json without the fields that measure time.
@@ -233,7 +260,7 @@ fn killed_search_resumes_to_the_same_results() {
     );
     let want = records(&full);
     assert_eq!(want.len(), 6, "R=3, η=3: rounds 3→1 and 2");
-    let best = std::fs::read(full.join("best/model.safetensors")).unwrap();
+    let best = best_model(&full);
 
     for kill_after in [1usize, 4] {
         let dir = tmp.path().join(format!("killed{kill_after}"));
@@ -271,11 +298,7 @@ fn killed_search_resumes_to_the_same_results() {
             "resumed study differs (killed after {kill_after} runs)"
         );
         assert_eq!(summary(&dir), summary(&full), "summary.json differs");
-        assert_eq!(
-            std::fs::read(dir.join("best/model.safetensors")).unwrap(),
-            best,
-            "best/ differs"
-        );
+        assert_eq!(best_model(&dir), best, "best/ differs");
     }
 }
 
@@ -625,6 +648,8 @@ fn journal_floats_round_trip_non_finite_values() {
         let v = f64::from_bits((x & 0x800f_ffff_ffff_ffff) | ((0x3c0 + (x >> 52) % 0x80) << 52));
         want.push(rec(id, v, v.abs().fract()));
     }
+    // A negative zero keeps its sign.
+    want.push(rec(206, -0.0, 0.5));
     // Every float of a record and of its epochs, not only the losses, may be non-finite.
     for (r, v) in want
         .iter_mut()
@@ -663,6 +688,7 @@ fn journal_floats_round_trip_non_finite_values() {
         );
     }
     assert!(format!("{:?}", want[0]).contains("val_accuracy: NaN"));
+    assert!(format!("{:?}", want.last().unwrap()).contains("val_loss: -0.0"));
     let null = got.iter().find(|r| r.request.run_id == 4).unwrap();
     assert!(null.val_loss.is_nan(), "null reads as NaN");
 }
@@ -1089,6 +1115,7 @@ fn killed_tpe_and_bohb_searches_resume_to_the_same_results() {
             summary(&full),
             "{name}: summary.json differs"
         );
+        assert_eq!(best_model(&dir), best_model(&full), "{name}: best/ differs");
     }
     // Another cohort size would propose other TPE cohorts: refused, naming the setting.
     let mut other = tpe(&tmp.path().join("tpe-full"));
