@@ -23,7 +23,6 @@ use crate::error::{Error, Result};
 use crate::model::Hyperparams;
 use crate::rng::{derive_seed, stream};
 use crate::space::SearchSpace;
-use crate::train::TrialStatus;
 
 /// The epochs of each rung, lowest first.
 pub fn rungs(max_epochs: usize, factor: usize, min_epochs: usize) -> Vec<usize> {
@@ -123,13 +122,10 @@ impl Asha {
         let rung = &self.recorded[k];
         let mut order: Vec<usize> = (0..rung.len()).collect();
         order.sort_by(|&a, &b| rank(&rung[a].obs, &rung[b].obs));
-        order.into_iter().take(rung.len() / self.factor).find(|&i| {
-            !rung[i].promoted
-                && !matches!(
-                    rung[i].obs.status,
-                    TrialStatus::Diverged | TrialStatus::Failed
-                )
-        })
+        order
+            .into_iter()
+            .take(rung.len() / self.factor)
+            .find(|&i| !rung[i].promoted && rung[i].obs.may_continue())
     }
 
     /// The paper's `get_job`, or None when every configuration has started and no run can be

@@ -28,7 +28,6 @@ use crate::error::{Error, Result};
 use crate::model::Hyperparams;
 use crate::rng::{derive_seed, stream};
 use crate::space::SearchSpace;
-use crate::train::TrialStatus;
 
 /// One round of the schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -382,11 +381,9 @@ impl Strategy for Hyperband {
                 res.sort_by(rank);
                 let hp_of: HashMap<u64, Hyperparams> =
                     br.members.iter().map(|(t, h, _)| (*t, h.clone())).collect();
-                // A run that diverged or failed is never promoted, as in ASHA: its kept weights
-                // come from before a blow-up that its settings would repeat.
                 br.members = res
                     .iter()
-                    .filter(|o| !matches!(o.status, TrialStatus::Diverged | TrialStatus::Failed))
+                    .filter(|o| o.may_continue())
                     .take(keep)
                     .map(|o| (o.trial_id, hp_of[&o.trial_id].clone(), Some(o.run_id)))
                     .collect();

@@ -46,6 +46,15 @@ pub struct Observation {
     pub status: TrialStatus,
 }
 
+impl Observation {
+    /// Whether the run may go on to a larger budget: a run that diverged or failed never does
+    /// (Hyperband and ASHA alike): its kept weights come from before a blow-up that its
+    /// settings would repeat.
+    pub fn may_continue(&self) -> bool {
+        !matches!(self.status, TrialStatus::Diverged | TrialStatus::Failed)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Proposal {
     /// Train these runs (at most the capacity asked for).
