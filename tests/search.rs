@@ -220,8 +220,7 @@ fn small_random_search_writes_the_study() {
     assert!(resumed.status.success(), "{err}");
     assert!(err.contains("kept from the study's summary"), "{err}");
     assert_eq!(journal_lines(&o), 6);
-    let t: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(o.join("summary.json")).unwrap()).unwrap();
+    let t = summary(&o);
     assert_eq!(t["test_accuracy"], s["test_accuracy"]);
     assert_eq!(t["best"], s["best"]);
 }
