@@ -142,7 +142,7 @@ fn ops_cpu(c: &mut Criterion) {
     });
     g.finish();
     let logits = rnd(T * B * 10, 5);
-    let labels: Vec<u8> = (0..B).map(|i| (i % 10) as u8).collect();
+    let labels: Vec<u32> = (0..B).map(|i| (i % 10) as u32).collect();
     let mut d = vec![0f32; T * B * 10];
     let mut g = c.benchmark_group("softmax_xent");
     g.throughput(Throughput::Elements((T * B) as u64));
@@ -260,7 +260,7 @@ fn ops_cuda(c: &mut Criterion) {
     );
     let logits = up(&rnd(T * B * 10, 8));
     let labels = g
-        .upload(&(0..B).map(|i| (i % 10) as u8).collect::<Vec<u8>>())
+        .upload(&(0..B).map(|i| (i % 10) as u32).collect::<Vec<u32>>())
         .unwrap();
     let stats = g.alloc::<Stats>(T).unwrap();
     let (w1, b1) = (64 * 64 + 64, 64 * 64 * 2 + 64); // layer 1 (64 → 64) of the padded layout

@@ -34,7 +34,8 @@ fn config(trials: usize) -> StudyConfig {
         patience: Some(3),
         batch_size: 32,
         image_size: 8,
-        space: format!("{:?}", SearchSpace::default()),
+        space: fastfc::space::DEFAULT_TOML.to_string(),
+        data: None,
         tpe: None,
         asha: None,
     }

@@ -7,8 +7,8 @@
 // grid: ceil(rows*dim / blockDim.x); one batch shared by every trial of the cohort.
 extern "C" __global__ void batch_gather(const unsigned* __restrict__ idx, int rows, int dim,
                                         const float* __restrict__ src_x,
-                                        const unsigned char* __restrict__ src_y,
-                                        float* __restrict__ dst_x, unsigned char* __restrict__ dst_y) {
+                                        const unsigned* __restrict__ src_y,
+                                        float* __restrict__ dst_x, unsigned* __restrict__ dst_y) {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= rows * dim) return;
     const int r = i / dim, c = i % dim;

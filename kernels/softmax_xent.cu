@@ -12,7 +12,7 @@
 // later step leave it alone. dlogits may be null (evaluation). blockDim.x: a multiple of 32, ≤ 1024.
 extern "C" __global__ void softmax_xent(FfcSlot* __restrict__ slots, int rows, int classes,
                                         const float* __restrict__ logits,
-                                        const unsigned char* __restrict__ labels, float scale,
+                                        const unsigned* __restrict__ labels, float scale,
                                         float* __restrict__ dlogits, FfcStats* __restrict__ stats,
                                         int train) {
     const int k = blockIdx.y;

@@ -27,6 +27,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Re-score a saved model on the validation and test splits.
     Eval(EvalArgs),
+    /// Classify rows with a saved model: class ids, names and probabilities as CSV.
+    Predict(PredictArgs),
     /// Inspect or export the preprocessed data.
     #[command(subcommand)]
     Data(DataCommand),
@@ -112,18 +114,100 @@ pub struct Common {
     pub threads: Option<usize>,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct DataArgs {
-    /// Images are downsampled to SIZE x SIZE (1..=28).
-    #[arg(long, default_value_t = 8, value_name = "SIZE")]
-    pub image_size: usize,
+    /// Your data: a .npz (x_train, y_train, optionally x_val/y_val, x_test/y_test), a CSV (a
+    /// header row; see --label), or a folder of .npy files (same names) or of IDX files (any
+    /// MNIST-family set). Default: Fashion-MNIST (see --data-dir).
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+    /// CSV: the label column (default: the last column).
+    #[arg(long, value_name = "COLUMN")]
+    pub label: Option<String>,
+    /// Images are resized to SIZE x SIZE (default: 8x8 for Fashion-MNIST, as the seed; other
+    /// images keep their size).
+    #[arg(long, value_name = "SIZE")]
+    pub image_size: Option<usize>,
     /// Folder with the Fashion-MNIST IDX files (raw or .gz); default: $FASTFC_DATA, then
     /// /usr/share/datasets/fashion-mnist, then the embedded 8x8 copy.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Validation rows drawn from the training rows (stratified, from --seed) when the data
+    /// brings no validation split [default: 0.2].
+    #[arg(long, value_name = "F")]
+    pub val_fraction: Option<f64>,
+    /// Test rows drawn from the training rows when the data brings no test split [default: 0.2].
+    #[arg(long, value_name = "F")]
+    pub test_fraction: Option<f64>,
+    /// Feature scaling fitted on the training split: standard, minmax or none [default: none
+    /// for images, standard for tables].
+    #[arg(long, value_parser = parse_from_str::<crate::data::Scale>)]
+    pub scale: Option<crate::data::Scale>,
     /// Neither read nor write the preprocessing cache.
     #[arg(long)]
     pub no_cache: bool,
+}
+
+impl SearchArgs {
+    /// The strategy-specific flags given on the command line.
+    pub fn given_strategy_flags(&self) -> Vec<&'static str> {
+        let given = [
+            self.trials.is_some(),
+            self.epochs.is_some(),
+            self.max_epochs.is_some(),
+            self.factor.is_some(),
+            self.min_epochs.is_some(),
+            self.iterations.is_some(),
+            self.startup_trials.is_some(),
+            self.ei_candidates.is_some(),
+            self.random_fraction.is_some(),
+        ];
+        STRATEGY_FLAGS
+            .iter()
+            .zip(given)
+            .filter(|(_, g)| *g)
+            .map(|((f, _), _)| *f)
+            .collect()
+    }
+}
+
+impl DataArgs {
+    /// Whether any flag naming the data was given (else a resumed study or a model reloads the
+    /// data it stored).
+    pub fn given(&self) -> bool {
+        self.data.is_some()
+            || self.label.is_some()
+            || self.image_size.is_some()
+            || self.data_dir.is_some()
+            || self.val_fraction.is_some()
+            || self.test_fraction.is_some()
+            || self.scale.is_some()
+    }
+
+    /// The options these flags name, with the split drawn from `seed`.
+    pub fn options(&self, seed: u64) -> crate::data::DataOptions {
+        crate::data::DataOptions {
+            data: self.data.clone(),
+            data_dir: self.data_dir.clone(),
+            label: self.label.clone(),
+            image_size: self.image_size,
+            val_fraction: self.val_fraction,
+            test_fraction: self.test_fraction,
+            scale: self.scale,
+            seed,
+            cache: !self.no_cache,
+        }
+    }
+}
+
+/// The data flags of `data info` and `data export`, with the seed the splits are drawn from.
+#[derive(Debug, Clone, Args)]
+pub struct DataCmdArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The seed the validation and test splits are drawn from (as `search --seed`).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -167,6 +251,35 @@ pub enum StrategyName {
     Asha,
 }
 
+/// The flags of `search` that only some strategies take: (flag, the strategies it applies to).
+pub const STRATEGY_FLAGS: [(&str, &[StrategyName]); 9] = {
+    use StrategyName::*;
+    [
+        ("--trials", &[Random, Grid, Tpe, Asha]),
+        ("--epochs", &[Random, Grid, Tpe]),
+        ("--max-epochs", &[Hyperband, Bohb, Asha]),
+        ("--factor", &[Hyperband, Bohb, Asha]),
+        ("--min-epochs", &[Asha]),
+        ("--iterations", &[Hyperband, Bohb]),
+        ("--startup-trials", &[Tpe]),
+        ("--ei-candidates", &[Tpe, Bohb]),
+        ("--random-fraction", &[Bohb]),
+    ]
+};
+
+impl StrategyName {
+    pub fn name(self) -> &'static str {
+        match self {
+            StrategyName::Random => "random",
+            StrategyName::Grid => "grid",
+            StrategyName::Hyperband => "hyperband",
+            StrategyName::Tpe => "tpe",
+            StrategyName::Bohb => "bohb",
+            StrategyName::Asha => "asha",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct SearchArgs {
     #[arg(long, value_enum, default_value_t = StrategyName::Hyperband)]
@@ -174,31 +287,32 @@ pub struct SearchArgs {
     /// Random, TPE and ASHA: number of configurations (default 108); grid: keep the first N points.
     #[arg(long)]
     pub trials: Option<usize>,
-    /// Random, grid and TPE: epochs per trial (early stopping may end a trial sooner).
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
-    /// Hyperband, BOHB and ASHA: epochs of a fully trained trial.
-    #[arg(long, default_value_t = 10)]
-    pub max_epochs: usize,
-    /// Hyperband, BOHB and ASHA: reduction factor between rounds (rungs).
-    #[arg(long, default_value_t = 3)]
-    pub factor: usize,
-    /// ASHA: the lowest rung trains at least this many epochs.
-    #[arg(long, default_value_t = 1)]
-    pub min_epochs: usize,
-    /// Hyperband and BOHB: how many times to run all brackets.
-    #[arg(long, default_value_t = 2)]
-    pub iterations: usize,
-    /// TPE: configurations drawn at random before the model is used.
-    #[arg(long, default_value_t = 10)]
-    pub startup_trials: usize,
+    /// Random, grid and TPE: epochs per trial (early stopping may end a trial sooner) [default: 10].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Hyperband, BOHB and ASHA: epochs of a fully trained trial [default: 10].
+    #[arg(long)]
+    pub max_epochs: Option<usize>,
+    /// Hyperband, BOHB and ASHA: reduction factor between rounds (rungs) [default: 3].
+    #[arg(long)]
+    pub factor: Option<usize>,
+    /// ASHA: the lowest rung trains at least this many epochs [default: 1].
+    #[arg(long)]
+    pub min_epochs: Option<usize>,
+    /// Hyperband and BOHB: how many times to run all brackets [default: 2].
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// TPE: configurations drawn at random before the model is used [default: 10].
+    #[arg(long)]
+    pub startup_trials: Option<usize>,
     /// TPE and BOHB: candidates drawn from l(x) per parameter; the one with the best l(x)/g(x)
     /// wins (default: 24 for TPE, as Optuna; 64 for BOHB, as its paper).
     #[arg(long)]
     pub ei_candidates: Option<usize>,
-    /// BOHB: fraction of new configurations drawn at random instead of from the model.
-    #[arg(long, default_value_t = 1.0 / 3.0)]
-    pub random_fraction: f64,
+    /// BOHB: fraction of new configurations drawn at random instead of from the model
+    /// [default: 1/3].
+    #[arg(long)]
+    pub random_fraction: Option<f64>,
     /// Search space (TOML); default: the seed's space (see `fastfc search --help` and README).
     #[arg(long, value_name = "FILE")]
     pub space: Option<PathBuf>,
@@ -271,9 +385,9 @@ pub struct WorkerArgs {
     /// Compute device (as for search).
     #[arg(long, default_value = "auto")]
     pub device: Device,
-    /// Folder with the Fashion-MNIST IDX files (as for search).
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
+    /// The data (as for search; default: the data the study recorded). It must be the study's.
+    #[command(flatten)]
+    pub data: DataArgs,
     /// CPU threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -328,19 +442,39 @@ pub struct EvalArgs {
     /// A folder written by `fastfc train --out` (or a study's `best/`), or its model.safetensors.
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
-    /// Folder with the Fashion-MNIST IDX files (see `fastfc train --help`).
+    /// The data (default: the data the model was trained on, as its config.json records it);
+    /// other data is refused.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PredictArgs {
+    /// A folder written by `fastfc train --out` (or a study's `best/`).
     #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
+    pub model: PathBuf,
+    /// The rows to classify: a CSV (with the training CSV's feature columns, by name; a label
+    /// column, if there, is only compared), a .npy or .npz (x_test, else x) array, or an IDX
+    /// images file. The model's stored scaling is applied.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Where to write the predictions (CSV: row, class_id, class, then one probability column
+    /// per class); default predictions.csv. An existing file is refused unless --overwrite.
+    #[arg(long, value_name = "FILE", default_value = "predictions.csv")]
+    pub out: PathBuf,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
     /// Where the data comes from, split shapes and class counts.
-    Info(DataArgs),
+    Info(DataCmdArgs),
     /// Write the splits as .npy: {train,val,test}_{x,y}.npy (x: float32, N rows of S*S; y: uint8, N labels).
     Export {
         #[command(flatten)]
-        data: DataArgs,
+        data: DataCmdArgs,
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },

@@ -66,4 +66,6 @@ pub mod stream {
     pub const PROPOSE: u64 = 4;
     /// Model-based proposals (TPE, BOHB), indexed by trial id.
     pub const TPE: u64 = 5;
+    /// The stratified validation and test draws, indexed by class id.
+    pub const SPLIT: u64 = 6;
 }

@@ -74,6 +74,26 @@ impl Num {
     }
 }
 
+/// The seed's space as a space file: what `study.json` stores for a search without `--space`
+/// (`SearchSpace::default()` is the same space; a test holds them equal).
+pub const DEFAULT_TOML: &str = r#"# The seed notebook's space.
+[layers]
+choice = [2, 3, 4]
+[units]
+choice = [32, 48, 64]
+per_layer = false
+[dropout]
+uniform = [0.0, 0.4]
+count = 3
+[learning_rate]
+uniform = [0.0005, 0.0025]
+count = 3
+[activation]
+choice = ["elu", "celu", "gelu", "relu", "selu", "silu"]
+[optimizer]
+choice = ["adam", "lion"]
+"#;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchSpace {
     pub layers: Num,

@@ -14,7 +14,6 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, SplitId};
-use crate::data::N_CLASSES;
 use crate::error::{Error, Result};
 use crate::model::{TrialSpec, TrialState};
 use crate::results::journal::{self, Journal, RunRecord};
@@ -35,7 +34,11 @@ pub struct StudyConfig {
     pub patience: Option<usize>,
     pub batch_size: usize,
     pub image_size: usize,
+    /// The search space's TOML (the default space's when none was given).
     pub space: String,
+    /// The data the study trains on (absent in studies of fastfc before 0.2, which are refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<crate::data::DataRecord>,
     /// TPE and BOHB settings (absent for the other strategies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpe: Option<crate::strategy::tpe::TpeSettings>,
@@ -349,7 +352,7 @@ pub fn spec_of<B: Backend>(q: &RunRequest, cfg: &StudyConfig, backend: &B) -> Tr
         q.hp.clone(),
         cfg.seed,
         backend.data().dim(),
-        N_CLASSES,
+        backend.data().n_classes(),
     )
 }
 
@@ -410,7 +413,7 @@ pub fn finish_with<B: Backend>(
 ) -> Result<Summary> {
     let best = best_of(records)?;
     let spec = spec_of(&best.request, cfg, backend);
-    let mc = model_io::ModelConfig::from_spec(&spec, backend.data().image_size, cfg.seed);
+    let mc = model_io::ModelConfig::from_spec(&spec, backend.data(), cfg.seed);
     let best_dir: PathBuf = dir.join("best");
     model_io::save(&best_dir, &mc, &state.params)?;
     // The test split is scored once, for the chosen model: a study resumed after it finished

@@ -293,6 +293,7 @@ fn study_parity(strategy: &str) {
         batch_size: 32,
         image_size: 8,
         space: "default".into(),
+        data: None,
         tpe: None,
         asha: None,
     };

@@ -145,7 +145,7 @@ fn dropout_gradient_with_a_fixed_mask() {
 fn softmax_xent_gradient_and_value() {
     let (rows, classes) = (5, 10);
     let z = common::nonzero64(rows * classes, 10);
-    let labels: Vec<u8> = vec![0, 3, 9, 3, 7];
+    let labels: Vec<u32> = vec![0, 3, 9, 3, 7];
     let mut d = vec![0.0; z.len()];
     let scale = 1.0 / rows as f64;
     let (loss, _) = softmax_xent::fwd_bwd(&z, &labels, rows, classes, scale, Some(&mut d));
@@ -176,7 +176,7 @@ fn softmax_xent_counts_first_argmax() {
 fn mlp_loss_and_grads(
     p: &[f64],
     x: &[f64],
-    y: &[u8],
+    y: &[u32],
     act: Activation,
     m1: &[f64],
     grads: Option<&mut Vec<f64>>,
@@ -251,7 +251,7 @@ fn whole_mlp_gradient_for_every_activation() {
     let rows = 4;
     let lay = fastfc::model::Layout::new(&[6, 5, 4, 3]);
     let x = common::nonzero64(rows * 6, 11);
-    let y = vec![0u8, 2, 1, 2];
+    let y = vec![0u32, 2, 1, 2];
     let mut m32 = vec![0f32; rows * 5];
     dropout::mask(3, 0, 0, rows, 5, 0.25, &mut m32);
     let m: Vec<f64> = m32.iter().map(|&v| v as f64).collect();

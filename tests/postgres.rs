@@ -416,7 +416,8 @@ fn a_late_record_from_an_expired_claim_is_refused() {
         patience: None,
         batch_size: 32,
         image_size: 8,
-        space: format!("{:?}", SearchSpace::default()),
+        space: fastfc::space::DEFAULT_TOML.to_string(),
+        data: None,
         tpe: None,
         asha: None,
     };

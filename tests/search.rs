@@ -538,6 +538,7 @@ fn a_run_that_diverged_at_once_round_trips_through_the_journal() {
         batch_size: 32,
         image_size: 8,
         space: "default".into(),
+        data: None,
         tpe: None,
         asha: None,
     };
@@ -724,6 +725,7 @@ fn the_test_split_is_scored_once_and_is_the_test_split() {
         batch_size: 32,
         image_size: 8,
         space: "default".into(),
+        data: None,
         tpe: None,
         asha: None,
     };
@@ -891,6 +893,7 @@ fn study_run_groups_cohorts_counts_epochs_and_guards_replays() {
         batch_size: 32,
         image_size: 8,
         space: "test".into(),
+        data: None,
         tpe: None,
         asha: None,
     };

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::backend::{Backend, SplitId};
 use crate::cli::BenchArgs;
-use crate::data::{batches::epoch_order, N_CLASSES};
+use crate::data::batches::epoch_order;
 use crate::error::{Error, Result};
 use crate::model::{Hyperparams, TrialSpec, TrialState};
 
@@ -23,7 +23,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if a.trials == 0 || a.epochs == 0 {
         return Err(Error::flag("--trials/--epochs", "expected at least 1"));
     }
-    let data = Arc::new(super::load_data(&a.common.data)?);
+    let data = Arc::new(super::load_data(&a.common.data, a.common.seed)?);
+    data.check_batch(a.common.batch_size)?;
     let backend = crate::device::backend(&a.common.device, data.clone())?;
     if backend.name().contains("fakecuda") {
         return Err(Error::flag(
@@ -44,7 +45,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     hp.validate()?;
     let trials: Vec<_> = (0..a.trials as u64)
         .map(|i| {
-            let s = TrialSpec::new(i, hp.clone(), a.common.seed, data.dim(), N_CLASSES);
+            let s = TrialSpec::new(i, hp.clone(), a.common.seed, data.dim(), data.n_classes());
             let st = TrialState::init(&s);
             (s, st)
         })

@@ -1,55 +1,47 @@
 //! `fastfc data info | export`.
 
 use crate::cli::DataCommand;
-use crate::data::{self, CLASS_NAMES};
+use crate::data;
 use crate::error::{Error, Result};
 
 pub fn run(c: DataCommand) -> Result<()> {
     match c {
         DataCommand::Info(a) => {
-            let d = super::load_data(&a)?;
+            let d = super::load_data(&a.data, a.seed)?;
+            let r = d.record();
             println!("source      {}", d.origin);
             println!(
-                "image size  {}x{} ({} features, pixels in [0, 1])",
-                d.image_size,
-                d.image_size,
-                d.dim()
+                "shape       {} ({} features), {} classes",
+                d.shape_label(),
+                d.dim(),
+                d.n_classes()
             );
-            println!("split       rows    source indices");
+            println!("scaling     {} (fitted on the training split)", r.scale);
+            println!("split       {}", d.split);
             println!(
-                "train       {:<7} training file 0..{}",
+                "rows        train {} / val {} / test {} (test: scored once, for a chosen model)",
                 d.train.len(),
-                data::N_TRAIN
-            );
-            println!(
-                "val         {:<7} training file {}..{}",
                 d.val.len(),
-                data::N_TRAIN,
-                data::N_TRAIN + data::N_VAL
-            );
-            println!(
-                "test        {:<7} t10k file (scored once, for a chosen model)",
                 d.test.len()
             );
+            println!("checksum    crc32 {}", r.crc32);
             println!("\nclass counts (train / val / test):");
+            let k = d.n_classes();
             let (a, b, t) = (
-                d.train.class_counts(),
-                d.val.class_counts(),
-                d.test.class_counts(),
+                d.train.class_counts(k),
+                d.val.class_counts(k),
+                d.test.class_counts(k),
             );
-            for k in 0..CLASS_NAMES.len() {
-                println!(
-                    "  {k} {:<12} {:>6} {:>6} {:>6}",
-                    CLASS_NAMES[k], a[k], b[k], t[k]
-                );
+            for (i, name) in d.classes.iter().enumerate() {
+                println!("  {i:>3} {name:<12} {:>7} {:>7} {:>7}", a[i], b[i], t[i]);
             }
             Ok(())
         }
         DataCommand::Export { data: a, out } => {
-            let d = super::load_data(&a)?;
-            data::npy::export(&d, &out)?;
+            let d = super::load_data(&a.data, a.seed)?;
+            let ydt = data::npy::export(&d, &out)?;
             println!(
-                "wrote {}/{{train,val,test}}_{{x,y}}.npy (x float32 [N, {}], y uint8 [N])",
+                "wrote {}/{{train,val,test}}_{{x,y}}.npy (x float32 [N, {}], y {ydt} [N]) and classes.txt",
                 out.display(),
                 d.dim()
             );

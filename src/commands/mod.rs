@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod data;
 pub mod eval;
+pub mod predict;
 pub mod search;
 pub mod train;
 pub mod worker;
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Worker(a) => worker::run(&a),
         Command::Train(a) => train::run(&a),
         Command::Eval(a) => eval::run(&a),
+        Command::Predict(a) => predict::run(&a),
         Command::Data(c) => data::run(c),
         Command::Bench(a) => bench::run(&a),
         Command::Report(a) => {
@@ -74,23 +76,59 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Loads the data named by the flags and says on stderr where it came from.
-pub fn load_data(a: &DataArgs) -> Result<Dataset> {
+/// Loads the data named by the flags (splits drawn from `seed`) and says on stderr where it
+/// came from.
+pub fn load_data(a: &DataArgs, seed: u64) -> Result<Dataset> {
+    load_options(&a.options(seed))
+}
+
+/// Loads the data `o` names and says on stderr where it came from.
+pub fn load_options(o: &DataOptions) -> Result<Dataset> {
     let t = std::time::Instant::now();
-    let d = crate::data::load(&DataOptions {
-        data_dir: a.data_dir.clone(),
-        image_size: a.image_size,
-        cache: !a.no_cache,
-    })?;
+    let d = crate::data::load(o)?;
     eprintln!(
-        "data: {} ({}x{}, train {} / val {} / test {}, {:.0} ms)",
+        "data: {} ({}, {} classes, train {} / val {} / test {}, {:.0} ms)",
         d.origin,
-        d.image_size,
-        d.image_size,
+        d.shape_label(),
+        d.n_classes(),
         d.train.len(),
         d.val.len(),
         d.test.len(),
         t.elapsed().as_secs_f64() * 1e3
     );
+    Ok(d)
+}
+
+/// The data a stored record names, reloaded: from `flags` when any is given (with the record's
+/// seed), else from the record's own options; refused, naming both, when it is not the
+/// record's data. `what` names the holder ("the model in runs/one", "study runs/hb").
+pub fn load_recorded(
+    flags: &DataArgs,
+    record: Option<&crate::data::DataRecord>,
+    what: &str,
+) -> Result<Dataset> {
+    let opts = match (record, flags.given()) {
+        (Some(r), false) => {
+            let mut o = r.options.clone();
+            o.cache = !flags.no_cache;
+            o
+        }
+        (Some(r), true) => flags.options(r.options.seed),
+        (None, _) => flags.options(42),
+    };
+    let d = load_options(&opts)?;
+    if let Some(r) = record {
+        let now = d.record();
+        if &now != r {
+            return Err(crate::error::Error::flag(
+                "--data",
+                format!(
+                    "{what} was trained on other data: {}; this is {}",
+                    r.describe(),
+                    now.describe()
+                ),
+            ));
+        }
+    }
     Ok(d)
 }

@@ -154,7 +154,7 @@ fn tpe_settings(a: &SearchArgs) -> Option<TpeSettings> {
     match a.strategy {
         StrategyName::Tpe => Some(TpeSettings {
             batch: cohort_size(a),
-            startup_trials: a.startup_trials,
+            startup_trials: a.startup_trials.unwrap_or(10),
             candidates: a.ei_candidates.unwrap_or(24),
             random_fraction: 0.0,
         }),
@@ -163,19 +163,56 @@ fn tpe_settings(a: &SearchArgs) -> Option<TpeSettings> {
             batch: 0,
             startup_trials: 0,
             candidates: a.ei_candidates.unwrap_or(64),
-            random_fraction: a.random_fraction,
+            random_fraction: a.random_fraction.unwrap_or(1.0 / 3.0),
         }),
         _ => None,
     }
 }
 
+/// Refuses a flag that the chosen strategy does not take (it would be silently ignored).
+fn check_strategy_flags(a: &SearchArgs) -> Result<()> {
+    for flag in a.given_strategy_flags() {
+        let (_, takes) = crate::cli::STRATEGY_FLAGS
+            .iter()
+            .find(|(f, _)| *f == flag)
+            .expect("a listed flag");
+        if !takes.contains(&a.strategy) {
+            let names: Vec<&str> = takes.iter().map(|s| s.name()).collect();
+            let instead = match flag {
+                "--epochs" => "; Hyperband, BOHB and ASHA take --max-epochs",
+                "--max-epochs" => "; random, grid and TPE take --epochs",
+                _ => "",
+            };
+            return Err(Error::flag(
+                flag,
+                format!(
+                    "does not apply to --strategy {} (only to {}){instead}",
+                    a.strategy.name(),
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The settings a study folder holds, if it has them.
+fn stored_config(out: &Path) -> Result<Option<StudyConfig>> {
+    let p = out.join("study.json");
+    if !p.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::file(&p, format!("not a fastfc study config: {e}")))
+}
+
 pub fn run(a: &SearchArgs) -> Result<()> {
     crate::device::init_threads(a.common.threads)?;
-    let (space, space_path) = match &a.space {
-        Some(p) => (SearchSpace::load(p)?, p.clone()),
-        None => (SearchSpace::default(), PathBuf::from("<default space>")),
-    };
-    if a.epochs == 0 {
+    check_strategy_flags(a)?;
+    let epochs = a.epochs.unwrap_or(10);
+    if epochs == 0 {
         return Err(Error::flag("--epochs", "0: expected at least 1"));
     }
     if a.cohort_size == Some(0) {
@@ -184,32 +221,49 @@ pub fn run(a: &SearchArgs) -> Result<()> {
     if a.common.batch_size == 0 {
         return Err(Error::flag("--batch-size", "0: expected at least 1"));
     }
-    let name = match a.strategy {
-        StrategyName::Random => "random",
-        StrategyName::Grid => "grid",
-        StrategyName::Hyperband => "hyperband",
-        StrategyName::Tpe => "tpe",
-        StrategyName::Bohb => "bohb",
-        StrategyName::Asha => "asha",
-    };
+    let name = a.strategy.name();
     let out = a
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-seed{}", a.common.seed)));
-    let cfg = StudyConfig {
+    // A resumed study keeps its space and data unless the flags name them again (and then they
+    // must be the same).
+    let stored = if a.resume && a.shared.study.is_none() {
+        stored_config(&out)?
+    } else {
+        None
+    };
+    let (space_text, space_path) = match (&a.space, &stored) {
+        (Some(p), _) => (
+            std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
+            p.clone(),
+        ),
+        (None, Some(old)) => (
+            old.space.clone(),
+            out.join("study.json").join("space"),
+        ),
+        (None, None) => (
+            crate::space::DEFAULT_TOML.to_string(),
+            PathBuf::from("<default space>"),
+        ),
+    };
+    let space = SearchSpace::parse(&space_path, &space_text)?;
+    let mut cfg = StudyConfig {
         strategy: name.to_string(),
         seed: a.common.seed,
         trials: a.trials,
-        epochs: a.epochs,
-        max_epochs: a.max_epochs,
-        factor: a.factor,
-        iterations: a.iterations,
+        epochs,
+        max_epochs: a.max_epochs.unwrap_or(10),
+        factor: a.factor.unwrap_or(3),
+        iterations: a.iterations.unwrap_or(2),
         patience: (a.patience > 0).then_some(a.patience),
         batch_size: a.common.batch_size,
-        image_size: a.common.data.image_size,
-        space: format!("{space:?}"),
+        image_size: 0,
+        space: space_text.clone(),
+        data: None,
         tpe: tpe_settings(a),
-        asha: (a.strategy == StrategyName::Asha).then(|| (a.min_epochs, cohort_size(a))),
+        asha: (a.strategy == StrategyName::Asha)
+            .then(|| (a.min_epochs.unwrap_or(1), cohort_size(a))),
     };
     let mut strategy = strategy_for(&cfg, &space, &space_path)?;
     let plan = strategy.plan();
@@ -233,12 +287,24 @@ pub fn run(a: &SearchArgs) -> Result<()> {
             eprintln!("note: --resume is implied for a shared study: finished runs are never trained again");
         }
         let space_text = match &a.space {
-            Some(p) => std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
+            Some(_) => space_text,
             None => String::new(),
         };
-        return shared(a, storage, study_name, &cfg, &space_text, &plan, &out);
+        let data = Arc::new(super::load_data(&a.common.data, a.common.seed)?);
+        data.check_batch(cfg.batch_size)?;
+        cfg.image_size = data.image_size();
+        cfg.data = Some(data.record());
+        return shared(a, data, storage, study_name, &cfg, &space_text, &plan, &out);
     }
-    let data = Arc::new(super::load_data(&a.common.data)?);
+    let what = format!("study {}", out.display());
+    let data = match stored.as_ref().and_then(|o| o.data.as_ref()) {
+        Some(r) => super::load_recorded(&a.common.data, Some(r), &what)?,
+        None => super::load_data(&a.common.data, a.common.seed)?,
+    };
+    let data = Arc::new(data);
+    data.check_batch(cfg.batch_size)?;
+    cfg.image_size = data.image_size();
+    cfg.data = Some(data.record());
     // The device first: a --device that cannot be used leaves no study folder behind.
     let backend = crate::device::backend(&a.common.device, data.clone())?;
     study::prepare_dir(&out, &cfg, a.resume)?;
@@ -317,8 +383,10 @@ pub(crate) fn stored_space(study: &str, text: &str) -> Result<(SearchSpace, Path
 
 /// `fastfc search --storage URL --study NAME`: creates or joins the shared study, works on it
 /// as a worker does, then writes results.csv, summary.json and best/ to `out`.
+#[allow(clippy::too_many_arguments)]
 fn shared(
     a: &SearchArgs,
+    data: Arc<crate::data::Dataset>,
     storage: &str,
     study_name: &str,
     cfg: &StudyConfig,
@@ -327,7 +395,6 @@ fn shared(
     out: &Path,
 ) -> Result<()> {
     let url = crate::results::postgres::PgUrl::parse(storage, "--storage")?;
-    let data = Arc::new(super::load_data(&a.common.data)?);
     let backend = crate::device::backend(&a.common.device, data.clone())?;
     let mut study = crate::results::postgres::SharedStudy::open(
         &url,

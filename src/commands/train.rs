@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::backend::{Backend, SplitId};
 use crate::cli::TrainArgs;
-use crate::data::{batches::steps_per_epoch, N_CLASSES};
+use crate::data::batches::steps_per_epoch;
 use crate::error::{Error, Result};
 use crate::model::{Hyperparams, TrialSpec};
 use crate::progress::Progress;
@@ -54,9 +54,10 @@ pub fn run(a: &TrainArgs) -> Result<()> {
             ));
         }
     }
-    let data = Arc::new(super::load_data(&a.common.data)?);
+    let data = Arc::new(super::load_data(&a.common.data, a.common.seed)?);
+    data.check_batch(a.common.batch_size)?;
     let backend = crate::device::backend(&a.common.device, data.clone())?;
-    let spec = TrialSpec::new(0, hp.clone(), a.common.seed, data.dim(), N_CLASSES);
+    let spec = TrialSpec::new(0, hp.clone(), a.common.seed, data.dim(), data.n_classes());
     let cfg = TrainConfig {
         epochs: a.epochs,
         batch_size: a.common.batch_size,
@@ -127,7 +128,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         wall
     );
     if let Some(out) = &a.out {
-        let mc = ModelConfig::from_spec(&spec, data.image_size, a.common.seed);
+        let mc = ModelConfig::from_spec(&spec, &data, a.common.seed);
         model_io::save(out, &mc, &outcome.checkpoint.params)?;
         let m = Metrics {
             status: outcome.status,

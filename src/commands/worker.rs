@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::backend::Backend;
-use crate::cli::{DataArgs, WorkerArgs};
+use crate::cli::WorkerArgs;
 use crate::data::batches::steps_per_epoch;
 use crate::error::Result;
 use crate::results::postgres::{PgUrl, SharedStudy};
@@ -17,11 +17,8 @@ pub fn run(a: &WorkerArgs) -> Result<()> {
     let (space, space_path) = super::search::stored_space(&a.study, &study.space)?;
     let strategy = || super::search::strategy_for(&cfg, &space, &space_path);
     let plan = strategy()?.plan();
-    let data = Arc::new(super::load_data(&DataArgs {
-        image_size: cfg.image_size,
-        data_dir: a.data_dir.clone(),
-        no_cache: false,
-    })?);
+    let what = format!("study {:?}", a.study);
+    let data = Arc::new(super::load_recorded(&a.data, cfg.data.as_ref(), &what)?);
     study.check_data(&data.fingerprint())?;
     let backend = crate::device::backend(&a.device, data.clone())?;
     let cohort = a

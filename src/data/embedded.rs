@@ -51,16 +51,17 @@ pub fn decode(gz: &[u8]) -> Result<FullData> {
     })
 }
 
+/// The embedded splits as Fashion-MNIST's default options load them.
 pub fn load() -> Result<Dataset> {
-    let f = decode(PAYLOAD)?;
-    Dataset::from_full(
-        f.s,
-        f.train_x,
-        f.train_y,
-        f.test_x,
-        f.test_y,
-        Origin::Embedded,
-    )
+    load_with(&super::DataOptions::default())
+}
+
+/// The embedded splits, with `opts`' validation fraction and scaling.
+pub fn load_with(opts: &super::DataOptions) -> Result<Dataset> {
+    let full = decode(PAYLOAD)?;
+    let here = Path::new("<embedded Fashion-MNIST>");
+    let names = super::CLASS_NAMES.iter().map(|c| c.to_string()).collect();
+    super::idx::from_full(full, Origin::Embedded, opts, here, here, Some(names))
 }
 
 /// Writes the embedded payload for `data` (used once to make `assets/`).

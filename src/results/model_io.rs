@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::{DataRecord, Dataset, Scaler};
 use crate::error::{Error, IoContext, Result};
 use crate::model::{Hyperparams, Layout, TrialSpec};
 
@@ -19,22 +20,36 @@ pub struct ModelConfig {
     pub hp: Hyperparams,
     pub inputs: usize,
     pub classes: usize,
+    /// The side of the square images it takes (0: not images).
+    #[serde(default)]
     pub image_size: usize,
     pub trial_id: u64,
     pub seed: u64,
     pub fastfc_version: String,
+    /// The class names, in class-id order (its outputs).
+    #[serde(default)]
+    pub class_names: Vec<String>,
+    /// The scaling fitted on the training split, applied to every input before the first layer.
+    #[serde(default)]
+    pub scaling: Scaler,
+    /// The data it was trained on (`eval` refuses other data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataRecord>,
 }
 
 impl ModelConfig {
-    pub fn from_spec(spec: &TrialSpec, image_size: usize, study_seed: u64) -> Self {
+    pub fn from_spec(spec: &TrialSpec, data: &Dataset, study_seed: u64) -> Self {
         ModelConfig {
             hp: spec.hp.clone(),
             inputs: spec.inputs,
             classes: spec.classes,
-            image_size,
+            image_size: data.image_size(),
             trial_id: spec.id,
             seed: study_seed,
             fastfc_version: env!("CARGO_PKG_VERSION").to_string(),
+            class_names: data.classes.clone(),
+            scaling: data.scaler.clone(),
+            data: Some(data.record()),
         }
     }
     pub fn spec(&self) -> TrialSpec {

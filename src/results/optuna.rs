@@ -241,29 +241,34 @@ pub fn trials<'a>(
         .collect()
 }
 
-/// The space a study was searched over: `--space FILE`, which must be the study's, or the
-/// default space when the study used it.
+/// The space a study was searched over: the TOML its study.json stores. `--space FILE`, if
+/// given, must be that space. (Studies of fastfc 0.1 stored a Debug string instead; for them
+/// `--space` is needed unless they searched the default space.)
 pub fn study_space(cfg: &StudyConfig, space_file: Option<&Path>) -> Result<SearchSpace> {
-    let (space, from) = match space_file {
-        Some(p) => (SearchSpace::load(p)?, Some(p)),
-        None => (SearchSpace::default(), None),
-    };
-    if format!("{space:?}") != cfg.space {
-        return Err(match from {
-            Some(p) => Error::flag(
-                "--space",
-                format!(
-                    "{}: not the space this study searched (its study.json holds another)",
-                    p.display()
-                ),
-            ),
-            None => Error::flag(
-                "--space",
-                "the study searched its own space: pass the file given to `fastfc search --space`",
-            ),
-        });
+    let legacy = |sp: &SearchSpace| format!("{sp:?}") == cfg.space;
+    let stored = SearchSpace::parse(Path::new("study.json: space"), &cfg.space).ok();
+    match (space_file, stored) {
+        (None, Some(sp)) => Ok(sp),
+        (None, None) if legacy(&SearchSpace::default()) => Ok(SearchSpace::default()),
+        (None, None) => Err(Error::flag(
+            "--space",
+            "the study (made by an older fastfc) searched its own space: pass the file given to `fastfc search --space`",
+        )),
+        (Some(p), stored) => {
+            let sp = SearchSpace::load(p)?;
+            if stored.as_ref() == Some(&sp) || (stored.is_none() && legacy(&sp)) {
+                Ok(sp)
+            } else {
+                Err(Error::flag(
+                    "--space",
+                    format!(
+                        "{}: not the space this study searched (its study.json holds another)",
+                        p.display()
+                    ),
+                ))
+            }
+        }
     }
-    Ok(space)
 }
 
 /// Writes the study in `dir` to `out` (which must not exist) as Optuna's journal file.

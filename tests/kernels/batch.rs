@@ -9,7 +9,7 @@ use crate::each_gpu;
 fn batch_gather_picks_the_ordered_rows() {
     let (n, dim) = (300usize, 64usize);
     let x = crate::common::nonzero(n * dim, 1);
-    let y: Vec<u8> = (0..n).map(|i| (i * 7 % 10) as u8).collect();
+    let y: Vec<u32> = (0..n).map(|i| (i * 7 % 10) as u32).collect();
     let order = fastfc::data::batches::epoch_order(5, 2, n);
     for (start, rows) in [(0usize, 32usize), (288, 12), (17, 1)] {
         each_gpu(|g| {
@@ -19,7 +19,7 @@ fn batch_gather_picks_the_ordered_rows() {
                 g.upload(&order).unwrap(),
             );
             let dx = g.upload(&vec![f32::NAN; 32 * dim]).unwrap();
-            let dy = g.upload(&[255u8; 32]).unwrap();
+            let dy = g.upload(&[u32::MAX; 32]).unwrap();
             let k = BatchGather {
                 idx: ob.at(start),
                 rows: rows as i32,

@@ -9,14 +9,14 @@ use rand::{Rng, SeedableRng};
 
 use crate::{assert_cohort, each_gpu, rel_abs, Cohort};
 
-fn inputs(trials: usize, rows: usize, classes: usize, seed: u64) -> (Vec<f32>, Vec<u8>) {
+fn inputs(trials: usize, rows: usize, classes: usize, seed: u64) -> (Vec<f32>, Vec<u32>) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let z: Vec<f32> = crate::common::nonzero(trials * rows * classes, seed)
         .iter()
         .map(|v| v * 3.0)
         .collect();
-    let y: Vec<u8> = (0..rows)
-        .map(|_| rng.random_range(0..classes as u8))
+    let y: Vec<u32> = (0..rows)
+        .map(|_| rng.random_range(0..classes as u32))
         .collect();
     (z, y)
 }

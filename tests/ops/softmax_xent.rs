@@ -6,7 +6,7 @@ use crate::common::{assert_close, nonzero};
 fn f32_matches_f64_reference() {
     for (rows, classes) in [(1, 1), (1, 10), (32, 10), (17, 3)] {
         let z = nonzero(rows * classes, rows as u64);
-        let labels: Vec<u8> = (0..rows).map(|r| (r * 7 % classes) as u8).collect();
+        let labels: Vec<u32> = (0..rows).map(|r| (r * 7 % classes) as u32).collect();
         let z64: Vec<f64> = z.iter().map(|&v| v as f64).collect();
         let mut d = vec![f32::NAN; z.len()];
         let mut d64 = vec![0f64; z.len()];
@@ -51,7 +51,7 @@ fn large_logits_stay_finite() {
 fn gradient_is_softmax_minus_onehot() {
     let (rows, classes) = (7, 10);
     let z = nonzero(rows * classes, 77);
-    let labels: Vec<u8> = (0..rows).map(|r| (r * 3 % classes) as u8).collect();
+    let labels: Vec<u32> = (0..rows).map(|r| (r * 3 % classes) as u32).collect();
     let mut d = vec![f32::NAN; z.len()];
     softmax_xent::fwd_bwd(&z, &labels, rows, classes, 0.25, Some(&mut d));
     let mut want = vec![0f32; z.len()];

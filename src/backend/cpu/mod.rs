@@ -190,7 +190,7 @@ const EVAL_ROWS: usize = 512;
 struct Workspace {
     rows: usize,
     xb: Vec<f32>,        // (rows, in) gathered batch
-    yb: Vec<u8>,         // (rows,)
+    yb: Vec<u32>,        // (rows,)
     z: Vec<Vec<f32>>,    // per hidden layer: pre-activation
     a: Vec<Vec<f32>>,    // per hidden layer: f(z)
     mask: Vec<Vec<f32>>, // per hidden layer: 0 or 1/(1-p) (training with dropout only)
@@ -209,7 +209,7 @@ impl Workspace {
         Workspace {
             rows,
             xb: vec![0f32; rows * lay.dims[0]],
-            yb: vec![0u8; rows],
+            yb: vec![0u32; rows],
             z: hidden.iter().map(per).collect(),
             a: hidden.iter().map(per).collect(),
             mask: if train {
@@ -487,6 +487,30 @@ impl CpuTrial {
     }
 }
 
+impl CpuTrial {
+    /// Class probabilities (the softmax of the logits, rows × classes) of each row of `x`
+    /// (rows × inputs), without dropout: what `fastfc predict` writes.
+    pub fn predict_proba(&self, x: &[f32]) -> Vec<f32> {
+        let (d, c) = (self.lay.dims[0], self.spec.classes);
+        let n = x.len() / d;
+        let mut ws = Workspace::new(&self.lay, EVAL_ROWS.min(n.max(1)), false);
+        let mut out = vec![0f32; n * c];
+        for (chunk, dst) in x.chunks(EVAL_ROWS * d).zip(out.chunks_mut(EVAL_ROWS * c)) {
+            ws.rows = chunk.len() / d;
+            ws.xb[..chunk.len()].copy_from_slice(chunk);
+            self.forward(&mut ws, None);
+            for (z, p) in ws.logits.chunks_exact(c).zip(dst.chunks_exact_mut(c)) {
+                let m = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+                let sum: f64 = z.iter().map(|&v| (v as f64 - m).exp()).sum();
+                for (pi, &v) in p.iter_mut().zip(z) {
+                    *pi = ((v as f64 - m).exp() / sum) as f32;
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Cohort state of the CPU backend: the trials themselves.
 #[derive(Debug)]
 pub struct CpuCohort {
@@ -525,16 +549,26 @@ impl Backend for CpuBackend {
 
     fn load(&self, trials: Vec<(TrialSpec, TrialState)>) -> Result<CpuCohort> {
         for (spec, _) in &trials {
+            if spec.classes != self.data.n_classes() {
+                return Err(Error::backend(
+                    "cpu",
+                    format!(
+                        "trial {} has {} outputs, the data has {} classes",
+                        spec.id,
+                        spec.classes,
+                        self.data.n_classes()
+                    ),
+                ));
+            }
             if spec.inputs != self.data.dim() {
                 return Err(Error::backend(
                     "cpu",
                     format!(
-                        "trial {} expects {} inputs, the data has {} ({}x{} images)",
+                        "trial {} expects {} inputs, the data has {} ({})",
                         spec.id,
                         spec.inputs,
                         self.data.dim(),
-                        self.data.image_size,
-                        self.data.image_size
+                        self.data.shape_label()
                     ),
                 ));
             }

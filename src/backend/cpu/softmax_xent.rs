@@ -8,7 +8,7 @@ use super::Real;
 /// scale·(softmax(z) − onehot(y)); pass scale = 1/rows for the gradient of the mean loss.
 pub fn fwd_bwd<T: Real>(
     logits: &[T],
-    labels: &[u8],
+    labels: &[u32],
     rows: usize,
     classes: usize,
     scale: T,

@@ -42,7 +42,7 @@ pub fn max_group_trials(params: usize) -> usize {
 /// A split resident on the device.
 struct DevSplit {
     x: Buf<f32>,
-    y: Buf<u8>,
+    y: Buf<u32>,
     n: usize,
 }
 
@@ -61,7 +61,7 @@ pub struct CudaBackend {
 struct Workspace {
     rows: usize,
     xb: Buf<f32>,
-    yb: Buf<u8>,
+    yb: Buf<u32>,
     /// Per hidden layer: pre-activation, activation, dropout mask, dropped activation.
     z: Vec<Buf<f32>>,
     a: Vec<Buf<f32>>,
@@ -690,7 +690,7 @@ impl Backend for CudaBackend {
             .max()
             .unwrap_or(1);
         let depth = specs.iter().map(|s| s.hp.hidden.len()).max().unwrap_or(1);
-        let (dim, classes) = (self.data.dim(), 10);
+        let (dim, classes) = (self.data.dim(), self.data.n_classes());
         let params = padded_layout(dim, depth, width, classes).len;
         let structural = max_group_trials(params);
         #[allow(irrefutable_let_patterns)] // without the `emu` feature CUDA is the only variant
@@ -713,6 +713,17 @@ impl Backend for CudaBackend {
         // Group by depth, keeping the caller's order inside each group.
         let mut by_depth: Vec<(usize, Vec<usize>)> = vec![];
         for (i, (spec, _)) in trials.iter().enumerate() {
+            if spec.classes != self.data.n_classes() {
+                return Err(Error::backend(
+                    "cuda",
+                    format!(
+                        "trial {} has {} outputs, the data has {} classes",
+                        spec.id,
+                        spec.classes,
+                        self.data.n_classes()
+                    ),
+                ));
+            }
             if spec.inputs != self.data.dim() {
                 return Err(Error::backend(
                     "cuda",

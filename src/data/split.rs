@@ -1,0 +1,243 @@
+//! From what a reader found to a [`Dataset`]: classes ordered, the missing validation and test
+//! splits drawn once from the training rows (stratified by class, from the study seed), the
+//! scaling fitted on the training split alone and applied to all three. A split a source brings
+//! is used as it is: a fraction flag for it is refused rather than silently ignored.
+//!
+//! Memory: the rows drawn out for validation and test are copied into their own buffers and the
+//! training rows are compacted in place, so the peak is the data plus those two splits (1.4× the
+//! data at the default fractions), never a second full copy.
+
+use std::path::PathBuf;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use super::labels::Coder;
+use super::{DataOptions, Dataset, Origin, Scale, Scaler, Split, MAX_CLASSES, MAX_FEATURES};
+use crate::error::{Error, Result};
+use crate::rng::{derive_seed, stream};
+
+/// One split as read: features (rows × dim) and label codes of the reader's [`Coder`].
+#[derive(Debug, Default)]
+pub struct Part {
+    pub x: Vec<f32>,
+    pub y: Vec<u32>,
+    /// The file (or array) it came from, for messages.
+    pub path: PathBuf,
+}
+
+/// What a reader hands over.
+#[derive(Debug)]
+pub struct Loaded {
+    pub train: Part,
+    pub val: Option<Part>,
+    pub test: Option<Part>,
+    pub coder: Coder,
+    pub dim: usize,
+    pub image: Option<(usize, usize)>,
+    pub columns: Option<Vec<String>>,
+    /// The CSV's label column.
+    pub label: Option<String>,
+    pub origin: Origin,
+}
+
+pub const DEFAULT_FRACTION: f64 = 0.2;
+
+pub fn check_fraction(flag: &str, f: f64) -> Result<()> {
+    if !(f > 0.0 && f < 1.0) {
+        return Err(Error::flag(
+            flag,
+            format!("{f}: expected a fraction strictly between 0 and 1"),
+        ));
+    }
+    Ok(())
+}
+
+/// Which split each training row goes to (0 train, 1 validation, 2 test): per class, a seeded
+/// shuffle of its rows gives round(n·test) rows to test and round(n·val) to validation, keeping
+/// at least one in training.
+pub fn stratified(y: &[u32], classes: usize, val: f64, test: f64, seed: u64) -> Vec<u8> {
+    let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); classes];
+    for (i, &c) in y.iter().enumerate() {
+        by_class[c as usize].push(i as u32);
+    }
+    let mut assign = vec![0u8; y.len()];
+    for (c, rows) in by_class.iter_mut().enumerate() {
+        let mut rng =
+            rand_chacha::ChaCha8Rng::seed_from_u64(derive_seed(seed, stream::SPLIT, c as u64));
+        rows.shuffle(&mut rng);
+        let n = rows.len();
+        let keep = n.min(1);
+        let nt = ((n as f64 * test).round() as usize).min(n - keep);
+        let nv = ((n as f64 * val).round() as usize).min(n - keep - nt);
+        for &r in &rows[..nt] {
+            assign[r as usize] = 2;
+        }
+        for &r in &rows[nt..nt + nv] {
+            assign[r as usize] = 1;
+        }
+    }
+    assign
+}
+
+/// Splits `part` by `assign`: validation and test rows copied out, training rows compacted in
+/// place (row order kept within each split).
+fn take(part: Part, dim: usize, assign: &[u8]) -> (Split, Split, Split) {
+    let Part { mut x, mut y, .. } = part;
+    let count = |k: u8| assign.iter().filter(|&&a| a == k).count();
+    let mut out = [1u8, 2].map(|k| Split {
+        x: Vec::with_capacity(count(k) * dim),
+        y: Vec::with_capacity(count(k)),
+        dim,
+    });
+    let mut w = 0;
+    for (i, &a) in assign.iter().enumerate() {
+        if a == 0 {
+            x.copy_within(i * dim..(i + 1) * dim, w * dim);
+            y[w] = y[i];
+            w += 1;
+        } else {
+            let s = &mut out[a as usize - 1];
+            s.x.extend_from_slice(&x[i * dim..(i + 1) * dim]);
+            s.y.push(y[i]);
+        }
+    }
+    x.truncate(w * dim);
+    x.shrink_to_fit();
+    y.truncate(w);
+    y.shrink_to_fit();
+    let [val, test] = out;
+    (Split { x, y, dim }, val, test)
+}
+
+/// The default scaling: none for images (already in [0, 1]), standard for tables.
+pub fn default_scale(image: bool) -> Scale {
+    if image {
+        Scale::None
+    } else {
+        Scale::Standard
+    }
+}
+
+/// Orders the classes, draws the missing splits, fits and applies the scaling.
+pub fn assemble(l: Loaded, opts: &DataOptions) -> Result<Dataset> {
+    let dim = l.dim;
+    let name = l.train.path.display().to_string();
+    if dim == 0 || dim > MAX_FEATURES {
+        return Err(Error::file(
+            &l.train.path,
+            format!("{dim} features; expected 1..={MAX_FEATURES}"),
+        ));
+    }
+    let classes = l.coder.finish();
+    let k = classes.names.len();
+    if k < 2 {
+        return Err(Error::file(
+            &l.train.path,
+            format!(
+                "only one class ({}); a classifier needs at least 2",
+                classes.names.first().map_or("none", String::as_str)
+            ),
+        ));
+    }
+    if k > MAX_CLASSES {
+        return Err(Error::file(
+            &l.train.path,
+            format!("{k} classes; fastfc takes 2..={MAX_CLASSES} (is the label column a feature?)"),
+        ));
+    }
+    for (p, flag) in [(&l.val, "--val-fraction"), (&l.test, "--test-fraction")] {
+        let given = if flag == "--val-fraction" {
+            opts.val_fraction
+        } else {
+            opts.test_fraction
+        };
+        if let (Some(p), Some(_)) = (p, given) {
+            return Err(Error::flag(
+                flag,
+                format!(
+                    "the data brings its own {} split ({}); it is used as given",
+                    if flag == "--val-fraction" { "validation" } else { "test" },
+                    p.path.display()
+                ),
+            ));
+        }
+    }
+    let mut train = l.train;
+    classes.apply(&mut train.y);
+    let fix = |p: Option<Part>| {
+        p.map(|mut p| {
+            classes.apply(&mut p.y);
+            Split { x: p.x, y: p.y, dim }
+        })
+    };
+    let (val, test) = (fix(l.val), fix(l.test));
+    let vf = if val.is_none() {
+        opts.val_fraction.unwrap_or(DEFAULT_FRACTION)
+    } else {
+        0.0
+    };
+    let tf = if test.is_none() {
+        opts.test_fraction.unwrap_or(DEFAULT_FRACTION)
+    } else {
+        0.0
+    };
+    if vf + tf >= 1.0 {
+        return Err(Error::flag(
+            "--val-fraction",
+            format!("validation {vf} + test {tf} leave no training rows"),
+        ));
+    }
+    let n = train.y.len();
+    let assign = stratified(&train.y, k, vf, tf, opts.seed);
+    let (tr, dv, dt) = take(train, dim, &assign);
+    let mut drawn = Vec::new();
+    if val.is_none() {
+        drawn.push(format!("validation {vf}"));
+    }
+    if test.is_none() {
+        drawn.push(format!("test {tf}"));
+    }
+    let how = if drawn.is_empty() {
+        "as given".to_string()
+    } else {
+        format!(
+            "{} of the {n} training rows, stratified, seed {}",
+            drawn.join(" and "),
+            opts.seed
+        )
+    };
+    let (val, test) = (val.unwrap_or(dv), test.unwrap_or(dt));
+    for (s, what) in [(&tr, "training"), (&val, "validation"), (&test, "test")] {
+        if s.is_empty() {
+            return Err(Error::Data(format!(
+                "{name}: the {what} split is empty ({n} training rows, {k} classes); give more rows or other --val-fraction/--test-fraction"
+            )));
+        }
+    }
+    let scale = opts.scale.unwrap_or(default_scale(l.image.is_some()));
+    let mut d = Dataset {
+        train: tr,
+        val,
+        test,
+        classes: classes.names,
+        image: l.image,
+        scaler: Scaler::None,
+        columns: l.columns,
+        label: l.label,
+        split: how,
+        origin: l.origin,
+        options: opts.clone(),
+    };
+    scale_all(&mut d, scale);
+    Ok(d)
+}
+
+/// Fits `kind` on the training split and applies it to all three.
+pub fn scale_all(d: &mut Dataset, kind: Scale) {
+    let s = Scaler::fit(kind, &d.train.x, d.dim());
+    for split in [&mut d.train, &mut d.val, &mut d.test] {
+        s.apply(&mut split.x);
+    }
+    d.scaler = s;
+}
