@@ -169,7 +169,7 @@ fn read_features<R: Read>(r: R, what: &str) -> Result<Features> {
             return Err(bad(
                 what,
                 format!(
-                    "row {}, column {}: {v} is out of float32's range",
+                    "row {}, column {}: {v:e} is out of float32's range",
                     i / dim.max(1),
                     i % dim.max(1)
                 ),
@@ -387,7 +387,7 @@ pub fn read_folder(dir: &Path) -> Result<Loaded> {
 }
 
 /// Reads the features of one array for `fastfc predict`: a `.npy` file, or an `.npz`'s
-/// `x_test` (else `x`, else its only array). Returns the values and the per-row shape.
+/// `x_test` (else `x`, `test_x`, `x_train`, else its only array). Returns the values and the per-row shape.
 pub fn read_x(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
     let what = path.display().to_string();
     let is_npz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"));
@@ -396,7 +396,7 @@ pub fn read_x(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
         let mut zip = zip::ZipArchive::new(BufReader::new(file))
             .map_err(|e| Error::file(path, format!("not a readable .npz: {e}")))?;
         let names: Vec<String> = zip.file_names().map(str::to_string).collect();
-        let name = ["x_test.npy", "x.npy", "test_x.npy"]
+        let name = ["x_test.npy", "x.npy", "test_x.npy", "x_train.npy"]
             .iter()
             .map(|n| n.to_string())
             .find(|n| names.contains(n))
