@@ -173,7 +173,7 @@ fn data_info_and_devices_run() {
     let (code, stdout, err) = fastfc(&["data", "info"]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        stdout.contains("train       50000") && stdout.contains("Ankle boot"),
+        stdout.contains("train 50000 / val 10000 / test 10000") && stdout.contains("Ankle boot"),
         "{stdout}"
     );
     let (code, stdout, err) = fastfc(&[

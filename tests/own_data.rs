@@ -124,9 +124,8 @@ fn fashion_mnist_hyperband_results_are_unchanged() {
         rows
     };
     let got = keep(&std::fs::read_to_string(out.join("results.csv")).unwrap());
-    let want = keep(
-        &std::fs::read_to_string(common::fixture("hyperband-embedded-seed42.csv")).unwrap(),
-    );
+    let want =
+        keep(&std::fs::read_to_string(common::fixture("hyperband-embedded-seed42.csv")).unwrap());
     assert_eq!(got.len(), want.len());
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(g, w);
@@ -158,7 +157,10 @@ fn digits_npz_loads_as_a_scaled_table_with_stratified_splits() {
     let d = data::load(&opts(&common::fixture("digits-500.npz"))).unwrap();
     assert_eq!((d.dim(), d.n_classes(), d.image), (64, 10, None));
     assert_eq!(d.train.len() + d.val.len() + d.test.len(), 500);
-    assert_eq!(d.classes, (0..10).map(|c| c.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        d.classes,
+        (0..10).map(|c| c.to_string()).collect::<Vec<_>>()
+    );
     // Every class in every split, in proportion (about 50 a class: 10 to validation and test).
     for s in [&d.val, &d.test] {
         for (c, &n) in s.class_counts(10).iter().enumerate() {
@@ -206,11 +208,17 @@ fn given_splits_are_used_as_given() {
     o.scale = Some(Scale::None);
     let d = data::load(&o).unwrap();
     assert_eq!((d.train.len(), d.val.len(), d.test.len()), (60, 9, 6));
-    assert_eq!((d.train.x.clone(), d.val.x.clone(), d.test.x.clone()), (x, vx, tx));
+    assert_eq!(
+        (d.train.x.clone(), d.val.x.clone(), d.test.x.clone()),
+        (x, vx, tx)
+    );
     assert_eq!(d.split, "as given");
     o.val_fraction = Some(0.3);
     let e = data::load(&o).unwrap_err().to_string();
-    assert!(e.starts_with("--val-fraction") && e.contains("x_val"), "{e}");
+    assert!(
+        e.starts_with("--val-fraction") && e.contains("x_val"),
+        "{e}"
+    );
 }
 
 /// A folder of `.npy` files (both spellings), Fortran order and float64 read the same as C
@@ -236,11 +244,13 @@ fn npy_folders_fortran_order_and_images() {
         .windows(key.len())
         .position(|w| w == key)
         .expect("npyz writes C order");
-    bytes[at..at + "'fortran_order': False".len()]
-        .copy_from_slice(b"'fortran_order': True ");
+    bytes[at..at + "'fortran_order': False".len()].copy_from_slice(b"'fortran_order': True ");
     std::fs::write(b.join("train_x.npy"), bytes).unwrap();
     std::fs::write(b.join("train_y.npy"), npy_bytes(&[40], &y)).unwrap();
-    let (da, db) = (data::load(&opts(&a)).unwrap(), data::load(&opts(&b)).unwrap());
+    let (da, db) = (
+        data::load(&opts(&a)).unwrap(),
+        data::load(&opts(&b)).unwrap(),
+    );
     assert_eq!(da.train.x, db.train.x);
     assert_eq!(da.record(), db.record());
 
@@ -256,7 +266,10 @@ fn npy_folders_fortran_order_and_images() {
         true,
     );
     let d = data::load(&opts(&c)).unwrap();
-    assert_eq!((d.image, d.dim(), d.scaler.kind()), (Some((4, 5)), 20, Scale::None));
+    assert_eq!(
+        (d.image, d.dim(), d.scaler.kind()),
+        (Some((4, 5)), 20, Scale::None)
+    );
     assert!(d.train.x.iter().all(|v| (0.0..=1.0).contains(v)));
     assert!(d.train.x.contains(&(255.0 / 255.0)) || d.train.x.iter().any(|&v| v > 0.9));
 }
@@ -274,7 +287,10 @@ fn string_labels_name_their_classes() {
     std::fs::write(&csv, text).unwrap();
     let d = data::load(&opts(&csv)).unwrap();
     assert_eq!(d.classes, ["ant", "moth", "zebra"]);
-    assert_eq!(d.columns.as_deref(), Some(&["a".to_string(), "b".to_string()][..]));
+    assert_eq!(
+        d.columns.as_deref(),
+        Some(&["a".to_string(), "b".to_string()][..])
+    );
     // A row labelled "ant" (row 1: a = 1.5) has class id 0.
     let mut o = opts(&csv);
     o.scale = Some(Scale::None);
@@ -301,27 +317,69 @@ fn bad_csv_files_are_named_with_line_and_column() {
         .map(|i| format!("{}.0,{}.5,{}\n", i, i * 2, i % 2))
         .collect();
     for (what, text, label, says) in [
-        ("non-numeric", "a,b,y\n1,2,0\n3,x7,1\n".to_string(), None, "line 3, column \"b\": \"x7\" is not a number"),
-        ("missing", "a,b,y\n1,,0\n".into(), None, "line 2, column \"b\": missing value"),
-        ("NaN", "a,b,y\n1,NaN,0\n".into(), None, "line 2, column \"b\": NaN"),
-        ("inf", "a,b,y\n1,2,0\n-inf,2,1\n".into(), None, "line 3, column \"a\": -inf"),
-        ("ragged", "a,b,y\n1,2,0\n1,2\n".into(), None, "line 3: 2 fields; the header has 3 columns"),
-        ("too long", "a,b,y\n1,2,0,4\n".into(), None, "line 2: 4 fields"),
-        ("no label column", format!("a,b,y\n{good}"), Some("target"), "no column \"target\""),
-        ("one class", "a,b,y\n1,2,0\n3,4,0\n5,6,0\n".into(), None, "only one class (0)"),
+        (
+            "non-numeric",
+            "a,b,y\n1,2,0\n3,x7,1\n".to_string(),
+            None,
+            "line 3, column \"b\": \"x7\" is not a number",
+        ),
+        (
+            "missing",
+            "a,b,y\n1,,0\n".into(),
+            None,
+            "line 2, column \"b\": missing value",
+        ),
+        (
+            "NaN",
+            "a,b,y\n1,NaN,0\n".into(),
+            None,
+            "line 2, column \"b\": NaN",
+        ),
+        (
+            "inf",
+            "a,b,y\n1,2,0\n-inf,2,1\n".into(),
+            None,
+            "line 3, column \"a\": -inf",
+        ),
+        (
+            "ragged",
+            "a,b,y\n1,2,0\n1,2\n".into(),
+            None,
+            "line 3: 2 fields; the header has 3 columns",
+        ),
+        (
+            "too long",
+            "a,b,y\n1,2,0,4\n".into(),
+            None,
+            "line 2: 4 fields",
+        ),
+        (
+            "no label column",
+            format!("a,b,y\n{good}"),
+            Some("target"),
+            "no column \"target\"",
+        ),
+        (
+            "one class",
+            "a,b,y\n1,2,0\n3,4,0\n5,6,0\n".into(),
+            None,
+            "only one class (0)",
+        ),
         ("empty", String::new(), None, "expected a header row"),
         ("header only", "a,b,y\n".into(), None, "no data rows"),
-        ("missing label", "a,b,y\n1,2,\n".into(), None, "line 2, column \"y\": missing label"),
+        (
+            "missing label",
+            "a,b,y\n1,2,\n".into(),
+            None,
+            "line 2, column \"y\": missing label",
+        ),
     ] {
         let p = tmp.path().join("bad.csv");
         std::fs::write(&p, &text).unwrap();
         let mut o = opts(&p);
         o.label = label.map(str::to_string);
         let e = data::load(&o).unwrap_err().to_string();
-        assert!(
-            e.contains("bad.csv") && e.contains(says),
-            "{what}: {e}"
-        );
+        assert!(e.contains("bad.csv") && e.contains(says), "{what}: {e}");
     }
 }
 
@@ -334,15 +392,77 @@ fn bad_npy_and_npz_input_is_named() {
     let mut nan = x.clone();
     nan[2 * 7 + 1] = f32::NAN;
     let cases: Vec<(&str, Vec<(&str, Vec<u8>)>, &str)> = vec![
-        ("x/y length", vec![("x_train", npy_bytes(&[20, 2], &x)), ("y_train", npy_bytes(&[19], &y[..19]))], "19 labels, but"),
-        ("NaN", vec![("x_train", npy_bytes(&[20, 2], &nan)), ("y_train", npy_bytes(&[20], &y))], "row 7, column 1: NaN"),
-        ("1-D features", vec![("x_train", npy_bytes(&[40], &x)), ("y_train", npy_bytes(&[20], &y))], "shape [40]; expected features"),
-        ("2-D labels", vec![("x_train", npy_bytes(&[20, 2], &x)), ("y_train", npy_bytes(&[10, 2], &y))], "expected labels as (rows,)"),
-        ("fractional labels", vec![("x_train", npy_bytes(&[20, 2], &x)), ("y_train", npy_bytes(&[20], &x[..20]))], "expected integers (or strings)"),
-        ("no labels", vec![("x_train", npy_bytes(&[20, 2], &x))], "has x_train but no y_train"),
-        ("no training arrays", vec![("x_val", npy_bytes(&[20, 2], &x)), ("y_val", npy_bytes(&[20], &y))], "no training arrays"),
-        ("beyond float32", vec![("x_train", npy_bytes(&[20, 2], &[1e300f64; 40])), ("y_train", npy_bytes(&[20], &y))], "row 0, column 0: 1e300 is out of float32's range"),
-        ("val of other width", vec![("x_train", npy_bytes(&[20, 2], &x)), ("y_train", npy_bytes(&[20], &y)), ("x_val", npy_bytes(&[10, 4], &x)), ("y_val", npy_bytes(&[10], &y[..10]))], "the training features are [2] per row"),
+        (
+            "x/y length",
+            vec![
+                ("x_train", npy_bytes(&[20, 2], &x)),
+                ("y_train", npy_bytes(&[19], &y[..19])),
+            ],
+            "19 labels, but",
+        ),
+        (
+            "NaN",
+            vec![
+                ("x_train", npy_bytes(&[20, 2], &nan)),
+                ("y_train", npy_bytes(&[20], &y)),
+            ],
+            "row 7, column 1: NaN",
+        ),
+        (
+            "1-D features",
+            vec![
+                ("x_train", npy_bytes(&[40], &x)),
+                ("y_train", npy_bytes(&[20], &y)),
+            ],
+            "shape [40]; expected features",
+        ),
+        (
+            "2-D labels",
+            vec![
+                ("x_train", npy_bytes(&[20, 2], &x)),
+                ("y_train", npy_bytes(&[10, 2], &y)),
+            ],
+            "expected labels as (rows,)",
+        ),
+        (
+            "fractional labels",
+            vec![
+                ("x_train", npy_bytes(&[20, 2], &x)),
+                ("y_train", npy_bytes(&[20], &x[..20])),
+            ],
+            "expected integers (or strings)",
+        ),
+        (
+            "no labels",
+            vec![("x_train", npy_bytes(&[20, 2], &x))],
+            "has x_train but no y_train",
+        ),
+        (
+            "no training arrays",
+            vec![
+                ("x_val", npy_bytes(&[20, 2], &x)),
+                ("y_val", npy_bytes(&[20], &y)),
+            ],
+            "no training arrays",
+        ),
+        (
+            "beyond float32",
+            vec![
+                ("x_train", npy_bytes(&[20, 2], &[1e300f64; 40])),
+                ("y_train", npy_bytes(&[20], &y)),
+            ],
+            "row 0, column 0: 1e300 is out of float32's range",
+        ),
+        (
+            "val of other width",
+            vec![
+                ("x_train", npy_bytes(&[20, 2], &x)),
+                ("y_train", npy_bytes(&[20], &y)),
+                ("x_val", npy_bytes(&[10, 4], &x)),
+                ("y_val", npy_bytes(&[10], &y[..10])),
+            ],
+            "the training features are [2] per row",
+        ),
     ];
     for (what, entries, says) in cases {
         let p = tmp.path().join("bad.npz");
@@ -354,23 +474,41 @@ fn bad_npy_and_npz_input_is_named() {
     let p = tmp.path().join("bad.npz");
     let mut trunc = npy_bytes(&[20, 2], &x);
     trunc.truncate(trunc.len() - 9);
-    npz(&p, &[("x_train", trunc), ("y_train", npy_bytes(&[20], &y))], false);
+    npz(
+        &p,
+        &[("x_train", trunc), ("y_train", npy_bytes(&[20], &y))],
+        false,
+    );
     let e = load_err(&p);
     assert!(e.contains("x_train") && e.contains("truncated"), "{e}");
     let mut c16 = npy_bytes(&[20, 2], &x);
     let at = c16.windows(3).position(|w| w == b"<f4").unwrap();
-    c16[at..at + 3].copy_from_slice(b"<c8");
-    npz(&p, &[("x_train", c16), ("y_train", npy_bytes(&[20], &y))], false);
+    c16[at..at + 3].copy_from_slice(b"<U1");
+    npz(
+        &p,
+        &[("x_train", c16), ("y_train", npy_bytes(&[20], &y))],
+        false,
+    );
     let e = load_err(&p);
-    assert!(e.contains("x_train") && e.contains("expected numbers"), "{e}");
+    assert!(
+        e.contains("x_train") && e.contains("expected numbers"),
+        "{e}"
+    );
     std::fs::write(&p, b"PK not really").unwrap();
-    assert!(load_err(&p).contains("not a readable .npz"), "{}", load_err(&p));
+    assert!(
+        load_err(&p).contains("not a readable .npz"),
+        "{}",
+        load_err(&p)
+    );
     // A folder with features and no labels.
     let dir = tmp.path().join("f");
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("x_train.npy"), npy_bytes(&[20, 2], &x)).unwrap();
     let e = load_err(&dir);
-    assert!(e.contains("x_train.npy") && e.contains("no labels beside it"), "{e}");
+    assert!(
+        e.contains("x_train.npy") && e.contains("no labels beside it"),
+        "{e}"
+    );
 }
 
 /// Flags and sources that cannot be used say so: a missing path, a single .npy, Parquet, an
@@ -415,13 +553,36 @@ fn bad_sources_and_flags_are_named() {
         cache: false,
         ..DataOptions::default()
     };
-    assert!(data::load(&o).unwrap_err().to_string().starts_with("--label"));
+    assert!(data::load(&o)
+        .unwrap_err()
+        .to_string()
+        .starts_with("--label"));
     let mut o = opts(&iris);
     o.data_dir = Some(tmp.path().to_path_buf());
-    assert!(data::load(&o).unwrap_err().to_string().starts_with("--data-dir"));
+    assert!(data::load(&o)
+        .unwrap_err()
+        .to_string()
+        .starts_with("--data-dir"));
     // A training split smaller than a batch.
-    let (ok, _, err) = run(&["train", "--hidden", "8", "--activation", "relu", "--data", s(&iris), "--batch-size", "100", "--epochs", "1", "--device", "cpu"]);
-    assert!(!ok && err.contains("--batch-size") && err.contains("only 90 rows"), "{err}");
+    let (ok, _, err) = run(&[
+        "train",
+        "--hidden",
+        "8",
+        "--activation",
+        "relu",
+        "--data",
+        s(&iris),
+        "--batch-size",
+        "100",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+    ]);
+    assert!(
+        !ok && err.contains("--batch-size") && err.contains("only 90 rows"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------- IDX sets
@@ -454,16 +615,36 @@ fn idx_sets_under_the_names_people_have_them() {
     let kaggle = tmp.path().join("kaggle");
     idx_set(
         &kaggle,
-        ["train-images.idx3-ubyte", "train-labels.idx1-ubyte", "t10k-images.idx3-ubyte", "t10k-labels.idx1-ubyte"],
-        50, 20, 12, 12,
+        [
+            "train-images.idx3-ubyte",
+            "train-labels.idx1-ubyte",
+            "t10k-images.idx3-ubyte",
+            "t10k-labels.idx1-ubyte",
+        ],
+        50,
+        20,
+        12,
+        12,
     );
     let d = data::load(&opts(&kaggle)).unwrap();
-    assert_eq!((d.image, d.test.len(), d.classes[7].as_str()), (Some((12, 12)), 20, "7"));
+    assert_eq!(
+        (d.image, d.test.len(), d.classes[7].as_str()),
+        (Some((12, 12)), 20, "7")
+    );
     let tv = tmp.path().join("tv");
-    let std_names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
+    let std_names = [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ];
     idx_set(&tv.join("MNIST/raw"), std_names, 50, 20, 12, 12);
     let d2 = data::load(&opts(&tv)).unwrap();
-    assert_eq!(d.record(), d2.record(), "the same set found in both layouts");
+    assert_eq!(
+        d.record(),
+        d2.record(),
+        "the same set found in both layouts"
+    );
     let mut o = opts(&tv);
     o.image_size = Some(6);
     assert_eq!(data::load(&o).unwrap().image, Some((6, 6)));
@@ -478,7 +659,10 @@ fn idx_sets_under_the_names_people_have_them() {
     let fm = tmp.path().join("fashion-stuff");
     idx_set(&fm, std_names, 50, 20, 28, 28);
     let d = data::load(&opts(&fm)).unwrap();
-    assert_eq!((d.classes[9].as_str(), d.image), ("Ankle boot", Some((8, 8))));
+    assert_eq!(
+        (d.classes[9].as_str(), d.image),
+        ("Ankle boot", Some((8, 8)))
+    );
 }
 
 // ---------------------------------------------------------------- the CLI end to end
@@ -492,7 +676,19 @@ fn a_csv_study_end_to_end() {
     let iris = common::fixture("iris.csv");
     let out = tmp.path().join("iris");
     let search = |extra: &[&str]| {
-        let mut a = vec!["search", "--strategy", "random", "--trials", "3", "--epochs", "4", "--device", "cpu", "--out", s(&out)];
+        let mut a = vec![
+            "search",
+            "--strategy",
+            "random",
+            "--trials",
+            "3",
+            "--epochs",
+            "4",
+            "--device",
+            "cpu",
+            "--out",
+            s(&out),
+        ];
         a.extend_from_slice(extra);
         run(&a)
     };
@@ -500,8 +696,12 @@ fn a_csv_study_end_to_end() {
     assert!(ok, "{err}");
     assert!(stdout.contains("test_accuracy"), "{stdout}");
     let cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("best/config.json")).unwrap()).unwrap();
-    assert_eq!(cfg["class_names"], serde_json::json!(["setosa", "versicolor", "virginica"]));
+        serde_json::from_str(&std::fs::read_to_string(out.join("best/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        cfg["class_names"],
+        serde_json::json!(["setosa", "versicolor", "virginica"])
+    );
     assert_eq!(cfg["data"]["columns"][3], "petal width (cm)");
     assert_eq!(cfg["scaling"]["kind"], "standard");
     assert_eq!(cfg["inputs"], 4);
@@ -510,22 +710,45 @@ fn a_csv_study_end_to_end() {
     assert!(ok, "{err}");
     // Other data is refused, naming both.
     let other = tmp.path().join("other.csv");
-    let text = std::fs::read_to_string(&iris).unwrap().replace("5.1,3.5", "5.2,3.5");
+    let text = std::fs::read_to_string(&iris)
+        .unwrap()
+        .replace("5.1,3.5", "5.2,3.5");
     std::fs::write(&other, text).unwrap();
     let (ok, _, err) = search(&["--resume", "--data", s(&other)]);
-    assert!(!ok && err.contains("iris.csv") && err.contains("other.csv") && err.contains("crc32"), "{err}");
+    assert!(
+        !ok && err.contains("iris.csv") && err.contains("other.csv") && err.contains("crc32"),
+        "{err}"
+    );
     let (ok, stdout, err) = run(&["eval", "--model", s(&out.join("best"))]);
     assert!(ok && stdout.contains("test_accuracy"), "{err}");
     let (ok, _, err) = run(&["eval", "--model", s(&out.join("best")), "--data", s(&other)]);
-    assert!(!ok && err.contains("trained on other data") && err.contains("other.csv"), "{err}");
+    assert!(
+        !ok && err.contains("trained on other data") && err.contains("other.csv"),
+        "{err}"
+    );
     // predict: one row per input row, class names, probabilities summing to 1.
     let pred = tmp.path().join("pred.csv");
-    let (ok, stdout, err) = run(&["predict", "--model", s(&out.join("best")), "--data", s(&iris), "--out", s(&pred)]);
+    let (ok, stdout, err) = run(&[
+        "predict",
+        "--model",
+        s(&out.join("best")),
+        "--data",
+        s(&iris),
+        "--out",
+        s(&pred),
+    ]);
     assert!(ok && stdout.contains("accuracy"), "{err}");
     let mut r = csv::Reader::from_path(&pred).unwrap();
     assert_eq!(
         r.headers().unwrap().iter().collect::<Vec<_>>(),
-        ["row", "class_id", "class", "p_setosa", "p_versicolor", "p_virginica"]
+        [
+            "row",
+            "class_id",
+            "class",
+            "p_setosa",
+            "p_versicolor",
+            "p_virginica"
+        ]
     );
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 150);
@@ -535,11 +758,25 @@ fn a_csv_study_end_to_end() {
         let id: usize = row[1].parse().unwrap();
         assert_eq!(&row[2], ["setosa", "versicolor", "virginica"][id]);
     }
-    let (ok, _, err) = run(&["predict", "--model", s(&out.join("best")), "--data", s(&iris), "--out", s(&pred)]);
+    let (ok, _, err) = run(&[
+        "predict",
+        "--model",
+        s(&out.join("best")),
+        "--data",
+        s(&iris),
+        "--out",
+        s(&pred),
+    ]);
     assert!(!ok && err.contains("--overwrite"), "{err}");
     let (ok, _, err) = run(&["report", s(&out), "--out", s(&tmp.path().join("plots"))]);
     assert!(ok, "{err}");
-    let (ok, _, err) = run(&["export", "optuna", s(&out), "--out", s(&tmp.path().join("o.log"))]);
+    let (ok, _, err) = run(&[
+        "export",
+        "optuna",
+        s(&out),
+        "--out",
+        s(&tmp.path().join("o.log")),
+    ]);
     assert!(ok, "{err}");
 }
 
@@ -551,7 +788,23 @@ fn predict_matches_columns_by_name_and_applies_the_scaling() {
     let tmp = tempfile::tempdir().unwrap();
     let iris = common::fixture("iris.csv");
     let model = tmp.path().join("m");
-    let (ok, _, err) = run(&["train", "--hidden", "16,16", "--activation", "relu", "--lr", "0.01", "--epochs", "30", "--data", s(&iris), "--device", "cpu", "--out", s(&model)]);
+    let (ok, _, err) = run(&[
+        "train",
+        "--hidden",
+        "16,16",
+        "--activation",
+        "relu",
+        "--lr",
+        "0.01",
+        "--epochs",
+        "30",
+        "--data",
+        s(&iris),
+        "--device",
+        "cpu",
+        "--out",
+        s(&model),
+    ]);
     assert!(ok, "{err}");
     let text = std::fs::read_to_string(&iris).unwrap();
     let shuffled: String = text
@@ -565,10 +818,21 @@ fn predict_matches_columns_by_name_and_applies_the_scaling() {
     std::fs::write(&sh, shuffled).unwrap();
     let classes = |file: &Path, out: &str| -> (Vec<String>, String) {
         let p = tmp.path().join(out);
-        let (ok, stdout, err) = run(&["predict", "--model", s(&model), "--data", s(file), "--out", s(&p)]);
+        let (ok, stdout, err) = run(&[
+            "predict",
+            "--model",
+            s(&model),
+            "--data",
+            s(file),
+            "--out",
+            s(&p),
+        ]);
         assert!(ok, "{err}");
         let mut r = csv::Reader::from_path(&p).unwrap();
-        (r.records().map(|x| x.unwrap()[2].to_string()).collect(), stdout)
+        (
+            r.records().map(|x| x.unwrap()[2].to_string()).collect(),
+            stdout,
+        )
     };
     let (a, said) = classes(&iris, "a.csv");
     let (b, _) = classes(&sh, "b.csv");
@@ -586,7 +850,15 @@ fn predict_matches_columns_by_name_and_applies_the_scaling() {
     assert!(acc > 0.9, "{said}");
     // A CSV without a column the model needs is refused, naming it.
     std::fs::write(&sh, "sepal length (cm),species\n1,setosa\n").unwrap();
-    let (ok, _, err) = run(&["predict", "--model", s(&model), "--data", s(&sh), "--out", s(&tmp.path().join("c.csv"))]);
+    let (ok, _, err) = run(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&sh),
+        "--out",
+        s(&tmp.path().join("c.csv")),
+    ]);
     assert!(!ok && err.contains("sepal width (cm)"), "{err}");
 }
 
@@ -602,27 +874,83 @@ fn every_strategy_on_digits_and_resume_after_a_kill() {
         ("random", vec!["--trials", "4", "--epochs", "3"]),
         ("grid", vec!["--trials", "4", "--epochs", "2"]),
         ("hyperband", vec!["--max-epochs", "3", "--iterations", "1"]),
-        ("tpe", vec!["--trials", "6", "--epochs", "2", "--startup-trials", "3"]),
+        (
+            "tpe",
+            vec!["--trials", "6", "--epochs", "2", "--startup-trials", "3"],
+        ),
         ("bohb", vec!["--max-epochs", "3", "--iterations", "1"]),
         ("asha", vec!["--trials", "6", "--max-epochs", "3"]),
     ] {
         let out = tmp.path().join(strategy);
-        let mut a = vec!["search", "--strategy", strategy, "--device", "cpu", "--data", s(&digits), "--space", s(&space), "--out", s(&out)];
+        let mut a = vec![
+            "search",
+            "--strategy",
+            strategy,
+            "--device",
+            "cpu",
+            "--data",
+            s(&digits),
+            "--space",
+            s(&space),
+            "--out",
+            s(&out),
+        ];
         a.extend(extra.iter().copied());
         let (ok, stdout, err) = run(&a);
         assert!(ok, "{strategy}: {err}");
         assert!(stdout.contains("best: run"), "{strategy}: {stdout}");
         let sum: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-        assert!(sum["best"]["val_accuracy"].as_f64().unwrap() > 0.5, "{strategy}: {sum}");
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        assert!(
+            sum["best"]["val_accuracy"].as_f64().unwrap() > 0.5,
+            "{strategy}: {sum}"
+        );
     }
     // Killed after its 3rd run, then resumed with no data flags: the journal equals a whole run's.
     let whole = tmp.path().join("hyperband");
     let cut = tmp.path().join("cut");
-    let args = ["search", "--strategy", "hyperband", "--max-epochs", "3", "--iterations", "1", "--device", "cpu", "--cohort-size", "1", "--data", s(&digits), "--space", s(&space), "--out", s(&cut)];
-    let st = bin().args(args).env("FASTFC_KILL_AFTER_RUNS", "3").output().unwrap();
+    let args = [
+        "search",
+        "--strategy",
+        "hyperband",
+        "--max-epochs",
+        "3",
+        "--iterations",
+        "1",
+        "--device",
+        "cpu",
+        "--cohort-size",
+        "1",
+        "--data",
+        s(&digits),
+        "--space",
+        s(&space),
+        "--out",
+        s(&cut),
+    ];
+    let st = bin()
+        .args(args)
+        .env("FASTFC_KILL_AFTER_RUNS", "3")
+        .output()
+        .unwrap();
     assert!(!st.status.success());
-    let (ok, _, err) = run(&["search", "--strategy", "hyperband", "--max-epochs", "3", "--iterations", "1", "--device", "cpu", "--cohort-size", "1", "--out", s(&cut), "--resume"]);
+    let (ok, _, err) = run(&[
+        "search",
+        "--strategy",
+        "hyperband",
+        "--max-epochs",
+        "3",
+        "--iterations",
+        "1",
+        "--device",
+        "cpu",
+        "--cohort-size",
+        "1",
+        "--out",
+        s(&cut),
+        "--resume",
+    ]);
     assert!(ok, "{err}");
     let strip = |d: &Path| -> Vec<serde_json::Value> {
         let mut v: Vec<serde_json::Value> = std::fs::read_to_string(d.join("journal.jsonl"))
@@ -657,20 +985,61 @@ fn many_classes_and_many_features() {
     }
     let y: Vec<i32> = (0..n).map(|i| (i % k) as i32).collect();
     let p = tmp.path().join("wide.npz");
-    npz(&p, &[("x_train", npy_bytes(&[n as u64, d as u64], &x)), ("y_train", npy_bytes(&[n as u64], &y))], true);
+    npz(
+        &p,
+        &[
+            ("x_train", npy_bytes(&[n as u64, d as u64], &x)),
+            ("y_train", npy_bytes(&[n as u64], &y)),
+        ],
+        true,
+    );
     let out = tmp.path().join("m");
-    let (ok, stdout, err) = run(&["train", "--hidden", "64", "--activation", "relu", "--lr", "0.003", "--epochs", "8", "--data", s(&p), "--val-fraction", "0.1", "--test-fraction", "0.1", "--device", "cpu", "--out", s(&out)]);
+    let (ok, stdout, err) = run(&[
+        "train",
+        "--hidden",
+        "64",
+        "--activation",
+        "relu",
+        "--lr",
+        "0.003",
+        "--epochs",
+        "8",
+        "--data",
+        s(&p),
+        "--val-fraction",
+        "0.1",
+        "--test-fraction",
+        "0.1",
+        "--device",
+        "cpu",
+        "--out",
+        s(&out),
+    ]);
     assert!(ok, "{err}");
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     assert!(m["val_accuracy"].as_f64().unwrap() > 0.2, "{stdout}");
     let cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
-    assert_eq!((cfg["inputs"].as_u64(), cfg["classes"].as_u64()), (Some(2000), Some(300)));
+    assert_eq!(
+        (cfg["inputs"].as_u64(), cfg["classes"].as_u64()),
+        (Some(2000), Some(300))
+    );
     // More than 1,000 classes is refused.
     let y: Vec<i32> = (0..1002).map(|i| i as i32).collect();
-    npz(&p, &[("x_train", npy_bytes(&[1002, 1], &vec![1f32; 1002])), ("y_train", npy_bytes(&[1002], &y))], false);
-    assert!(load_err(&p).contains("1002 classes; fastfc takes 2..=1000"), "{}", load_err(&p));
+    npz(
+        &p,
+        &[
+            ("x_train", npy_bytes(&[1002, 1], &vec![1f32; 1002])),
+            ("y_train", npy_bytes(&[1002], &y)),
+        ],
+        false,
+    );
+    assert!(
+        load_err(&p).contains("1002 classes; fastfc takes 2..=1000"),
+        "{}",
+        load_err(&p)
+    );
 }
 
 // ---------------------------------------------------------------- scikit-learn's whole sets
@@ -680,7 +1049,11 @@ fn sklearn_data(name: &str) -> PathBuf {
         .map(PathBuf::from)
         .expect("FASTFC_SKLEARN_DATA: a folder written by scripts/sklearn-data.py");
     let p = dir.join(name);
-    assert!(p.exists(), "{} missing: run scripts/sklearn-data.py", p.display());
+    assert!(
+        p.exists(),
+        "{} missing: run scripts/sklearn-data.py",
+        p.display()
+    );
     p
 }
 
@@ -696,21 +1069,69 @@ fn sklearn_digits_and_breast_cancer_end_to_end() {
     ] {
         let data = sklearn_data(file);
         let out = tmp.path().join(file);
-        let mut a = vec!["search", "--strategy", "tpe", "--trials", "24", "--epochs", "10", "--device", "cpu", "--data", s(&data), "--out", s(&out)];
+        let mut a = vec![
+            "search",
+            "--strategy",
+            "tpe",
+            "--trials",
+            "24",
+            "--epochs",
+            "10",
+            "--device",
+            "cpu",
+            "--data",
+            s(&data),
+            "--out",
+            s(&out),
+        ];
         a.extend(extra.iter().copied());
         let (ok, _, err) = run(&a);
         assert!(ok, "{file}: {err}");
         let sum: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-        assert!(sum["best"]["val_accuracy"].as_f64().unwrap() > floor, "{file}: {sum}");
-        assert!(sum["test_accuracy"].as_f64().unwrap() > floor - 0.05, "{file}: {sum}");
-        let (ok, _, err) = run(&["search", "--strategy", "tpe", "--trials", "24", "--epochs", "10", "--device", "cpu", "--out", s(&out), "--resume"]);
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        assert!(
+            sum["best"]["val_accuracy"].as_f64().unwrap() > floor,
+            "{file}: {sum}"
+        );
+        assert!(
+            sum["test_accuracy"].as_f64().unwrap() > floor - 0.05,
+            "{file}: {sum}"
+        );
+        let (ok, _, err) = run(&[
+            "search",
+            "--strategy",
+            "tpe",
+            "--trials",
+            "24",
+            "--epochs",
+            "10",
+            "--device",
+            "cpu",
+            "--out",
+            s(&out),
+            "--resume",
+        ]);
         assert!(ok, "{file} resume: {err}");
         let (ok, _, err) = run(&["report", s(&out)]);
         assert!(ok, "{file} report: {err}");
-        let (ok, _, err) = run(&["export", "optuna", s(&out), "--out", s(&tmp.path().join(format!("{file}.log")))]);
+        let (ok, _, err) = run(&[
+            "export",
+            "optuna",
+            s(&out),
+            "--out",
+            s(&tmp.path().join(format!("{file}.log"))),
+        ]);
         assert!(ok, "{file} export: {err}");
-        let (ok, _, err) = run(&["predict", "--model", s(&out.join("best")), "--data", s(&data), "--out", s(&tmp.path().join(format!("{file}.pred.csv")))]);
+        let (ok, _, err) = run(&[
+            "predict",
+            "--model",
+            s(&out.join("best")),
+            "--data",
+            s(&data),
+            "--out",
+            s(&tmp.path().join(format!("{file}.pred.csv"))),
+        ]);
         assert!(ok, "{file} predict: {err}");
     }
 }

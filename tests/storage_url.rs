@@ -214,6 +214,8 @@ fn the_cli_names_the_flag_and_never_prints_the_password() {
         (
             vec![
                 "search",
+                "--strategy",
+                "random",
                 "--storage",
                 url,
                 "--study",
@@ -257,7 +259,18 @@ fn the_cli_names_the_flag_and_never_prints_the_password() {
         text.contains("--lease") && text.contains("at least 1s"),
         "{text}"
     );
-    let (code, text) = fastfc(&["search", "--storage", url, "--trials", "1"], &[]);
+    let (code, text) = fastfc(
+        &[
+            "search",
+            "--strategy",
+            "random",
+            "--storage",
+            url,
+            "--trials",
+            "1",
+        ],
+        &[],
+    );
     assert_ne!(code, 0);
     assert!(text.contains("--storage: needs --study"), "{text}");
     let (code, text) = fastfc(&["report", "--study", "s"], &[]);

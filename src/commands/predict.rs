@@ -42,7 +42,11 @@ fn read_rows(path: &Path, cfg: &ModelConfig) -> Result<(Vec<f32>, Option<Vec<Str
     let (x, shape) = if name.contains("idx3-ubyte") {
         let im = crate::data::idx::read_u8(path, 3)?;
         let (n, h, w) = (im.dims[0], im.dims[1], im.dims[2]);
-        let s = if cfg.image_size > 0 { cfg.image_size } else { h };
+        let s = if cfg.image_size > 0 {
+            cfg.image_size
+        } else {
+            h
+        };
         if s > h || s > w {
             return Err(Error::file(
                 path,
@@ -135,7 +139,10 @@ pub fn run(a: &PredictArgs) -> Result<()> {
         let best = pr
             .iter()
             .enumerate()
-            .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+            .fold(
+                (0, f32::NEG_INFINITY),
+                |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+            )
             .0;
         if let Some(t) = &truth {
             correct += (t[r] == names[best]) as usize;

@@ -238,10 +238,7 @@ pub fn run(a: &SearchArgs) -> Result<()> {
             std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
             p.clone(),
         ),
-        (None, Some(old)) => (
-            old.space.clone(),
-            out.join("study.json").join("space"),
-        ),
+        (None, Some(old)) => (old.space.clone(), out.join("study.json").join("space")),
         (None, None) => (
             crate::space::DEFAULT_TOML.to_string(),
             PathBuf::from("<default space>"),

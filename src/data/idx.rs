@@ -84,8 +84,13 @@ pub fn parse_u8(path: &Path, bytes: &[u8], ndim: usize) -> Result<IdxU8> {
     let dims: Vec<usize> = (0..ndim)
         .map(|d| u32::from_be_bytes(bytes[4 + 4 * d..8 + 4 * d].try_into().unwrap()) as usize)
         .collect();
-    let payload: usize = dims.iter().product();
     let have = bytes.len() - header;
+    let Some(payload) = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
+        return Err(Error::file(
+            path,
+            format!("header says {dims:?}: more data than any file holds"),
+        ));
+    };
     if have < payload {
         return Err(Error::file(
             path,
@@ -256,7 +261,10 @@ fn read_pair(images: &Path, labels: &Path) -> Result<(IdxU8, Vec<u8>)> {
     if im.dims[1] == 0 || im.dims[2] == 0 {
         return Err(Error::file(
             images,
-            format!("images are {}x{}; expected at least 1x1", im.dims[1], im.dims[2]),
+            format!(
+                "images are {}x{}; expected at least 1x1",
+                im.dims[1], im.dims[2]
+            ),
         ));
     }
     if im.dims[0] != lb.dims[0] {
@@ -363,7 +371,14 @@ pub fn load_set(files: &IdxFiles, opts: &DataOptions, size: Option<usize>) -> Re
         }
     };
     let names = fashion.then(|| super::CLASS_NAMES.iter().map(|c| c.to_string()).collect());
-    from_full(full, origin, opts, &files.train_images, &files.test_images, names)
+    from_full(
+        full,
+        origin,
+        opts,
+        &files.train_images,
+        &files.test_images,
+        names,
+    )
 }
 
 /// An image set's full training file and test file to a [`Dataset`]: the test file is the test

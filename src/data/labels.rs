@@ -64,7 +64,10 @@ impl Coder {
             remap[code as usize] = id as u32;
         }
         Classes {
-            names: order.iter().map(|&c| self.names[c as usize].clone()).collect(),
+            names: order
+                .iter()
+                .map(|&c| self.names[c as usize].clone())
+                .collect(),
             remap,
         }
     }

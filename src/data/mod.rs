@@ -218,7 +218,14 @@ impl Dataset {
         };
         let names = CLASS_NAMES.iter().map(|c| c.to_string()).collect();
         let here = Path::new("<Fashion-MNIST>");
-        idx::from_full(full, origin, &DataOptions::default(), here, here, Some(names))
+        idx::from_full(
+            full,
+            origin,
+            &DataOptions::default(),
+            here,
+            here,
+            Some(names),
+        )
     }
 
     /// Refuses a split smaller than one batch (training) or empty (validation, test).

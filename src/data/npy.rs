@@ -20,9 +20,21 @@ use crate::error::{Error, IoContext, Result};
 
 /// The array names of each split, first match wins.
 const NAMES: [(&str, [&str; 3], [&str; 3]); 3] = [
-    ("train", ["x_train", "train_x", "x"], ["y_train", "train_y", "y"]),
-    ("val", ["x_val", "val_x", "x_valid"], ["y_val", "val_y", "y_valid"]),
-    ("test", ["x_test", "test_x", "x_test"], ["y_test", "test_y", "y_test"]),
+    (
+        "train",
+        ["x_train", "train_x", "x"],
+        ["y_train", "train_y", "y"],
+    ),
+    (
+        "val",
+        ["x_val", "val_x", "x_valid"],
+        ["y_val", "val_y", "y_valid"],
+    ),
+    (
+        "test",
+        ["x_test", "test_x", "x_test"],
+        ["y_test", "test_y", "y_test"],
+    ),
 ];
 
 /// A features array as read: f32 values row-major, its shape, and where it came from.
@@ -35,8 +47,26 @@ fn bad(what: &str, msg: impl std::fmt::Display) -> Error {
     Error::Data(format!("{what}: {msg}"))
 }
 
-fn open_npy<R: Read>(r: R, what: &str) -> Result<NpyFile<R>> {
-    NpyFile::new(r).map_err(|e| bad(what, format!("not a readable .npy array ({e})")))
+/// Opens an array whose data can be at most `avail` bytes (the file's or zip entry's size), so a
+/// header that claims more is refused before anything is allocated for it.
+fn open_npy<R: Read>(r: R, what: &str, avail: u64) -> Result<NpyFile<R>> {
+    let npy = NpyFile::new(r).map_err(|e| bad(what, format!("not a readable .npy array ({e})")))?;
+    let item = match npy.dtype() {
+        DType::Plain(t) => t.num_bytes().unwrap_or(1).max(1) as u64,
+        _ => 1,
+    };
+    let need = npy.shape().iter().try_fold(item, |a, &d| a.checked_mul(d));
+    match need {
+        Some(n) if n <= avail => Ok(npy),
+        _ => Err(bad(
+            what,
+            format!(
+                "truncated: its header declares shape {:?} ({} bytes of data), the file holds {avail} bytes",
+                npy.shape(),
+                need.map_or("more than 2^64".to_string(), |n| n.to_string())
+            ),
+        )),
+    }
 }
 
 fn type_of(npy: &NpyFile<impl Read>, what: &str) -> Result<npyz::TypeStr> {
@@ -125,8 +155,8 @@ fn c_index(mut k: usize, shape: &[usize]) -> usize {
     idx
 }
 
-fn read_features<R: Read>(r: R, what: &str) -> Result<Features> {
-    let npy = open_npy(r, what)?;
+fn read_features<R: Read>(r: R, what: &str, avail: u64) -> Result<Features> {
+    let npy = open_npy(r, what, avail)?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let ok_shape = match shape.len() {
         2 | 3 => true,
@@ -149,7 +179,8 @@ fn read_features<R: Read>(r: R, what: &str) -> Result<Features> {
     let n = shape[0];
     let dim: usize = shape[1..].iter().product();
     let image = shape.len() >= 3;
-    let pixels = image && matches!(type_of(&npy, what)?, t if t.type_char() == TypeChar::Uint && t.size_field() == 1);
+    let pixels = image
+        && matches!(type_of(&npy, what)?, t if t.type_char() == TypeChar::Uint && t.size_field() == 1);
     let fortran = npy.order() == Order::Fortran;
     let mut x = vec![0f32; n * dim];
     each_value(npy, what, |k, v| {
@@ -181,8 +212,8 @@ fn read_features<R: Read>(r: R, what: &str) -> Result<Features> {
     Ok(Features { x, shape })
 }
 
-fn read_labels<R: Read>(r: R, what: &str, coder: &mut Coder) -> Result<Vec<u32>> {
-    let npy = open_npy(r, what)?;
+fn read_labels<R: Read>(r: R, what: &str, avail: u64, coder: &mut Coder) -> Result<Vec<u32>> {
+    let npy = open_npy(r, what, avail)?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     if !(shape.len() == 1 || (shape.len() == 2 && shape[1] == 1)) {
         return Err(bad(
@@ -197,7 +228,8 @@ fn read_labels<R: Read>(r: R, what: &str, coder: &mut Coder) -> Result<Vec<u32>>
             .data::<String>()
             .map_err(|e| bad(what, format!("dtype {t}: {e}")))?;
         for (i, v) in data.enumerate() {
-            let v = v.map_err(|e| bad(what, format!("truncated or unreadable at label {i} ({e})")))?;
+            let v =
+                v.map_err(|e| bad(what, format!("truncated or unreadable at label {i} ({e})")))?;
             if v.trim().is_empty() {
                 return Err(bad(what, format!("row {i}: empty label")));
             }
@@ -219,7 +251,13 @@ fn read_labels<R: Read>(r: R, what: &str, coder: &mut Coder) -> Result<Vec<u32>>
 }
 
 /// Checks a split's features and labels agree, and takes it.
-fn part(f: Features, y: Vec<u32>, xwhat: &str, ywhat: &str, path: PathBuf) -> Result<(Part, Vec<usize>)> {
+fn part(
+    f: Features,
+    y: Vec<u32>,
+    xwhat: &str,
+    ywhat: &str,
+    path: PathBuf,
+) -> Result<(Part, Vec<usize>)> {
     if f.shape[0] != y.len() {
         return Err(bad(
             ywhat,
@@ -296,7 +334,12 @@ pub fn read_npz(path: &Path) -> Result<Loaded> {
         .file_names()
         .map(|n| n.strip_suffix(".npy").unwrap_or(n).to_string())
         .collect();
-    let pick = |names: &[&str; 3]| names.iter().find(|n| have.iter().any(|h| h == *n)).map(|n| n.to_string());
+    let pick = |names: &[&str; 3]| {
+        names
+            .iter()
+            .find(|n| have.iter().any(|h| h == *n))
+            .map(|n| n.to_string())
+    };
     let mut coder = Coder::new();
     let mut found = Vec::new();
     for (split, xs, ys) in NAMES {
@@ -312,12 +355,18 @@ pub fn read_npz(path: &Path) -> Result<Loaded> {
         let xwhat = format!("{}[{xn}]", path.display());
         let ywhat = format!("{}[{yn}]", path.display());
         let f = {
-            let e = zip.by_name(&format!("{xn}.npy")).map_err(|e| bad(&xwhat, e))?;
-            read_features(BufReader::new(e), &xwhat)?
+            let e = zip
+                .by_name(&format!("{xn}.npy"))
+                .map_err(|e| bad(&xwhat, e))?;
+            let n = e.size();
+            read_features(BufReader::new(e), &xwhat, n)?
         };
         let y = {
-            let e = zip.by_name(&format!("{yn}.npy")).map_err(|e| bad(&ywhat, e))?;
-            read_labels(BufReader::new(e), &ywhat, &mut coder)?
+            let e = zip
+                .by_name(&format!("{yn}.npy"))
+                .map_err(|e| bad(&ywhat, e))?;
+            let n = e.size();
+            read_labels(BufReader::new(e), &ywhat, n, &mut coder)?
         };
         let (p, shape) = part(f, y, &xwhat, &ywhat, PathBuf::from(&xwhat))?;
         found.push((split, p, shape, xwhat));
@@ -335,6 +384,14 @@ pub fn read_npz(path: &Path) -> Result<Loaded> {
     )
 }
 
+fn open_file(p: &Path) -> Result<BufReader<std::fs::File>> {
+    Ok(BufReader::new(std::fs::File::open(p).ctx_io(p)?))
+}
+
+fn file_len(p: &Path) -> Result<u64> {
+    Ok(std::fs::metadata(p).ctx_io(p)?.len())
+}
+
 fn npy_in(dir: &Path, names: &[&str; 3]) -> Option<PathBuf> {
     names
         .iter()
@@ -344,7 +401,9 @@ fn npy_in(dir: &Path, names: &[&str; 3]) -> Option<PathBuf> {
 
 /// Whether `dir` holds training arrays as `.npy` files.
 pub fn folder_has_arrays(dir: &Path) -> bool {
-    NAMES.iter().any(|(_, xs, ys)| npy_in(dir, xs).is_some() || npy_in(dir, ys).is_some())
+    NAMES
+        .iter()
+        .any(|(_, xs, ys)| npy_in(dir, xs).is_some() || npy_in(dir, ys).is_some())
 }
 
 /// Reads a folder of `.npy` files.
@@ -357,19 +416,21 @@ pub fn read_folder(dir: &Path) -> Result<Loaded> {
             (None, None) => continue,
             (Some(x), Some(y)) => (x, y),
             (Some(x), None) => {
-                return Err(Error::file(&x, format!("no labels beside it ({}.npy)", ys[0])))
+                return Err(Error::file(
+                    &x,
+                    format!("no labels beside it ({}.npy)", ys[0]),
+                ))
             }
             (None, Some(y)) => {
-                return Err(Error::file(&y, format!("no features beside it ({}.npy)", xs[0])))
+                return Err(Error::file(
+                    &y,
+                    format!("no features beside it ({}.npy)", xs[0]),
+                ))
             }
         };
         let (xwhat, ywhat) = (xp.display().to_string(), yp.display().to_string());
-        let f = read_features(BufReader::new(std::fs::File::open(&xp).ctx_io(&xp)?), &xwhat)?;
-        let y = read_labels(
-            BufReader::new(std::fs::File::open(&yp).ctx_io(&yp)?),
-            &ywhat,
-            &mut coder,
-        )?;
+        let f = read_features(open_file(&xp)?, &xwhat, file_len(&xp)?)?;
+        let y = read_labels(open_file(&yp)?, &ywhat, file_len(&yp)?, &mut coder)?;
         let (p, shape) = part(f, y, &xwhat, &ywhat, xp)?;
         found.push((split, p, shape, xwhat));
     }
@@ -390,7 +451,9 @@ pub fn read_folder(dir: &Path) -> Result<Loaded> {
 /// `x_test` (else `x`, `test_x`, `x_train`, else its only array). Returns the values and the per-row shape.
 pub fn read_x(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
     let what = path.display().to_string();
-    let is_npz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"));
+    let is_npz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npz"));
     let f = if is_npz {
         let file = std::fs::File::open(path).ctx_io(path)?;
         let mut zip = zip::ZipArchive::new(BufReader::new(file))
@@ -404,19 +467,27 @@ pub fn read_x(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
             .ok_or_else(|| {
                 Error::file(
                     path,
-                    format!("expected an array x_test or x (or a single array); found {}", names.join(", ")),
+                    format!(
+                        "expected an array x_test or x (or a single array); found {}",
+                        names.join(", ")
+                    ),
                 )
             })?;
         let w = format!("{what}[{}]", name.trim_end_matches(".npy"));
         let e = zip.by_name(&name).map_err(|e| bad(&w, e))?;
-        read_features(BufReader::new(e), &w)?
+        let n = e.size();
+        read_features(BufReader::new(e), &w, n)?
     } else {
-        read_features(BufReader::new(std::fs::File::open(path).ctx_io(path)?), &what)?
+        read_features(open_file(path)?, &what, file_len(path)?)?
     };
     Ok((f.x, f.shape[1..].to_vec()))
 }
 
-fn write_array<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], v: impl Iterator<Item = T>) -> Result<()> {
+fn write_array<T: npyz::AutoSerialize + Copy>(
+    path: &Path,
+    shape: &[u64],
+    v: impl Iterator<Item = T>,
+) -> Result<()> {
     let f = std::io::BufWriter::new(std::fs::File::create(path).ctx_io(path)?);
     let mut w = npyz::WriteOptions::<T>::new()
         .default_dtype()
@@ -432,7 +503,11 @@ fn write_array<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], v: imp
 fn write_split(dir: &Path, name: &str, split: &Split, classes: usize) -> Result<()> {
     let xp = dir.join(format!("{name}_x.npy"));
     let yp = dir.join(format!("{name}_y.npy"));
-    write_array(&xp, &[split.len() as u64, split.dim as u64], split.x.iter().copied())?;
+    write_array(
+        &xp,
+        &[split.len() as u64, split.dim as u64],
+        split.x.iter().copied(),
+    )?;
     let shape = [split.len() as u64];
     if classes <= 256 {
         write_array(&yp, &shape, split.y.iter().map(|&c| c as u8))

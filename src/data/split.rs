@@ -53,27 +53,67 @@ pub fn check_fraction(flag: &str, f: f64) -> Result<()> {
     Ok(())
 }
 
-/// Which split each training row goes to (0 train, 1 validation, 2 test): per class, a seeded
-/// shuffle of its rows gives round(n·test) rows to test and round(n·val) to validation, keeping
-/// at least one in training.
+/// How many of each class's rows (`counts`) go to a split of `fraction`: round(n·fraction) in
+/// all, shared out by largest remainder (ties to the lower class id), never taking a class's
+/// last `keep[c]` rows.
+fn allocate(counts: &[usize], keep: &[usize], fraction: f64) -> Vec<usize> {
+    let n: usize = counts.iter().sum();
+    let want = (n as f64 * fraction).round() as usize;
+    let cap: Vec<usize> = counts
+        .iter()
+        .zip(keep)
+        .map(|(&c, &k)| c.saturating_sub(k))
+        .collect();
+    let exact: Vec<f64> = counts.iter().map(|&c| c as f64 * fraction).collect();
+    let mut take: Vec<usize> = exact
+        .iter()
+        .zip(&cap)
+        .map(|(&e, &c)| (e.floor() as usize).min(c))
+        .collect();
+    let mut order: Vec<usize> = (0..counts.len()).collect();
+    order.sort_by(|&a, &b| {
+        (exact[b] - exact[b].floor())
+            .total_cmp(&(exact[a] - exact[a].floor()))
+            .then(a.cmp(&b))
+    });
+    let mut left = want.saturating_sub(take.iter().sum());
+    // Largest remainders first; then, where caps held some back, any class with room.
+    for pass in 0..2 {
+        for &c in &order {
+            if left == 0 {
+                break;
+            }
+            if take[c] < cap[c] && (pass == 1 || (take[c] as f64) < exact[c]) {
+                take[c] += 1;
+                left -= 1;
+            }
+        }
+    }
+    take
+}
+
+/// Which split each training row goes to (0 train, 1 validation, 2 test): stratified, so each
+/// split holds the classes in the proportions of the whole (round(n·fraction) rows in all); per
+/// class a seeded shuffle decides which rows. Every class keeps at least one training row.
 pub fn stratified(y: &[u32], classes: usize, val: f64, test: f64, seed: u64) -> Vec<u8> {
     let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); classes];
     for (i, &c) in y.iter().enumerate() {
         by_class[c as usize].push(i as u32);
     }
+    let counts: Vec<usize> = by_class.iter().map(Vec::len).collect();
+    let keep: Vec<usize> = counts.iter().map(|&c| c.min(1)).collect();
+    let nt = allocate(&counts, &keep, test);
+    let keep_v: Vec<usize> = keep.iter().zip(&nt).map(|(k, t)| k + t).collect();
+    let nv = allocate(&counts, &keep_v, val);
     let mut assign = vec![0u8; y.len()];
     for (c, rows) in by_class.iter_mut().enumerate() {
         let mut rng =
             rand_chacha::ChaCha8Rng::seed_from_u64(derive_seed(seed, stream::SPLIT, c as u64));
         rows.shuffle(&mut rng);
-        let n = rows.len();
-        let keep = n.min(1);
-        let nt = ((n as f64 * test).round() as usize).min(n - keep);
-        let nv = ((n as f64 * val).round() as usize).min(n - keep - nt);
-        for &r in &rows[..nt] {
+        for &r in &rows[..nt[c]] {
             assign[r as usize] = 2;
         }
-        for &r in &rows[nt..nt + nv] {
+        for &r in &rows[nt[c]..nt[c] + nv[c]] {
             assign[r as usize] = 1;
         }
     }
@@ -157,7 +197,11 @@ pub fn assemble(l: Loaded, opts: &DataOptions) -> Result<Dataset> {
                 flag,
                 format!(
                     "the data brings its own {} split ({}); it is used as given",
-                    if flag == "--val-fraction" { "validation" } else { "test" },
+                    if flag == "--val-fraction" {
+                        "validation"
+                    } else {
+                        "test"
+                    },
                     p.path.display()
                 ),
             ));
@@ -168,7 +212,11 @@ pub fn assemble(l: Loaded, opts: &DataOptions) -> Result<Dataset> {
     let fix = |p: Option<Part>| {
         p.map(|mut p| {
             classes.apply(&mut p.y);
-            Split { x: p.x, y: p.y, dim }
+            Split {
+                x: p.x,
+                y: p.y,
+                dim,
+            }
         })
     };
     let (val, test) = (fix(l.val), fix(l.test));

@@ -13,7 +13,10 @@ use crate::error::{Error, IoContext, Result};
 
 /// The delimiter a header line suggests.
 fn delimiter(path: &Path, header: &str) -> u8 {
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv")) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"))
+    {
         return b'\t';
     }
     if header.contains(',') {
@@ -40,7 +43,12 @@ pub struct Table {
 /// Parses `path`. `label`: Some(name) → that column holds the labels (an error when absent, if
 /// `need_label`); None → the last column does (when `need_label`). `want`: the feature columns
 /// to take, in this order (predict: the model's), else every column but the label.
-fn parse(path: &Path, label: Option<&str>, need_label: bool, want: Option<&[String]>) -> Result<Table> {
+fn parse(
+    path: &Path,
+    label: Option<&str>,
+    need_label: bool,
+    want: Option<&[String]>,
+) -> Result<Table> {
     let file = std::fs::File::open(path).ctx_io(path)?;
     let mut head = String::new();
     {
@@ -138,13 +146,12 @@ fn parse(path: &Path, label: Option<&str>, need_label: bool, want: Option<&[Stri
         for &c in &cols {
             let cell = std::str::from_utf8(&rec[c]).unwrap_or("\u{fffd}").trim();
             let bad = |what: &str| {
-                Error::file(
-                    path,
-                    format!("line {line}, column {:?}: {what}", header[c]),
-                )
+                Error::file(path, format!("line {line}, column {:?}: {what}", header[c]))
             };
             if cell.is_empty() {
-                return Err(bad("missing value; expected a number (fill or drop missing values first)"));
+                return Err(bad(
+                    "missing value; expected a number (fill or drop missing values first)",
+                ));
             }
             let v: f32 = cell
                 .parse()
