@@ -605,6 +605,65 @@ fn an_unreadable_journal_is_an_error_and_an_absent_one_is_empty() {
     assert!(e.contains("journal.jsonl"), "{e}");
 }
 
+/// A one-epoch run record with id `id` (a diverged relu run; the values do not matter).
+fn run_record(id: u64) -> fastfc::results::journal::RunRecord {
+    serde_json::from_value(serde_json::json!({
+        "run_id": id, "trial_id": id, "epochs": 1, "resume_from": null,
+        "hp": {"hidden": [16], "activation": "relu", "dropout": 0.0,
+               "learning_rate": 0.001, "optimizer": "adam"},
+        "start_epoch": 0, "status": "diverged", "best_epoch": 0, "epochs_trained": 1,
+        "val_loss": 0.0, "val_accuracy": 0.0, "seconds": 1.0, "study_seconds": 1.0,
+        "study_epochs": 1,
+        "history": [{"epoch": 1, "loss": 1.0, "accuracy": 0.1, "val_loss": 1.0, "val_accuracy": 0.1}]
+    }))
+    .unwrap()
+}
+
+/// Blank (whitespace-only) lines in a journal, as an editor or a hand-joined journal leaves
+/// them, are skipped, not corruption; a torn last line after them still cuts only itself, and
+/// appends after a final blank line without its newline start a line of their own.
+#[test]
+fn blank_journal_lines_are_skipped() {
+    use fastfc::results::journal::{self, Journal};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.jsonl");
+    let line = |id| serde_json::to_string(&run_record(id)).unwrap();
+    let ids = |d: &Path| -> Vec<u64> {
+        journal::read(d)
+            .unwrap()
+            .iter()
+            .map(|r| r.request.run_id)
+            .collect()
+    };
+    let blank = format!("\n{}\n  \n\t\r\n{}\n\n{}\n \n", line(0), line(1), line(2));
+    std::fs::write(&path, &blank).unwrap();
+    assert_eq!(ids(dir.path()), [0, 1, 2]);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        blank,
+        "left as it was"
+    );
+
+    // A torn record after the blank lines: only its own bytes go.
+    let torn = line(3);
+    std::fs::write(&path, format!("{blank}{}", &torn[..torn.len() / 2])).unwrap();
+    assert_eq!(ids(dir.path()), [0, 1, 2]);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), blank);
+
+    // A last blank line without its newline is cut, so the next record gets a line of its own.
+    std::fs::write(&path, format!("{blank}\t ")).unwrap();
+    assert_eq!(ids(dir.path()), [0, 1, 2]);
+    Journal::open(dir.path())
+        .unwrap()
+        .append(&run_record(3))
+        .unwrap();
+    assert_eq!(ids(dir.path()), [0, 1, 2, 3]);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{blank}{}\n", line(3))
+    );
+}
+
 /// Every journal field round-trips, non-finite values included; `null` from older journals
 /// reads as NaN.
 #[test]
@@ -613,21 +672,9 @@ fn journal_floats_round_trip_non_finite_values() {
     let dir = tempfile::tempdir().unwrap();
     let mut j = Journal::open(dir.path()).unwrap();
     let rec = |id: u64, loss: f64, acc: f64| -> RunRecord {
-        serde_json::from_value(serde_json::json!({
-            "run_id": id, "trial_id": id, "epochs": 1, "resume_from": null,
-            "hp": {"hidden": [16], "activation": "relu", "dropout": 0.0,
-                   "learning_rate": 0.001, "optimizer": "adam"},
-            "start_epoch": 0, "status": "diverged", "best_epoch": 0, "epochs_trained": 1,
-            "val_loss": 0.0, "val_accuracy": acc, "seconds": 1.0, "study_seconds": 1.0,
-            "study_epochs": 1,
-            "history": [{"epoch": 1, "loss": 1.0, "accuracy": 0.1, "val_loss": 1.0, "val_accuracy": 0.1}]
-        }))
-        .map(|mut r: RunRecord| {
-            r.val_loss = loss;
-            r.history[0].loss = loss;
-            r
-        })
-        .unwrap()
+        let mut r = run_record(id);
+        (r.val_loss, r.val_accuracy, r.history[0].loss) = (loss, acc, loss);
+        r
     };
     let mut want = vec![
         rec(0, f64::NAN, 0.1),
