@@ -354,6 +354,37 @@ fn torn_journal_line_is_dropped_with_a_warning() {
     );
 }
 
+/// README's example space (the ```toml block after "Search spaces") is the default space, and
+/// the README's own grid command runs on it, so the two cannot drift apart.
+#[test]
+fn readme_space_is_the_default_and_runs_the_readme_grid_command() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let after = &readme[readme
+        .find("\nSearch spaces (`--space FILE.toml`")
+        .expect("README has the section")..];
+    let start = after.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let block = &after[start..start + after[start..].find("```").unwrap()];
+    assert!(readme.contains("fastfc search --strategy grid --space my-space.toml --epochs 5"));
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("my-space.toml");
+    std::fs::write(&file, block).unwrap();
+    let mut grid = bin();
+    grid.args(["search", "--strategy", "grid", "--space"])
+        .arg(&file);
+    let st = grid.args(["--epochs", "5", "--dry-run"]).output().unwrap();
+    let out = String::from_utf8_lossy(&st.stdout);
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(st.status.success(), "{out}\n{err}\n{block}");
+    // 3 depths x 3 widths x 6 activations x 2 optimizers x 3 dropouts x 3 learning rates.
+    assert!(out.contains("grid: 972 configurations x 5 epochs"), "{out}");
+    assert_eq!(
+        fastfc::space::SearchSpace::parse(&file, block).unwrap(),
+        fastfc::space::SearchSpace::default(),
+        "README's space is not the default:\n{block}"
+    );
+}
+
 #[test]
 fn dry_run_prints_the_schedule() {
     let st = bin()
