@@ -233,6 +233,9 @@ pub struct TrainArgs {
     /// Write model.safetensors, config.json and metrics.json here.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Replace a model that `--out` already holds (else train refuses that folder).
+    #[arg(long)]
+    pub overwrite: bool,
     #[command(flatten)]
     pub common: Common,
 }

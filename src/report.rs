@@ -2,21 +2,28 @@
 //! faster than random search, and is it better? — from study journals, as SVG and PNG:
 //! `convergence.{svg,png}` (best-so-far validation accuracy against wall time and against epochs
 //! trained, one line per study) and `by_hyperparameter.{svg,png}` (validation accuracy by
-//! activation, optimizer, depth and width). Text goes through the embedded DejaVu Sans font.
+//! learning rate and dropout, on the axis scale the study's space draws them, and by activation,
+//! optimizer, depth and width; the studies' legend under the panels). Text goes through the
+//! embedded DejaVu Sans font.
 //!
 //! What mattered: `importance.{svg,png}` (each hyperparameter's importance, PED-ANOVA, see
-//! [`importance`]) and `parallel_coordinates.{svg,png}` (one line per trial across its
-//! hyperparameters to its validation accuracy, coloured by that accuracy, best on top).
+//! [`importance`]; not written, with a line saying why, when no study has enough trials) and
+//! `parallel_coordinates.{svg,png}` (one line per trial across its hyperparameters to its
+//! validation accuracy, coloured by that accuracy, best on top).
 
 pub mod importance;
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{Error, IoContext, Result};
 use crate::results::journal::{self, RunRecord};
+use crate::space::{Num, SearchSpace};
 
 /// A record's position on an x axis, and a record's category.
 type XOf = fn(&RunRecord) -> f64;
@@ -28,6 +35,8 @@ static FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 pub struct Study {
     pub label: String,
     pub records: Vec<RunRecord>,
+    /// The space its trials were drawn from: it says which parameters are read on a log scale.
+    pub space: SearchSpace,
 }
 
 pub fn load(dir: &Path) -> Result<Study> {
@@ -38,11 +47,12 @@ pub fn load(dir: &Path) -> Result<Study> {
             "no finished runs (is this a study folder?)",
         ));
     }
-    let strategy = std::fs::read_to_string(dir.join("study.json"))
+    let study = dir.join("study.json");
+    let config = std::fs::read_to_string(&study)
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["strategy"].as_str().map(str::to_string))
-        .unwrap_or_else(|| "study".into());
+        .unwrap_or_default();
+    let strategy = config["strategy"].as_str().unwrap_or("study");
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -50,7 +60,24 @@ pub fn load(dir: &Path) -> Result<Study> {
     Ok(Study {
         label: format!("{strategy} ({name})"),
         records,
+        space: space_of(&study, config["space"].as_str()),
     })
+}
+
+/// The space a study's TOML text describes; none, or "", is the default space. Other text (the
+/// `space` of an older fastfc's study.json is a Rust debug string) falls back to the default,
+/// with a note, since the scales the report reads parameters on are then the default's.
+fn space_of(origin: &Path, toml: Option<&str>) -> SearchSpace {
+    match toml.map(str::trim) {
+        None | Some("") => SearchSpace::default(),
+        Some(text) => SearchSpace::parse(Path::new("space"), text).unwrap_or_else(|e| {
+            eprintln!(
+                "note: {}: the study's space is not a search space in TOML ({e}); reading learning rate and dropout on the default space's scales",
+                origin.display()
+            );
+            SearchSpace::default()
+        }),
+    }
 }
 
 /// A study shared through PostgreSQL, by name.
@@ -71,6 +98,7 @@ pub fn load_shared(url: &crate::results::postgres::PgUrl, name: &str) -> Result<
     Ok(Study {
         label: format!("{} ({name})", s.config.strategy),
         records,
+        space: space_of(Path::new(&format!("study {name:?}")), Some(&s.space)),
     })
 }
 
@@ -180,22 +208,27 @@ where
     root.present().map_err(|e| plot_err("present", e))
 }
 
-/// The last run of each trial (a Hyperband trial's longest), as (category, val_accuracy, study).
+/// The last run of each trial (a Hyperband trial's longest), in trial order.
+fn last_runs(records: &[RunRecord]) -> Vec<&RunRecord> {
+    let mut last: std::collections::BTreeMap<u64, &RunRecord> = Default::default();
+    for r in records {
+        let e = last.entry(r.request.trial_id).or_insert(r);
+        if r.request.epochs >= e.request.epochs {
+            *e = r;
+        }
+    }
+    last.into_values().collect()
+}
+
+/// Each study's last runs by category, as (category, val_accuracy, study), categories sorted.
 fn by_param(
-    studies: &[Study],
+    runs: &[Vec<&RunRecord>],
     key: &dyn Fn(&RunRecord) -> String,
 ) -> (Vec<String>, Vec<(usize, f64, usize)>) {
     let mut cats: Vec<String> = vec![];
     let mut pts = vec![];
-    for (si, s) in studies.iter().enumerate() {
-        let mut last: std::collections::BTreeMap<u64, &RunRecord> = Default::default();
-        for r in &s.records {
-            let e = last.entry(r.request.trial_id).or_insert(r);
-            if r.request.epochs >= e.request.epochs {
-                *e = r;
-            }
-        }
-        for r in last.values() {
+    for (si, rs) in runs.iter().enumerate() {
+        for r in rs {
             let k = key(r);
             let ci = cats.iter().position(|c| *c == k).unwrap_or_else(|| {
                 cats.push(k.clone());
@@ -216,12 +249,145 @@ fn by_param(
     )
 }
 
+/// Pixel height of one row of the studies' legend under the panels.
+const LEGEND_ROW: u32 = 28;
+
+/// Where each study's legend entry goes: (x in pixels, row), rows wrapped at the area's width.
+fn legend_layout<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    studies: &[Study],
+    font: &TextStyle,
+) -> Result<Vec<(i32, u32)>>
+where
+    DB::ErrorType: 'static,
+{
+    let width = area.dim_in_pixel().0 as i32;
+    let (mut x, mut row) = (40, 0);
+    let mut at = vec![];
+    for s in studies {
+        let (tw, _) = area
+            .estimate_text_size(&s.label, font)
+            .map_err(|e| plot_err("legend", e))?;
+        let w = 16 + tw as i32 + 30;
+        if x > 40 && x + w > width {
+            (x, row) = (40, row + 1);
+        }
+        at.push((x, row));
+        x += w;
+    }
+    Ok(at)
+}
+
+/// A panel's val_accuracy range, the same for every panel: from just below the worst trial.
+fn accuracy_range(runs: &[Vec<&RunRecord>]) -> Range<f64> {
+    let lo = runs
+        .iter()
+        .flatten()
+        .map(|r| r.val_accuracy)
+        .fold(1.0, f64::min)
+        .max(0.0);
+    (lo - 0.01)..0.9f64.max(lo + 0.05)
+}
+
+/// A numeric parameter's panel: each trial's value against its val_accuracy, on `x` (a linear
+/// or a log axis).
+fn scatter_panel<DB, X>(
+    panel: &DrawingArea<DB, Shift>,
+    name: &str,
+    x: X,
+    y: Range<f64>,
+    runs: &[Vec<(f64, f64)>],
+) -> Result<()>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+    X: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(panel)
+        .caption(format!("validation accuracy by {name}"), ("sans-serif", 17))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(55)
+        .build_cartesian_2d(x, y)
+        .map_err(|e| plot_err("chart", e))?;
+    chart
+        .configure_mesh()
+        .y_desc("val_accuracy")
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| plot_err("mesh", e))?;
+    for (si, pts) in runs.iter().enumerate() {
+        let color = Palette99::pick(si).to_rgba();
+        chart
+            .draw_series(
+                pts.iter()
+                    .map(|&p| Circle::new(p, 3, color.mix(0.7).filled())),
+            )
+            .map_err(|e| plot_err("points", e))?;
+    }
+    Ok(())
+}
+
 fn hyperparams<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, studies: &[Study]) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(|e| plot_err("fill", e))?;
-    let panels = root.split_evenly((2, 2));
+    // The legend has a strip of its own under the panels, so it hides no point.
+    let font = TextStyle::from(("sans-serif", 14).into_font());
+    let legend_at = legend_layout(&root, studies, &font)?;
+    let rows = legend_at.last().map_or(0, |a| a.1 + 1);
+    let (body, legend) = root.split_vertically(root.dim_in_pixel().1 - LEGEND_ROW * rows - 10);
+    let panels = body.split_evenly((3, 2));
+    let runs: Vec<Vec<&RunRecord>> = studies.iter().map(|s| last_runs(&s.records)).collect();
+    let y = accuracy_range(&runs);
+
+    type NumOf = (
+        &'static str,
+        fn(&SearchSpace) -> &Num,
+        fn(&RunRecord) -> f64,
+    );
+    let nums: [NumOf; 2] = [
+        (
+            "learning rate",
+            |s| &s.learning_rate,
+            |r| r.request.hp.learning_rate as f64,
+        ),
+        ("dropout", |s| &s.dropout, |r| r.request.hp.dropout as f64),
+    ];
+    for (panel, (name, num, of)) in panels.iter().zip(nums) {
+        let pts: Vec<Vec<(f64, f64)>> = runs
+            .iter()
+            .map(|rs| {
+                rs.iter()
+                    .map(|r| (of(r), r.val_accuracy))
+                    .filter(|p| p.0.is_finite() && p.1.is_finite())
+                    .collect()
+            })
+            .collect();
+        let xs = || pts.iter().flatten().map(|p| p.0);
+        let (lo, hi) = (
+            xs().fold(f64::INFINITY, f64::min),
+            xs().fold(f64::NEG_INFINITY, f64::max),
+        );
+        let (lo, hi) = if lo <= hi { (lo, hi) } else { (0.0, 1.0) };
+        // A log axis where a study's space draws the parameter log-uniformly (there a linear
+        // axis would crowd most trials at its left end).
+        if studies.iter().any(|s| num(&s.space).is_log()) && lo > 0.0 {
+            let pad = if hi > lo { (hi / lo).powf(0.05) } else { 2.0 };
+            let x = (lo / pad..hi * pad).log_scale();
+            scatter_panel(panel, &format!("{name} (log scale)"), x, y.clone(), &pts)?;
+        } else {
+            let pad = if hi > lo {
+                0.05 * (hi - lo)
+            } else {
+                0.5 * lo.abs().max(0.02)
+            };
+            scatter_panel(panel, name, lo - pad..hi + pad, y.clone(), &pts)?;
+        }
+    }
+
     let keys: [(&str, KeyOf); 4] = [
         (
             "activation",
@@ -240,16 +406,15 @@ where
             Box::new(|r| r.request.hp.hidden.iter().max().unwrap().to_string()),
         ),
     ];
-    for (panel, (name, key)) in panels.iter().zip(keys.iter()) {
-        let (cats, pts) = by_param(studies, key.as_ref());
-        let lo = pts.iter().map(|p| p.1).fold(1.0, f64::min).max(0.0);
+    for (panel, (name, key)) in panels[nums.len()..].iter().zip(keys.iter()) {
+        let (cats, pts) = by_param(&runs, key.as_ref());
         let n = cats.len();
         let mut chart = ChartBuilder::on(panel)
             .caption(format!("validation accuracy by {name}"), ("sans-serif", 17))
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(55)
-            .build_cartesian_2d(-0.5f64..n as f64 - 0.5, (lo - 0.01)..0.9f64.max(lo + 0.05))
+            .build_cartesian_2d(-0.5f64..n as f64 - 0.5, y.clone())
             .map_err(|e| plot_err("chart", e))?;
         let labels = cats.clone();
         chart
@@ -267,7 +432,7 @@ where
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(|e| plot_err("mesh", e))?;
-        for (si, s) in studies.iter().enumerate() {
+        for si in 0..studies.len() {
             let color = Palette99::pick(si).to_rgba();
             let offset = (si as f64 - (studies.len() as f64 - 1.0) / 2.0) * 0.15;
             chart
@@ -278,17 +443,22 @@ where
                         color.mix(0.7).filled(),
                     )
                 }))
-                .map_err(|e| plot_err("points", e))?
-                .label(s.label.clone())
-                .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+                .map_err(|e| plot_err("points", e))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 12))
-            .draw()
+    }
+
+    for ((si, s), (x, row)) in studies.iter().enumerate().zip(legend_at) {
+        let color = Palette99::pick(si).to_rgba();
+        let y = (LEGEND_ROW * row + LEGEND_ROW / 2) as i32;
+        legend
+            .draw(&Circle::new((x, y), 5, color.filled()))
+            .map_err(|e| plot_err("legend", e))?;
+        legend
+            .draw(&Text::new(
+                s.label.clone(),
+                (x + 12, y),
+                font.clone().pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
             .map_err(|e| plot_err("legend", e))?;
     }
     root.present().map_err(|e| plot_err("present", e))
@@ -333,7 +503,7 @@ where
     let k = studies.len().max(1) as f64;
     let h = 0.8 / k;
     for (si, s) in studies.iter().enumerate() {
-        let Some(imp) = importance::importances(&s.records) else {
+        let Some(imp) = importance::importances(&s.records, &s.space) else {
             continue;
         };
         let color = Palette99::pick(si).to_rgba();
@@ -521,53 +691,90 @@ pub fn importance_table(studies: &[Study]) -> String {
     s.push('\n');
     for st in studies {
         s += &format!("{:<30}", st.label);
-        match importance::importances(&st.records) {
+        match importance::importances(&st.records, &st.space) {
             Some(imp) => {
                 for p in importance::PARAMS {
                     let v = imp.iter().find(|x| x.0 == p).map_or(0.0, |x| x.1);
                     s += &format!(" {v:>13.3}");
                 }
             }
-            None => s += " (fewer than 10 finished trials)",
+            None => {
+                s += &format!(
+                    " ({} finished trials; importance needs at least {})",
+                    finished_trials(st),
+                    importance::MIN_TRIALS
+                )
+            }
         }
         s.push('\n');
     }
     s
 }
 
-/// Draws the figures as SVG and PNG into `out`; returns the files written.
+/// The trials importance counts in a study (each at its longest run, with a finite accuracy).
+fn finished_trials(s: &Study) -> usize {
+    importance::final_runs(&s.records).len()
+}
+
+/// Draws `$plot(area, studies)` into `$out/$name.svg` and `.png` and adds both to `$files`.
+macro_rules! svg_and_png {
+    ($files:ident, $out:expr, $name:literal, $size:expr, $plot:ident, $studies:expr) => {{
+        let p = $out.join(concat!($name, ".svg"));
+        $plot(SVGBackend::new(&p, $size).into_drawing_area(), $studies)?;
+        $files.push(p);
+        let p = $out.join(concat!($name, ".png"));
+        $plot(BitMapBackend::new(&p, $size).into_drawing_area(), $studies)?;
+        $files.push(p);
+    }};
+}
+
+/// Draws the figures as SVG and PNG into `out`; returns the files written. The importance plot
+/// is left out, with a line on stdout saying why, when no study has enough trials for it.
 pub fn draw(studies: &[Study], out: &Path) -> Result<Vec<PathBuf>> {
     register_font();
     std::fs::create_dir_all(out).ctx_io(out)?;
     let mut files = vec![];
-    let (w, h) = (1400u32, 560u32);
-    let p = out.join("convergence.svg");
-    convergence(SVGBackend::new(&p, (w, h)).into_drawing_area(), studies)?;
-    files.push(p);
-    let p = out.join("convergence.png");
-    convergence(BitMapBackend::new(&p, (w, h)).into_drawing_area(), studies)?;
-    files.push(p);
-    let (w, h) = (1200u32, 900u32);
-    let p = out.join("by_hyperparameter.svg");
-    hyperparams(SVGBackend::new(&p, (w, h)).into_drawing_area(), studies)?;
-    files.push(p);
-    let p = out.join("by_hyperparameter.png");
-    hyperparams(BitMapBackend::new(&p, (w, h)).into_drawing_area(), studies)?;
-    files.push(p);
-    let (w, h) = (1100u32, 150 + 110 * importance::PARAMS.len() as u32);
-    let p = out.join("importance.svg");
-    importance_plot(SVGBackend::new(&p, (w, h)).into_drawing_area(), studies)?;
-    files.push(p);
-    let p = out.join("importance.png");
-    importance_plot(BitMapBackend::new(&p, (w, h)).into_drawing_area(), studies)?;
-    files.push(p);
-    let (w, h) = (1400u32, 520 * studies.len().max(1) as u32);
-    let p = out.join("parallel_coordinates.svg");
-    parallel_plot(SVGBackend::new(&p, (w, h)).into_drawing_area(), studies)?;
-    files.push(p);
-    let p = out.join("parallel_coordinates.png");
-    parallel_plot(BitMapBackend::new(&p, (w, h)).into_drawing_area(), studies)?;
-    files.push(p);
+    svg_and_png!(files, out, "convergence", (1400, 560), convergence, studies);
+    svg_and_png!(
+        files,
+        out,
+        "by_hyperparameter",
+        (1200, 1250),
+        hyperparams,
+        studies
+    );
+    let short: Vec<String> = studies
+        .iter()
+        .map(|s| (s, finished_trials(s)))
+        .filter(|(_, n)| *n < importance::MIN_TRIALS)
+        .map(|(s, n)| format!("{} has {n}", s.label))
+        .collect();
+    if short.len() < studies.len() {
+        let h = 150 + 110 * importance::PARAMS.len() as u32;
+        svg_and_png!(
+            files,
+            out,
+            "importance",
+            (1100, h),
+            importance_plot,
+            studies
+        );
+    } else {
+        println!(
+            "importance.{{svg,png}} not written: importance needs at least {} finished trials, and {}",
+            importance::MIN_TRIALS,
+            short.join(", ")
+        );
+    }
+    let h = 520 * studies.len().max(1) as u32;
+    svg_and_png!(
+        files,
+        out,
+        "parallel_coordinates",
+        (1400, h),
+        parallel_plot,
+        studies
+    );
     Ok(files)
 }
 

@@ -60,6 +60,10 @@ impl Num {
             Num::LogUniform { low, high, .. } => rng.random_range(low.ln()..=high.ln()).exp(),
         }
     }
+    /// Drawn on a log scale (`loguniform`): plots and importance read its values as logarithms.
+    pub fn is_log(&self) -> bool {
+        matches!(self, Num::LogUniform { .. })
+    }
     /// The values a grid search enumerates, or None for a continuous parameter without them.
     pub fn grid(&self) -> Option<Vec<f64>> {
         match self {

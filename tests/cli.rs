@@ -168,6 +168,57 @@ fn train_writes_a_model_that_eval_rescores() {
     assert_eq!(st.tensor("layers.2.bias").unwrap().shape(), &[10]);
 }
 
+/// `train --out` into a folder that holds a model (a study's `best/`, say) is refused before any
+/// data loads, naming the folder and `--overwrite`; with `--overwrite`, or a folder of other
+/// files, it trains and writes.
+#[test]
+fn train_refuses_an_out_folder_holding_a_model_unless_overwrite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = |out: &std::path::Path, extra: &[&str]| {
+        let mut args: Vec<&str> = "train --hidden 16 --activation relu --epochs 1 --device cpu"
+            .split(' ')
+            .collect();
+        args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        fastfc(&args)
+    };
+    for held in ["model.safetensors", "config.json", "metrics.json"] {
+        let dir = tmp.path().join(held.replace('.', "_"));
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join(held), b"a study's best model").unwrap();
+        // A data folder that does not exist: the refusal comes first, before any data loads.
+        let (code, _, err) = train(&dir, &["--data-dir", "/nonexistent/fm"]);
+        assert_ne!(code, 0, "{held}: {err}");
+        let want = format!(
+            "--out: {}: already holds a model ({held}); pass --overwrite",
+            dir.display()
+        );
+        assert!(err.contains(&want), "{held}: stderr lacks {want:?}:\n{err}");
+        assert!(
+            !err.contains("--data-dir"),
+            "{held}: data loaded first:\n{err}"
+        );
+        assert_eq!(
+            std::fs::read(dir.join(held)).unwrap(),
+            b"a study's best model"
+        );
+    }
+    // --overwrite replaces the model; other files in the folder are never a reason to refuse.
+    let dir = tmp.path().join("metrics_json");
+    std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
+    let (code, stdout, err) = train(&dir, &["--overwrite"]);
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["best_epoch"], 1, "{metrics}");
+    assert!(dir.join("model.safetensors").is_file());
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), b"mine").unwrap();
+    let (code, stdout, err) = train(&other, &[]);
+    assert_eq!(code, 0, "{stdout}\n{err}");
+}
+
 #[test]
 fn data_info_and_devices_run() {
     let (code, stdout, err) = fastfc(&["data", "info"]);

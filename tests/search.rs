@@ -144,8 +144,6 @@ fn small_random_search_writes_the_study() {
         "convergence.png",
         "by_hyperparameter.svg",
         "by_hyperparameter.png",
-        "importance.svg",
-        "importance.png",
         "parallel_coordinates.svg",
         "parallel_coordinates.png",
     ] {
@@ -157,6 +155,12 @@ fn small_random_search_writes_the_study() {
             assert!(String::from_utf8_lossy(&bytes).contains("<svg"));
         }
     }
+    // 6 trials are too few for importance: no plot, and a line says why.
+    assert!(
+        stdout.contains("importance.{svg,png} not written") && stdout.contains("has 6"),
+        "{stdout}"
+    );
+    assert!(!o.join("importance.svg").exists());
     let bad = bin().arg("report").arg(out.path()).output().unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("journal.jsonl: no finished runs"));
 
@@ -347,6 +351,37 @@ fn torn_journal_line_is_dropped_with_a_warning() {
     assert!(
         !st.status.success() && err.contains("journal.jsonl: line 2 is not a run record"),
         "{err}"
+    );
+}
+
+/// README's example space (the ```toml block after "Search spaces") is the default space, and
+/// the README's own grid command runs on it, so the two cannot drift apart.
+#[test]
+fn readme_space_is_the_default_and_runs_the_readme_grid_command() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let after = &readme[readme
+        .find("\nSearch spaces (`--space FILE.toml`")
+        .expect("README has the section")..];
+    let start = after.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let block = &after[start..start + after[start..].find("```").unwrap()];
+    assert!(readme.contains("fastfc search --strategy grid --space my-space.toml --epochs 5"));
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("my-space.toml");
+    std::fs::write(&file, block).unwrap();
+    let mut grid = bin();
+    grid.args(["search", "--strategy", "grid", "--space"])
+        .arg(&file);
+    let st = grid.args(["--epochs", "5", "--dry-run"]).output().unwrap();
+    let out = String::from_utf8_lossy(&st.stdout);
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(st.status.success(), "{out}\n{err}\n{block}");
+    // 3 depths x 3 widths x 6 activations x 2 optimizers x 3 dropouts x 3 learning rates.
+    assert!(out.contains("grid: 972 configurations x 5 epochs"), "{out}");
+    assert_eq!(
+        fastfc::space::SearchSpace::parse(&file, block).unwrap(),
+        fastfc::space::SearchSpace::default(),
+        "README's space is not the default:\n{block}"
     );
 }
 
@@ -606,6 +641,65 @@ fn an_unreadable_journal_is_an_error_and_an_absent_one_is_empty() {
     assert!(e.contains("journal.jsonl"), "{e}");
 }
 
+/// A one-epoch run record with id `id` (a diverged relu run; the values do not matter).
+fn run_record(id: u64) -> fastfc::results::journal::RunRecord {
+    serde_json::from_value(serde_json::json!({
+        "run_id": id, "trial_id": id, "epochs": 1, "resume_from": null,
+        "hp": {"hidden": [16], "activation": "relu", "dropout": 0.0,
+               "learning_rate": 0.001, "optimizer": "adam"},
+        "start_epoch": 0, "status": "diverged", "best_epoch": 0, "epochs_trained": 1,
+        "val_loss": 0.0, "val_accuracy": 0.0, "seconds": 1.0, "study_seconds": 1.0,
+        "study_epochs": 1,
+        "history": [{"epoch": 1, "loss": 1.0, "accuracy": 0.1, "val_loss": 1.0, "val_accuracy": 0.1}]
+    }))
+    .unwrap()
+}
+
+/// Blank (whitespace-only) lines in a journal, as an editor or a hand-joined journal leaves
+/// them, are skipped, not corruption; a torn last line after them still cuts only itself, and
+/// appends after a final blank line without its newline start a line of their own.
+#[test]
+fn blank_journal_lines_are_skipped() {
+    use fastfc::results::journal::{self, Journal};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.jsonl");
+    let line = |id| serde_json::to_string(&run_record(id)).unwrap();
+    let ids = |d: &Path| -> Vec<u64> {
+        journal::read(d)
+            .unwrap()
+            .iter()
+            .map(|r| r.request.run_id)
+            .collect()
+    };
+    let blank = format!("\n{}\n  \n\t\r\n{}\n\n{}\n \n", line(0), line(1), line(2));
+    std::fs::write(&path, &blank).unwrap();
+    assert_eq!(ids(dir.path()), [0, 1, 2]);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        blank,
+        "left as it was"
+    );
+
+    // A torn record after the blank lines: only its own bytes go.
+    let torn = line(3);
+    std::fs::write(&path, format!("{blank}{}", &torn[..torn.len() / 2])).unwrap();
+    assert_eq!(ids(dir.path()), [0, 1, 2]);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), blank);
+
+    // A last blank line without its newline is cut, so the next record gets a line of its own.
+    std::fs::write(&path, format!("{blank}\t ")).unwrap();
+    assert_eq!(ids(dir.path()), [0, 1, 2]);
+    Journal::open(dir.path())
+        .unwrap()
+        .append(&run_record(3))
+        .unwrap();
+    assert_eq!(ids(dir.path()), [0, 1, 2, 3]);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{blank}{}\n", line(3))
+    );
+}
+
 /// Every journal field round-trips, non-finite values included; `null` from older journals
 /// reads as NaN.
 #[test]
@@ -614,21 +708,9 @@ fn journal_floats_round_trip_non_finite_values() {
     let dir = tempfile::tempdir().unwrap();
     let mut j = Journal::open(dir.path()).unwrap();
     let rec = |id: u64, loss: f64, acc: f64| -> RunRecord {
-        serde_json::from_value(serde_json::json!({
-            "run_id": id, "trial_id": id, "epochs": 1, "resume_from": null,
-            "hp": {"hidden": [16], "activation": "relu", "dropout": 0.0,
-                   "learning_rate": 0.001, "optimizer": "adam"},
-            "start_epoch": 0, "status": "diverged", "best_epoch": 0, "epochs_trained": 1,
-            "val_loss": 0.0, "val_accuracy": acc, "seconds": 1.0, "study_seconds": 1.0,
-            "study_epochs": 1,
-            "history": [{"epoch": 1, "loss": 1.0, "accuracy": 0.1, "val_loss": 1.0, "val_accuracy": 0.1}]
-        }))
-        .map(|mut r: RunRecord| {
-            r.val_loss = loss;
-            r.history[0].loss = loss;
-            r
-        })
-        .unwrap()
+        let mut r = run_record(id);
+        (r.val_loss, r.val_accuracy, r.history[0].loss) = (loss, acc, loss);
+        r
     };
     let mut want = vec![
         rec(0, f64::NAN, 0.1),
@@ -1128,6 +1210,33 @@ fn killed_tpe_and_bohb_searches_resume_to_the_same_results() {
     assert!(!st.status.success() && err.contains("tpe was"), "{err}");
 }
 
+/// Trial `i` of a made-up study for importance: deterministic, well-spread values
+/// (golden-ratio sequences), the learning rate drawn log-uniformly from [5e-4, 2.5e-3] and
+/// driving the accuracy, the activation a little (silu +0.004), dropout not at all.
+fn importance_record(i: u64) -> fastfc::results::journal::RunRecord {
+    use fastfc::model::Activation;
+    let u = (i as f64 * 0.618_034).fract();
+    let v = (i as f64 * 0.414_214 + 0.3).fract();
+    let mut r = run_record(i);
+    let hp = &mut r.request.hp;
+    hp.learning_rate = (5e-4 * 5f64.powf(u)) as f32;
+    hp.dropout = (0.4 * v) as f32;
+    hp.activation = [
+        Activation::Relu,
+        Activation::Silu,
+        Activation::Gelu,
+        Activation::Elu,
+    ][(i % 4) as usize];
+    let silu = hp.activation == Activation::Silu;
+    r.val_accuracy = 0.85 - 0.3 * (u - 0.7).powi(2) + if silu { 0.004 } else { 0.0 };
+    r
+}
+
+/// A search space from its TOML.
+fn space(toml: &str) -> fastfc::space::SearchSpace {
+    fastfc::space::SearchSpace::parse(Path::new("space.toml"), toml).unwrap()
+}
+
 /// What mattered: an objective driven by the learning rate (and a little by the activation)
 /// makes the learning rate the most important parameter, the activation next; a parameter
 /// the study never varied has importance 0; importances sum to 1; under 10 trials there is no
@@ -1135,27 +1244,9 @@ fn killed_tpe_and_bohb_searches_resume_to_the_same_results() {
 #[test]
 fn importance_ranks_what_drives_the_objective() {
     use fastfc::report::importance::importances;
-    use fastfc::results::journal::RunRecord;
-    let acts = ["relu", "silu", "gelu", "elu"];
-    let rec = |i: u64| -> RunRecord {
-        // Deterministic, well-spread values (golden-ratio sequences).
-        let u = (i as f64 * 0.618_034).fract();
-        let v = (i as f64 * 0.414_214 + 0.3).fract();
-        let lr = 5e-4 * (5.0f64).powf(u);
-        let act = acts[(i % 4) as usize];
-        let acc = 0.85 - 0.3 * (u - 0.7).powi(2) + if act == "silu" { 0.004 } else { 0.0 };
-        serde_json::from_value(serde_json::json!({
-            "run_id": i, "trial_id": i, "epochs": 3, "resume_from": null,
-            "hp": {"hidden": [32, 32], "activation": act, "dropout": 0.4 * v,
-                   "learning_rate": lr, "optimizer": "adam"},
-            "start_epoch": 0, "status": "complete", "best_epoch": 3, "epochs_trained": 3,
-            "val_loss": 0.5, "val_accuracy": acc, "seconds": 1.0, "study_seconds": 1.0,
-            "study_epochs": 1, "history": []
-        }))
-        .unwrap()
-    };
-    let records: Vec<RunRecord> = (0..200).map(rec).collect();
-    let imp = importances(&records).unwrap();
+    let records: Vec<_> = (0..200).map(importance_record).collect();
+    let log = space("[learning_rate]\nloguniform = [5e-4, 2.5e-3]\n");
+    let imp = importances(&records, &log).unwrap();
     let of = |p: &str| imp.iter().find(|x| x.0 == p).unwrap().1;
     assert_eq!(imp[0].0, "learning_rate", "{imp:?}");
     assert!(of("learning_rate") > 0.5, "{imp:?}");
@@ -1164,7 +1255,165 @@ fn importance_ranks_what_drives_the_objective() {
         assert_eq!(of(p), 0.0, "{p} never varied: {imp:?}");
     }
     assert!((imp.iter().map(|x| x.1).sum::<f64>() - 1.0).abs() < 1e-9);
-    assert!(importances(&records[..9]).is_none());
+    assert!(importances(&records[..9], &log).is_none());
+}
+
+/// Each numeric parameter's density is estimated on the scale the study's space draws it: on
+/// the logarithms of a `loguniform` parameter, on the values themselves of a `uniform` one. So
+/// the same records give other importances under the two spaces, and each space's importances
+/// are those of the other space on records whose values are the logarithms (or exponentials)
+/// of these: the estimate depends on the values only up to an affine map.
+#[test]
+fn importance_follows_the_space_s_scale_of_each_parameter() {
+    use fastfc::report::importance::importances;
+    // Values snapped to 50-point grids (in ln for the learning rate, linear for dropout), so
+    // none sits at the edge of an estimator's bin, where the f32 rounding of the maps below
+    // could move it into the next.
+    let records: Vec<_> = (0..200)
+        .map(importance_record)
+        .map(|mut r| {
+            let hp = &mut r.request.hp;
+            let k = ((hp.learning_rate as f64 / 5e-4).ln() / 5f64.ln() * 49.0).round();
+            hp.learning_rate = (5e-4 * 5f64.powf(k / 49.0)) as f32;
+            hp.dropout = (0.4 * ((hp.dropout as f64 / 0.4 * 49.0).round() + 1.0) / 50.0) as f32;
+            r
+        })
+        .collect();
+    let log = space(
+        "[learning_rate]\nloguniform = [5e-4, 2.5e-3]\n[dropout]\nloguniform = [1e-3, 0.4]\n",
+    );
+    let uniform =
+        space("[learning_rate]\nuniform = [5e-4, 2.5e-3]\n[dropout]\nuniform = [0.0, 0.4]\n");
+    // Each value through `lr` and `dropout`, maps that keep the f32 rounding far below a grid step.
+    let mapped = |lr: &dyn Fn(f64) -> f64, dropout: &dyn Fn(f64) -> f64| -> Vec<_> {
+        let mut rs = records.clone();
+        for r in &mut rs {
+            let hp = &mut r.request.hp;
+            hp.learning_rate = lr(hp.learning_rate as f64) as f32;
+            hp.dropout = dropout(hp.dropout as f64) as f32;
+        }
+        rs
+    };
+    let on_log = importances(&records, &log).unwrap();
+    let on_values = importances(&records, &uniform).unwrap();
+    // ln(x) + 10 and exp(k x): positive, and affine in ln x and in x.
+    let ln = |x: f64| x.ln() + 10.0;
+    let logs = importances(&mapped(&ln, &ln), &uniform).unwrap();
+    let exps = importances(&mapped(&|x| (1e3 * x).exp(), &|x| (10.0 * x).exp()), &log).unwrap();
+    let close = |a: &[(&str, f64)], b: &[(&str, f64)]| {
+        a.iter().all(|(p, v)| {
+            let w = b.iter().find(|x| x.0 == *p).unwrap().1;
+            (v - w).abs() < 1e-6
+        })
+    };
+    assert!(close(&on_log, &logs), "{on_log:?}\nvs {logs:?}");
+    assert!(close(&on_values, &exps), "{on_values:?}\nvs {exps:?}");
+    let lr = |imp: &[(&str, f64)]| imp.iter().find(|x| x.0 == "learning_rate").unwrap().1;
+    assert!(
+        (lr(&on_log) - lr(&on_values)).abs() > 5e-4,
+        "the scale made no difference: {on_log:?}\nvs {on_values:?}"
+    );
+}
+
+/// `fastfc report` reads each study's space from study.json (TOML; none, "" or text of an older
+/// fastfc, with a note, mean the default space): a log-uniform learning rate gets a log axis in
+/// by_hyperparameter. Learning rate and dropout have panels there, and the studies' legend lies
+/// below every point. Under 10 trials the importance plot is not written and a line says why.
+#[test]
+fn report_follows_the_study_space_and_needs_10_trials_for_importance() {
+    use fastfc::results::journal::Journal;
+    let tmp = tempfile::tempdir().unwrap();
+    let study = |name: &str, space: Option<&str>, trials: u64| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        let mut cfg = serde_json::json!({"strategy": "random"});
+        if let Some(s) = space {
+            cfg["space"] = s.into();
+        }
+        std::fs::write(dir.join("study.json"), cfg.to_string()).unwrap();
+        let mut j = Journal::open(&dir).unwrap();
+        for i in 0..trials {
+            j.append(&importance_record(i)).unwrap();
+        }
+        dir
+    };
+    let report = |dir: &Path| {
+        let st = bin().arg("report").arg(dir).output().unwrap();
+        let (out, err) = (
+            String::from_utf8_lossy(&st.stdout).into_owned(),
+            String::from_utf8_lossy(&st.stderr).into_owned(),
+        );
+        assert!(st.status.success(), "{out}\n{err}");
+        let svg = std::fs::read_to_string(dir.join("by_hyperparameter.svg")).unwrap();
+        (out, err, svg)
+    };
+    let note = "reading learning rate and dropout on the default space's scales";
+    let log = study(
+        "log",
+        Some("[learning_rate]\nloguniform = [5e-4, 2.5e-3]\n"),
+        12,
+    );
+    let (out, err, svg) = report(&log);
+    assert!(!err.contains(note), "{err}");
+    assert!(log.join("importance.svg").is_file(), "{out}");
+    assert!(!out.contains("not written"), "{out}");
+    for panel in [
+        "by learning rate (log scale)",
+        "by dropout",
+        "by activation",
+    ] {
+        assert!(
+            svg.contains(&format!("validation accuracy {panel}")),
+            "{panel}"
+        );
+    }
+    // Every point (radius 3) lies above the legend's label.
+    let attr = |tag: &str, key: &str| -> f64 {
+        let at = tag.find(&format!(" {key}=\"")).unwrap() + key.len() + 3;
+        tag[at..].split('"').next().unwrap().parse().unwrap()
+    };
+    let tags: Vec<&str> = svg.split('<').collect();
+    let lowest_point = tags
+        .iter()
+        .filter(|t| t.starts_with("circle") && t.contains(" r=\"3\""))
+        .map(|t| attr(t, "cy"))
+        .fold(0.0, f64::max);
+    let label = tags
+        .iter()
+        .find(|t| t.starts_with("text") && t.contains("random (log)"))
+        .unwrap();
+    assert!(lowest_point + 10.0 < attr(label, "y"), "{label}");
+
+    for (name, space, noted) in [
+        ("default", None, false),
+        ("empty", Some(""), false),
+        ("debug", Some("SearchSpace { layers: Choice([2.0]) }"), true),
+        (
+            "uniform",
+            Some("[learning_rate]\nuniform = [5e-4, 2.5e-3]\n"),
+            false,
+        ),
+    ] {
+        let (_, err, svg) = report(&study(name, space, 12));
+        assert_eq!(err.contains(note), noted, "{name}: {err}");
+        assert!(
+            svg.contains("validation accuracy by learning rate\n"),
+            "{name}"
+        );
+        assert!(!svg.contains("(log scale)"), "{name}");
+    }
+
+    let few = study("few", None, 9);
+    let (out, _, _) = report(&few);
+    assert!(
+        out.contains("importance.{svg,png} not written: importance needs at least 10 finished trials, and random (few) has 9"),
+        "{out}"
+    );
+    assert!(
+        out.contains("(9 finished trials; importance needs at least 10)"),
+        "{out}"
+    );
+    assert!(!few.join("importance.svg").exists() && !few.join("importance.png").exists());
 }
 
 /// Every way a checkpoint can be wrong is an error that names the file, the run and the reason;

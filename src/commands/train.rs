@@ -14,6 +14,9 @@ use crate::progress::Progress;
 use crate::results::model_io::{self, ModelConfig};
 use crate::train::{train_cohort, EpochRecord, Event, TrainConfig, TrialJob, TrialStatus};
 
+/// What `fastfc train --out` writes; any of them already there makes it refuse without `--overwrite`.
+const OUT_FILES: [&str; 3] = ["model.safetensors", "config.json", "metrics.json"];
+
 /// `metrics.json` of `fastfc train --out`.
 #[derive(Debug, Serialize)]
 pub struct Metrics {
@@ -51,6 +54,21 @@ pub fn run(a: &TrainArgs) -> Result<()> {
             return Err(Error::flag(
                 "--out",
                 format!("{}: is a file; expected a folder", out.display()),
+            ));
+        }
+        // Checked before any data loads, so a wrong folder costs nothing (a study's `best/` too).
+        let held: Vec<&str> = OUT_FILES
+            .into_iter()
+            .filter(|f| out.join(f).exists())
+            .collect();
+        if !held.is_empty() && !a.overwrite {
+            return Err(Error::flag(
+                "--out",
+                format!(
+                    "{}: already holds a model ({}); pass --overwrite to replace it, or choose another folder",
+                    out.display(),
+                    held.join(", ")
+                ),
             ));
         }
     }
@@ -144,10 +162,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
             history: outcome.history.clone(),
         };
         model_io::write_json(&out.join("metrics.json"), &m)?;
-        println!(
-            "wrote {}/{{model.safetensors, config.json, metrics.json}}",
-            out.display()
-        );
+        println!("wrote {}/{{{}}}", out.display(), OUT_FILES.join(", "));
     }
     Ok(())
 }

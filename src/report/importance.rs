@@ -4,19 +4,22 @@
 //! validation accuracy) differs from its distribution among all trials, measured by the Pearson
 //! divergence E_all[(p_top(x)/p_all(x) − 1)²]. Categories (and numbers with at most 10 distinct
 //! values: layers, widths) use the TPE's categorical Parzen estimator (`strategy::tpe`); other
-//! numbers a kernel density on a 50-point grid over the values the study tried (learning rate
-//! in log scale) with Scott's-rule bandwidths, as Optuna's evaluator builds them. Importances
-//! are normalized to sum to 1.
+//! numbers a kernel density on a 50-point grid over the values the study tried (on a log scale
+//! where the study's space draws the parameter `loguniform`, else linear) with Scott's-rule
+//! bandwidths, as Optuna's evaluator builds them. Importances are normalized to sum to 1.
 //!
 //! Each trial counts once, with its longest run (a Hyperband trial's last round). In a Hyperband
 //! or BOHB study the top 10% are then mostly trials that were promoted to the full budget, so
 //! the importance there also says what got a trial promoted. "width" is a trial's widest layer.
 
 use crate::results::journal::RunRecord;
+use crate::space::{Num, SearchSpace};
 use crate::strategy::tpe::Parzen;
 
 /// Share of trials that make the "top" set (PED-ANOVA's γ').
 pub const TOP_QUANTILE: f64 = 0.1;
+/// Finished trials an estimate needs: with fewer, the top 10% would be a single trial.
+pub const MIN_TRIALS: usize = 10;
 const GRID: usize = 50;
 
 /// The parameters importance is measured over, and how to read each from a record.
@@ -34,11 +37,19 @@ enum Value {
     Cat(String),
 }
 
-fn value(name: &str, r: &RunRecord) -> Value {
+/// A record's value of parameter `name`, on the scale `space` draws it (log for `loguniform`).
+fn value(name: &str, r: &RunRecord, space: &SearchSpace) -> Value {
     let hp = &r.request.hp;
+    let scaled = |x: f32, n: &Num| {
+        Value::Num(if n.is_log() {
+            (x as f64).ln()
+        } else {
+            x as f64
+        })
+    };
     match name {
-        "learning_rate" => Value::Num((hp.learning_rate as f64).ln()),
-        "dropout" => Value::Num(hp.dropout as f64),
+        "learning_rate" => scaled(hp.learning_rate, &space.learning_rate),
+        "dropout" => scaled(hp.dropout, &space.dropout),
         "activation" => Value::Cat(hp.activation.name().into()),
         "optimizer" => Value::Cat(hp.optimizer.name().into()),
         "hidden layers" => Value::Num(hp.hidden.len() as f64),
@@ -89,8 +100,9 @@ fn key(v: &Value) -> String {
 /// Categories, and numbers with at most 10 distinct values (layers, widths), are compared as
 /// categories with the TPE's categorical estimator; other numbers by [`grid_pdf`] over the
 /// values all trials tried.
-fn divergence(name: &str, all: &[&RunRecord], top: &[&RunRecord]) -> f64 {
-    let vals = |rs: &[&RunRecord]| -> Vec<Value> { rs.iter().map(|r| value(name, r)).collect() };
+fn divergence(name: &str, all: &[&RunRecord], top: &[&RunRecord], space: &SearchSpace) -> f64 {
+    let vals =
+        |rs: &[&RunRecord]| -> Vec<Value> { rs.iter().map(|r| value(name, r, space)).collect() };
     let (va, vt) = (vals(all), vals(top));
     let mut distinct: Vec<String> = va.iter().map(key).collect();
     distinct.sort();
@@ -185,17 +197,21 @@ fn grid_pdf(xs: &[f64], lo: f64, hi: f64) -> Vec<f64> {
         .collect()
 }
 
-/// (parameter, importance) for each of [`PARAMS`], most important first; None with fewer than
-/// 10 finished trials (the top 10% would be a single trial).
-pub fn importances(records: &[RunRecord]) -> Option<Vec<(&'static str, f64)>> {
+/// (parameter, importance) for each of [`PARAMS`], most important first, each numeric
+/// parameter read on the scale the study's `space` draws it; None with fewer than
+/// [`MIN_TRIALS`] finished trials.
+pub fn importances(records: &[RunRecord], space: &SearchSpace) -> Option<Vec<(&'static str, f64)>> {
     let mut all = final_runs(records);
-    if all.len() < 10 {
+    if all.len() < MIN_TRIALS {
         return None;
     }
     all.sort_by(|a, b| crate::study::rank_records(a, b));
     let n_top = ((all.len() as f64 * TOP_QUANTILE).ceil() as usize).max(2);
     let top = &all[..n_top];
-    let raw: Vec<f64> = PARAMS.iter().map(|p| divergence(p, &all, top)).collect();
+    let raw: Vec<f64> = PARAMS
+        .iter()
+        .map(|p| divergence(p, &all, top, space))
+        .collect();
     let total: f64 = raw.iter().sum();
     let mut out: Vec<(&'static str, f64)> = PARAMS
         .iter()

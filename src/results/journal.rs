@@ -1,7 +1,7 @@
 //! The study journal: `journal.jsonl`, one JSON record per finished trial run, appended and
 //! fsynced (after the run's checkpoint file) so a killed search loses no finished run. A torn last
-//! line (a write cut by a kill) is detected and dropped with a warning; a bad line elsewhere is an
-//! error naming the line.
+//! line (a write cut by a kill) is detected and dropped with a warning; blank lines are skipped; a
+//! bad line elsewhere is an error naming the line.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -75,6 +75,16 @@ pub fn read(dir: &Path) -> Result<Vec<RunRecord>> {
     for (i, raw) in lines.iter().enumerate() {
         let last = i + 1 == lines.len();
         let complete = raw.ends_with(b"\n");
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            // A blank line (an editor's, or journals joined by hand) holds no run: kept and
+            // skipped, but one without its newline is cut off so the next append starts a line.
+            if complete {
+                good_len += raw.len();
+            } else {
+                cut(&path, good_len)?;
+            }
+            continue;
+        }
         let parsed = std::str::from_utf8(raw)
             .ok()
             .and_then(|s| serde_json::from_str::<RunRecord>(s.trim_end()).ok());
@@ -89,12 +99,7 @@ pub fn read(dir: &Path) -> Result<Vec<RunRecord>> {
                     path.display(),
                     i + 1
                 );
-                let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .ctx_io(&path)?;
-                f.set_len(good_len as u64).ctx_io(&path)?;
-                f.sync_all().ctx_io(&path)?;
+                cut(&path, good_len)?;
             }
             _ => {
                 return Err(Error::file(
@@ -108,6 +113,16 @@ pub fn read(dir: &Path) -> Result<Vec<RunRecord>> {
         }
     }
     Ok(dedup_last(out))
+}
+
+/// Truncates the journal to its first `len` bytes, durably.
+fn cut(path: &Path, len: usize) -> Result<()> {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .ctx_io(path)?;
+    f.set_len(len as u64).ctx_io(path)?;
+    f.sync_all().ctx_io(path)
 }
 
 fn dedup_last(records: Vec<RunRecord>) -> Vec<RunRecord> {
