@@ -298,8 +298,8 @@ fn string_labels_name_their_classes() {
     for s in [&d.train, &d.val, &d.test] {
         for i in 0..s.len() {
             let want = match s.row(i)[0] {
-                v if v == 0.5 => 2,
-                v if v == 1.5 => 0,
+                0.5 => 2,
+                1.5 => 0,
                 _ => 1,
             };
             assert_eq!(s.y[i], want);
@@ -391,7 +391,8 @@ fn bad_npy_and_npz_input_is_named() {
     let (x, y) = blobs(20, 2, 2);
     let mut nan = x.clone();
     nan[2 * 7 + 1] = f32::NAN;
-    let cases: Vec<(&str, Vec<(&str, Vec<u8>)>, &str)> = vec![
+    type Entries<'a> = Vec<(&'a str, Vec<u8>)>;
+    let cases: Vec<(&str, Entries, &str)> = vec![
         (
             "x/y length",
             vec![
@@ -1026,7 +1027,7 @@ fn many_classes_and_many_features() {
         (Some(2000), Some(300))
     );
     // More than 1,000 classes is refused.
-    let y: Vec<i32> = (0..1002).map(|i| i as i32).collect();
+    let y: Vec<i32> = (0..1002).collect();
     npz(
         &p,
         &[
