@@ -316,6 +316,8 @@ fn a_search_spread_over_every_device_records_what_one_device_does() {
     let out = tmp.path().join("bad");
     let (code, text) = fastfc_cli(&[
         "search",
+        "--strategy",
+        "random",
         "--trials",
         "1",
         "--epochs",
