@@ -184,6 +184,33 @@ impl DataArgs {
             || self.scale.is_some()
     }
 
+    /// `base` (the options a study or model recorded) with the flags given laid over it: a new
+    /// source replaces the old one, every other flag given replaces its own setting only.
+    pub fn over(&self, base: &crate::data::DataOptions) -> crate::data::DataOptions {
+        let mut o = base.clone();
+        if self.data.is_some() || self.data_dir.is_some() {
+            o.data = self.data.clone();
+            o.data_dir = self.data_dir.clone();
+        }
+        if self.label.is_some() {
+            o.label = self.label.clone();
+        }
+        if self.image_size.is_some() {
+            o.image_size = self.image_size;
+        }
+        if self.val_fraction.is_some() {
+            o.val_fraction = self.val_fraction;
+        }
+        if self.test_fraction.is_some() {
+            o.test_fraction = self.test_fraction;
+        }
+        if self.scale.is_some() {
+            o.scale = self.scale;
+        }
+        o.cache = !self.no_cache;
+        o
+    }
+
     /// The options these flags name, with the split drawn from `seed`.
     pub fn options(&self, seed: u64) -> crate::data::DataOptions {
         crate::data::DataOptions {

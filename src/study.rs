@@ -166,12 +166,26 @@ pub fn prepare_dir(dir: &Path, cfg: &StudyConfig, resume: bool) -> Result<()> {
         if &old != cfg {
             let a = serde_json::to_value(&old).unwrap();
             let b = serde_json::to_value(cfg).unwrap();
-            let diffs: Vec<String> = a
-                .as_object()
-                .unwrap()
-                .iter()
-                .filter(|(k, v)| b.get(k.as_str()) != Some(v))
-                .map(|(k, v)| format!("{k} was {v}, now {}", b[k.as_str()]))
+            let null = serde_json::Value::Null;
+            let mut keys: Vec<&String> = a.as_object().unwrap().keys().collect();
+            keys.extend(b.as_object().unwrap().keys().filter(|k| a.get(k.as_str()).is_none()));
+            let diffs: Vec<String> = keys
+                .into_iter()
+                .filter(|k| k.as_str() != "data")
+                .filter(|k| a.get(k.as_str()) != b.get(k.as_str()))
+                .map(|k| {
+                    format!(
+                        "{k} was {}, now {}",
+                        a.get(k.as_str()).unwrap_or(&null),
+                        b.get(k.as_str()).unwrap_or(&null)
+                    )
+                })
+                .chain((old.data != cfg.data).then(|| {
+                    let say = |d: &Option<crate::data::DataRecord>| {
+                        d.as_ref().map_or("none recorded".to_string(), |d| d.describe())
+                    };
+                    format!("data was {}, now {}", say(&old.data), say(&cfg.data))
+                }))
                 .collect();
             return Err(Error::flag(
                 "--resume",

@@ -518,3 +518,37 @@ fn a_model_file_with_tensors_unlike_its_config_is_refused() {
     let e = model_io::load(&bad).unwrap_err().to_string();
     assert!(e.contains("F64") && e.contains("expected F32"), "{e}");
 }
+
+/// A flag for another strategy is refused, naming the flag, the strategies it applies to and,
+/// for the epochs, the flag that does apply; one that applies is taken (dry runs: no training).
+#[test]
+fn flags_for_another_strategy_are_refused() {
+    for (strategy, flag, value, says) in [
+        ("hyperband", "--epochs", "3", "Hyperband, BOHB and ASHA take --max-epochs"),
+        ("hyperband", "--trials", "5", "only to random, grid, tpe, asha"),
+        ("random", "--max-epochs", "3", "random, grid and TPE take --epochs"),
+        ("random", "--iterations", "1", "only to hyperband, bohb"),
+        ("tpe", "--factor", "2", "only to hyperband, bohb, asha"),
+        ("asha", "--startup-trials", "4", "only to tpe"),
+        ("bohb", "--min-epochs", "2", "only to asha"),
+        ("grid", "--random-fraction", "0.5", "only to bohb"),
+        ("random", "--ei-candidates", "8", "only to tpe, bohb"),
+    ] {
+        let (code, _, err) = fastfc(&["search", "--strategy", strategy, flag, value, "--dry-run"]);
+        assert_ne!(code, 0, "{strategy} {flag}");
+        assert!(
+            err.contains(flag) && err.contains(&format!("--strategy {strategy}")) && err.contains(says),
+            "{strategy} {flag}: {err}"
+        );
+    }
+    for (strategy, flag, value) in [
+        ("hyperband", "--max-epochs", "3"),
+        ("random", "--epochs", "3"),
+        ("asha", "--min-epochs", "2"),
+        ("bohb", "--random-fraction", "0.5"),
+    ] {
+        let (code, stdout, err) = fastfc(&["search", "--strategy", strategy, flag, value, "--dry-run"]);
+        assert_eq!(code, 0, "{strategy} {flag}: {err}");
+        assert!(!stdout.is_empty());
+    }
+}

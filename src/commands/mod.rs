@@ -113,7 +113,7 @@ pub fn load_recorded(
             o.cache = !flags.no_cache;
             o
         }
-        (Some(r), true) => flags.options(r.options.seed),
+        (Some(r), true) => flags.over(&r.options),
         (None, _) => flags.options(42),
     };
     let d = load_options(&opts)?;

@@ -244,7 +244,27 @@ pub fn run(a: &SearchArgs) -> Result<()> {
             PathBuf::from("<default space>"),
         ),
     };
-    let space = SearchSpace::parse(&space_path, &space_text)?;
+    let older = |out: &Path| {
+        Error::flag(
+            "--resume",
+            format!(
+                "{}: the study was made by an older fastfc (its study.json holds no search-space TOML and no data record), which this version cannot continue; start a new study in another folder",
+                out.display()
+            ),
+        )
+    };
+    let (space_text, space) = match (&stored, SearchSpace::parse(&space_path, &space_text)) {
+        (Some(old), Ok(sp)) if a.space.is_some() => {
+            // The same space spelled otherwise (comments, order) is the same space.
+            match SearchSpace::parse(&space_path, &old.space) {
+                Ok(o) if o == sp => (old.space.clone(), sp),
+                Ok(_) => (space_text, sp),
+                Err(_) => return Err(older(&out)),
+            }
+        }
+        (Some(old), Err(_)) if a.space.is_none() && old.data.is_none() => return Err(older(&out)),
+        (_, r) => (space_text.clone(), r?),
+    };
     let mut cfg = StudyConfig {
         strategy: name.to_string(),
         seed: a.common.seed,

@@ -319,22 +319,39 @@ pub fn preprocess(files: &IdxFiles, s: usize) -> Result<FullData> {
     })
 }
 
-/// The image size of the set's training file, read from its header alone.
+/// The image size of an images file, from its 16-byte header alone (inflating only that much
+/// of a gzipped one); the whole file is checked when it is read.
 fn image_dims(path: &Path) -> Result<(usize, usize)> {
-    let im = read_u8(path, 3)?;
-    Ok((im.dims[1], im.dims[2]))
+    let mut f = File::open(path).ctx_io(path)?;
+    let mut head = [0u8; 16];
+    let mut magic = [0u8; 2];
+    let n = f.read(&mut magic).ctx_io(path)?;
+    let f = File::open(path).ctx_io(path)?;
+    let mut r: Box<dyn Read> = if n == 2 && magic == [0x1f, 0x8b] {
+        Box::new(flate2::read::MultiGzDecoder::new(f))
+    } else {
+        Box::new(f)
+    };
+    if r.read_exact(&mut head).is_err() {
+        // Too short for a header: the full read names what is wrong.
+        let im = read_u8(path, 3)?;
+        return Ok((im.dims[1], im.dims[2]));
+    }
+    let magic = u32::from_be_bytes(head[0..4].try_into().unwrap());
+    if magic != MAGIC_IDX3_U8 {
+        let im = read_u8(path, 3)?;
+        return Ok((im.dims[1], im.dims[2]));
+    }
+    let d = |i: usize| u32::from_be_bytes(head[4 * i..4 * i + 4].try_into().unwrap()) as usize;
+    Ok((d(2), d(3)))
 }
 
 /// Loads an MNIST-family set: images at `size`×`size` (default: 8×8 for Fashion-MNIST, the
 /// seed's, and the images' own size for any other set), through the preprocessing cache.
 pub fn load_set(files: &IdxFiles, opts: &DataOptions, size: Option<usize>) -> Result<Dataset> {
     let test_labels = read_u8(&files.test_labels, 1)?;
-    let fashion = crc32fast::hash(&test_labels.data) == FASHION_TEST_LABELS_CRC
-        || files
-            .dir
-            .to_string_lossy()
-            .to_ascii_lowercase()
-            .contains("fashion");
+    // By content, not by name: MNIST kept in a folder called "fashion-work" is still MNIST.
+    let fashion = crc32fast::hash(&test_labels.data) == FASHION_TEST_LABELS_CRC;
     let (h, w) = image_dims(&files.train_images)?;
     let s = match size {
         Some(s) => s,

@@ -277,9 +277,15 @@ impl PartialEq for DataRecord {
 }
 
 impl DataRecord {
-    /// One line naming the data: source, then [`DataRecord::identity`].
+    /// One line naming the data: source, then [`DataRecord::identity`], the split and scaling.
     pub fn describe(&self) -> String {
-        format!("{} ({})", self.source, self.identity())
+        format!(
+            "{} ({}; split {}; scaling {})",
+            self.source,
+            self.identity(),
+            self.split,
+            self.scale
+        )
     }
 
     /// What makes two records the same data, in words: shape, classes, split sizes, checksum
@@ -433,11 +439,17 @@ pub fn load(opts: &DataOptions) -> Result<Dataset> {
     if let Some(f) = opts.test_fraction {
         split::check_fraction("--test-fraction", f)?;
     }
+    // Recorded with absolute paths, so a study resumed (or a model scored) from another folder
+    // finds its data again.
+    let mut opts = opts.clone();
+    let abs = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+    opts.data = opts.data.as_ref().map(abs);
+    opts.data_dir = opts.data_dir.as_ref().map(abs);
     let mut d = match &opts.data {
-        Some(path) => load_path(path, opts)?,
-        None => load_fashion(opts)?,
+        Some(path) => load_path(path, &opts)?,
+        None => load_fashion(&opts)?,
     };
-    d.options = opts.clone();
+    d.options = opts;
     Ok(d)
 }
 
@@ -473,6 +485,19 @@ fn load_path(path: &Path, opts: &DataOptions) -> Result<Dataset> {
         return Err(Error::flag(
             "--data-dir",
             "give either --data or --data-dir (a folder of IDX files is also a --data)",
+        ));
+    }
+    let is_csv = path.is_file()
+        && path.extension().is_some_and(|e| {
+            ["csv", "tsv", "txt"].contains(&e.to_string_lossy().to_ascii_lowercase().as_str())
+        });
+    if opts.label.is_some() && !is_csv {
+        return Err(Error::flag(
+            "--label",
+            format!(
+                "applies to CSV files; {} names its labels itself (y_train, …)",
+                path.display()
+            ),
         ));
     }
     if path.is_dir() {

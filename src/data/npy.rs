@@ -49,7 +49,33 @@ fn bad(what: &str, msg: impl std::fmt::Display) -> Error {
 
 /// Opens an array whose data can be at most `avail` bytes (the file's or zip entry's size), so a
 /// header that claims more is refused before anything is allocated for it.
-fn open_npy<R: Read>(r: R, what: &str, avail: u64) -> Result<NpyFile<R>> {
+fn open_npy<R: Read>(
+    mut r: R,
+    what: &str,
+    avail: u64,
+) -> Result<NpyFile<std::io::Chain<std::io::Cursor<Vec<u8>>, R>>> {
+    // The header's own length comes first (2 bytes in format 1, 4 in formats 2 and 3): one that
+    // is longer than the file, or than numpy itself reads (its max_header_size is 10,000), is
+    // refused before npyz allocates a buffer of that size.
+    let mut prefix = vec![0u8; 12];
+    let got = read_up_to(&mut r, &mut prefix).map_err(|e| bad(what, e))?;
+    prefix.truncate(got);
+    if got >= 10 && prefix.starts_with(b"\x93NUMPY") {
+        let len = if prefix[6] == 1 {
+            u16::from_le_bytes([prefix[8], prefix[9]]) as u64
+        } else if got >= 12 {
+            u32::from_le_bytes(prefix[8..12].try_into().unwrap()) as u64
+        } else {
+            0
+        };
+        if len > avail.min(1 << 16) {
+            return Err(bad(
+                what,
+                format!("its header claims {len} bytes; expected a .npy header (numpy writes at most a few hundred)"),
+            ));
+        }
+    }
+    let r = std::io::Cursor::new(prefix).chain(r);
     let npy = NpyFile::new(r).map_err(|e| bad(what, format!("not a readable .npy array ({e})")))?;
     let item = match npy.dtype() {
         DType::Plain(t) => t.num_bytes().unwrap_or(1).max(1) as u64,
@@ -80,6 +106,20 @@ fn type_of(npy: &NpyFile<impl Read>, what: &str) -> Result<npyz::TypeStr> {
             ),
         )),
     }
+}
+
+/// Reads until `buf` is full or the input ends; the bytes read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// Streams every value of `npy` as f64 into `put(storage index, value)`.
@@ -177,7 +217,9 @@ fn read_features<R: Read>(r: R, what: &str, avail: u64) -> Result<Features> {
         ));
     }
     let n = shape[0];
-    let dim: usize = shape[1..].iter().product();
+    let Some(dim) = shape[1..].iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
+        return Err(bad(what, format!("shape {shape:?}: more values per row than any file holds")));
+    };
     let image = shape.len() >= 3;
     let pixels = image
         && matches!(type_of(&npy, what)?, t if t.type_char() == TypeChar::Uint && t.size_field() == 1);
@@ -358,14 +400,14 @@ pub fn read_npz(path: &Path) -> Result<Loaded> {
             let e = zip
                 .by_name(&format!("{xn}.npy"))
                 .map_err(|e| bad(&xwhat, e))?;
-            let n = e.size();
+            let n = entry_bound(&e);
             read_features(BufReader::new(e), &xwhat, n)?
         };
         let y = {
             let e = zip
                 .by_name(&format!("{yn}.npy"))
                 .map_err(|e| bad(&ywhat, e))?;
-            let n = e.size();
+            let n = entry_bound(&e);
             read_labels(BufReader::new(e), &ywhat, n, &mut coder)?
         };
         let (p, shape) = part(f, y, &xwhat, &ywhat, PathBuf::from(&xwhat))?;
@@ -382,6 +424,13 @@ pub fn read_npz(path: &Path) -> Result<Loaded> {
         },
         coder,
     )
+}
+
+/// The most bytes a zip entry can inflate to: its declared size, but no more than deflate's
+/// largest ratio (1032:1) allows of its compressed size, so a tiny archive that declares
+/// gigabytes cannot make fastfc allocate them.
+fn entry_bound<R: Read>(e: &zip::read::ZipFile<'_, R>) -> u64 {
+    e.size().min(e.compressed_size().saturating_mul(1032))
 }
 
 fn open_file(p: &Path) -> Result<BufReader<std::fs::File>> {
@@ -475,7 +524,7 @@ pub fn read_x(path: &Path) -> Result<(Vec<f32>, Vec<usize>)> {
             })?;
         let w = format!("{what}[{}]", name.trim_end_matches(".npy"));
         let e = zip.by_name(&name).map_err(|e| bad(&w, e))?;
-        let n = e.size();
+        let n = entry_bound(&e);
         read_features(BufReader::new(e), &w, n)?
     } else {
         read_features(open_file(path)?, &what, file_len(path)?)?

@@ -159,8 +159,51 @@ pub fn default_scale(image: bool) -> Scale {
     }
 }
 
+/// `--image-size S`: images resized to S×S by the seed's pipeline (a table is refused).
+fn resize_images(l: &mut Loaded, s: usize) -> Result<()> {
+    let Some((h, w)) = l.image else {
+        return Err(Error::flag(
+            "--image-size",
+            format!(
+                "{}: a table of {} features, not images (arrays of shape (rows, height, width))",
+                l.train.path.display(),
+                l.dim
+            ),
+        ));
+    };
+    if (h, w) == (s, s) {
+        return Ok(());
+    }
+    if s == 0 || s > h || s > w {
+        return Err(Error::flag(
+            "--image-size",
+            format!(
+                "{s}: {} holds {h}x{w} images; expected 1..={}",
+                l.train.path.display(),
+                h.min(w)
+            ),
+        ));
+    }
+    for p in [Some(&mut l.train), l.val.as_mut(), l.test.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        p.x = p
+            .x
+            .chunks_exact(h * w)
+            .flat_map(|img| super::resize::resize(img, h, w, s, s))
+            .collect();
+    }
+    l.image = Some((s, s));
+    l.dim = s * s;
+    Ok(())
+}
+
 /// Orders the classes, draws the missing splits, fits and applies the scaling.
-pub fn assemble(l: Loaded, opts: &DataOptions) -> Result<Dataset> {
+pub fn assemble(mut l: Loaded, opts: &DataOptions) -> Result<Dataset> {
+    if let Some(s) = opts.image_size {
+        resize_images(&mut l, s)?;
+    }
     let dim = l.dim;
     let name = l.train.path.display().to_string();
     if dim == 0 || dim > MAX_FEATURES {

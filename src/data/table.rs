@@ -120,6 +120,8 @@ fn parse(
     let mut x = Vec::new();
     let mut labels = label_at.map(|_| Vec::new());
     let mut rec = csv::ByteRecord::new();
+    let file_len = std::fs::metadata(path).map_or(0, |m| m.len());
+    let mut rows = 0usize;
     loop {
         let more = rdr.read_byte_record(&mut rec).map_err(|e| {
             let at = e
@@ -163,6 +165,16 @@ fn parse(
             }
             x.push(v);
         }
+        rows += 1;
+        if rows == 4096 {
+            // Reserve for the whole file from the first rows' length, so a large table grows
+            // its buffer once instead of doubling past it.
+            let per_row = rec.position().map_or(0, |p| p.byte()) / rows as u64;
+            if per_row > 0 {
+                let est = (file_len / per_row) as usize * 21 / 20;
+                x.reserve(est.saturating_sub(rows) * cols.len());
+            }
+        }
         if let (Some(l), Some(ys)) = (label_at, labels.as_mut()) {
             let cell = std::str::from_utf8(&rec[l]).unwrap_or("\u{fffd}").trim();
             if cell.is_empty() {
@@ -174,6 +186,7 @@ fn parse(
             ys.push(coder.code(cell));
         }
     }
+    x.shrink_to_fit();
     Ok(Table {
         x,
         labels,

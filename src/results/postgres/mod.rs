@@ -544,7 +544,7 @@ impl SharedStudy {
             return Err(Error::flag(
                 "--data-dir",
                 format!(
-                    "study {:?} trains on other data ({stored}) than this process loaded ({fingerprint}); every worker needs the same Fashion-MNIST files (or all the embedded copy)",
+                    "study {:?} trains on other data ({stored}) than this process loaded ({fingerprint}); every worker needs the same data (the same --data file or Fashion-MNIST files, or all the embedded copy)",
                     self.name
                 ),
             ));
