@@ -24,6 +24,6 @@ for t in "${targets[@]}"; do
   seeds="fuzz/seeds/$t"
   echo "== fuzz $t for ${secs}s"
   cargo +nightly fuzz run --fuzz-dir fuzz "$t" "fuzz/corpus/$t" $( [ -d "$seeds" ] && echo "$seeds" ) -- \
-    -max_total_time="$secs" -rss_limit_mb=2048 -malloc_limit_mb=1024 -max_len=65536 2>&1 \
+    -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 -max_len=65536 2>&1 \
     | grep -E '^(#[0-9]+ +DONE|Done|==|SUMMARY|artifact_prefix|Test unit written)' || true
 done

@@ -99,3 +99,30 @@ fn an_npy_header_length_beyond_the_file_is_refused() {
     let e = load(tmp.path());
     assert!(e.contains("x_train.npy") && e.contains("its header claims 1431212918 bytes"), "{e}");
 }
+
+/// Fuzz finding (npy target, 2026-12-03): a header of deeply nested brackets kept npyz's
+/// backtracking header parser busy for minutes (a hang, not a crash); such headers are refused
+/// before it sees them, as are headers longer than numpy's own 10,000-byte limit.
+#[test]
+fn an_npy_header_nested_deep_or_too_long_is_refused_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (body, says) in [
+        (format!("{{'descr': '<f4', 'shape': {}1{}, }}", "([".repeat(200), "])".repeat(200)), "nests 401 deep"),
+        (format!("{{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }}{}", " ".repeat(20_000)), "numpy reads at most 10000"),
+    ] {
+        let mut h = body;
+        while (12 + h.len() + 1) % 64 != 0 {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut b = b"\x93NUMPY\x02\x00".to_vec();
+        b.extend_from_slice(&(h.len() as u32).to_le_bytes());
+        b.extend_from_slice(h.as_bytes());
+        b.extend_from_slice(&[0; 8]);
+        std::fs::write(tmp.path().join("x_train.npy"), &b).unwrap();
+        std::fs::write(tmp.path().join("y_train.npy"), &b).unwrap();
+        // The message is fastfc's own: the header never reached npyz's parser.
+        let e = load(tmp.path());
+        assert!(e.contains(says), "{e}");
+    }
+}

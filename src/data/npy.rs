@@ -68,10 +68,31 @@ fn open_npy<R: Read>(
         } else {
             0
         };
-        if len > avail.min(1 << 16) {
+        if len > avail.min(MAX_HEADER) {
             return Err(bad(
                 what,
-                format!("its header claims {len} bytes; expected a .npy header (numpy writes at most a few hundred)"),
+                format!("its header claims {len} bytes; expected a .npy header (numpy reads at most {MAX_HEADER})"),
+            ));
+        }
+        // npyz parses the header's Python literal with a backtracking parser that takes
+        // exponential time on deep nesting: a plain array's header nests 2 deep ({(…)}).
+        let start = prefix.len();
+        prefix.resize(start + len as usize, 0);
+        let got = read_up_to(&mut r, &mut prefix[start..]).map_err(|e| bad(what, e))?;
+        prefix.truncate(start + got);
+        let (mut depth, mut deepest) = (0i32, 0i32);
+        for &b in &prefix[start..] {
+            match b {
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' => depth -= 1,
+                _ => {}
+            }
+            deepest = deepest.max(depth);
+        }
+        if deepest > 4 {
+            return Err(bad(
+                what,
+                format!("its header nests {deepest} deep; expected a plain array's header (a dict of a shape tuple)"),
             ));
         }
     }
@@ -107,6 +128,9 @@ fn type_of(npy: &NpyFile<impl Read>, what: &str) -> Result<npyz::TypeStr> {
         )),
     }
 }
+
+/// The longest `.npy` header read: numpy's own `max_header_size`.
+const MAX_HEADER: u64 = 10_000;
 
 /// Reads until `buf` is full or the input ends; the bytes read.
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
