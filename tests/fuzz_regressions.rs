@@ -101,11 +101,20 @@ fn an_npy_header_length_beyond_the_file_is_refused() {
 }
 
 /// Fuzz finding (npy target, 2026-12-03): a header of deeply nested brackets kept npyz's
-/// backtracking header parser busy for minutes (a hang, not a crash); such headers are refused
-/// before it sees them, as are headers longer than numpy's own 10,000-byte limit.
+/// backtracking header parser busy for minutes (a hang, not a crash; the fuzzer's input is
+/// tests/fixtures/fuzz-npy-nested-header.npy); such headers are refused before it sees them,
+/// as are headers longer than numpy's own 10,000-byte limit.
 #[test]
 fn an_npy_header_nested_deep_or_too_long_is_refused_at_once() {
     let tmp = tempfile::tempdir().unwrap();
+    let found = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz-npy-nested-header.npy"),
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("x_train.npy"), &found).unwrap();
+    std::fs::write(tmp.path().join("y_train.npy"), &found).unwrap();
+    let e = load(tmp.path());
+    assert!(e.contains("its header nests 84 deep"), "{e}");
     for (body, says) in [
         (format!("{{'descr': '<f4', 'shape': {}1{}, }}", "([".repeat(200), "])".repeat(200)), "nests 401 deep"),
         (format!("{{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }}{}", " ".repeat(20_000)), "numpy reads at most 10000"),

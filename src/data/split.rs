@@ -293,7 +293,7 @@ pub fn assemble(mut l: Loaded, opts: &DataOptions) -> Result<Dataset> {
         "as given".to_string()
     } else {
         format!(
-            "{} of the {n} training rows, stratified, seed {}",
+            "{} of the {n} rows, stratified, seed {}",
             drawn.join(" and "),
             opts.seed
         )
