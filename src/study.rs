@@ -168,7 +168,12 @@ pub fn prepare_dir(dir: &Path, cfg: &StudyConfig, resume: bool) -> Result<()> {
             let b = serde_json::to_value(cfg).unwrap();
             let null = serde_json::Value::Null;
             let mut keys: Vec<&String> = a.as_object().unwrap().keys().collect();
-            keys.extend(b.as_object().unwrap().keys().filter(|k| a.get(k.as_str()).is_none()));
+            keys.extend(
+                b.as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| a.get(k.as_str()).is_none()),
+            );
             let diffs: Vec<String> = keys
                 .into_iter()
                 .filter(|k| k.as_str() != "data")
@@ -182,7 +187,8 @@ pub fn prepare_dir(dir: &Path, cfg: &StudyConfig, resume: bool) -> Result<()> {
                 })
                 .chain((old.data != cfg.data).then(|| {
                     let say = |d: &Option<crate::data::DataRecord>| {
-                        d.as_ref().map_or("none recorded".to_string(), |d| d.describe())
+                        d.as_ref()
+                            .map_or("none recorded".to_string(), |d| d.describe())
                     };
                     format!("data was {}, now {}", say(&old.data), say(&cfg.data))
                 }))

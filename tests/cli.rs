@@ -524,9 +524,24 @@ fn a_model_file_with_tensors_unlike_its_config_is_refused() {
 #[test]
 fn flags_for_another_strategy_are_refused() {
     for (strategy, flag, value, says) in [
-        ("hyperband", "--epochs", "3", "Hyperband, BOHB and ASHA take --max-epochs"),
-        ("hyperband", "--trials", "5", "only to random, grid, tpe, asha"),
-        ("random", "--max-epochs", "3", "random, grid and TPE take --epochs"),
+        (
+            "hyperband",
+            "--epochs",
+            "3",
+            "Hyperband, BOHB and ASHA take --max-epochs",
+        ),
+        (
+            "hyperband",
+            "--trials",
+            "5",
+            "only to random, grid, tpe, asha",
+        ),
+        (
+            "random",
+            "--max-epochs",
+            "3",
+            "random, grid and TPE take --epochs",
+        ),
         ("random", "--iterations", "1", "only to hyperband, bohb"),
         ("tpe", "--factor", "2", "only to hyperband, bohb, asha"),
         ("asha", "--startup-trials", "4", "only to tpe"),
@@ -537,7 +552,9 @@ fn flags_for_another_strategy_are_refused() {
         let (code, _, err) = fastfc(&["search", "--strategy", strategy, flag, value, "--dry-run"]);
         assert_ne!(code, 0, "{strategy} {flag}");
         assert!(
-            err.contains(flag) && err.contains(&format!("--strategy {strategy}")) && err.contains(says),
+            err.contains(flag)
+                && err.contains(&format!("--strategy {strategy}"))
+                && err.contains(says),
             "{strategy} {flag}: {err}"
         );
     }
@@ -547,7 +564,8 @@ fn flags_for_another_strategy_are_refused() {
         ("asha", "--min-epochs", "2"),
         ("bohb", "--random-fraction", "0.5"),
     ] {
-        let (code, stdout, err) = fastfc(&["search", "--strategy", strategy, flag, value, "--dry-run"]);
+        let (code, stdout, err) =
+            fastfc(&["search", "--strategy", strategy, flag, value, "--dry-run"]);
         assert_eq!(code, 0, "{strategy} {flag}: {err}");
         assert!(!stdout.is_empty());
     }

@@ -586,8 +586,10 @@ fn other_feature_and_class_counts_train_to_the_cpu_weights() {
             let active = vec![true; trials.len()];
             for epoch in 0..2 {
                 let order = data::batches::epoch_order(3, epoch, data.train.len());
-                cpu.train_epoch(&mut a, &order, 16, &active, &|_| {}).unwrap();
-                cuda.train_epoch(&mut b, &order, 16, &active, &|_| {}).unwrap();
+                cpu.train_epoch(&mut a, &order, 16, &active, &|_| {})
+                    .unwrap();
+                cuda.train_epoch(&mut b, &order, 16, &active, &|_| {})
+                    .unwrap();
             }
             let (ea, eb) = (
                 cpu.evaluate(&a, SplitId::Val, &active).unwrap(),

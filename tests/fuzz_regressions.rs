@@ -26,7 +26,9 @@ fn idx_dimensions_that_overflow_are_refused() {
         b.extend_from_slice(&d.to_be_bytes());
     }
     b.extend_from_slice(&[7; 12]);
-    let e = idx::parse_u8(Path::new("big"), &b, 3).unwrap_err().to_string();
+    let e = idx::parse_u8(Path::new("big"), &b, 3)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("more data than any file holds"), "{e}");
 }
 
@@ -55,7 +57,8 @@ fn an_npy_row_width_that_overflows_is_refused() {
 #[test]
 fn an_npy_header_claiming_more_than_the_file_is_refused_before_allocating() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut h = "{'descr': '<f4', 'fortran_order': True, 'shape': (1000000, 1000000), }".to_string();
+    let mut h =
+        "{'descr': '<f4', 'fortran_order': True, 'shape': (1000000, 1000000), }".to_string();
     while (10 + h.len() + 1) % 64 != 0 {
         h.push(' ');
     }
@@ -67,7 +70,10 @@ fn an_npy_header_claiming_more_than_the_file_is_refused_before_allocating() {
     std::fs::write(tmp.path().join("x_train.npy"), &b).unwrap();
     std::fs::write(tmp.path().join("y_train.npy"), &b).unwrap();
     let e = load(tmp.path());
-    assert!(e.contains("truncated: its header declares shape [1000000, 1000000]"), "{e}");
+    assert!(
+        e.contains("truncated: its header declares shape [1000000, 1000000]"),
+        "{e}"
+    );
     // The same inside an npz, whose entry says it inflates to 4 GB: bounded by what its
     // compressed bytes can inflate to.
     let p = tmp.path().join("bomb.npz");
@@ -81,7 +87,10 @@ fn an_npy_header_claiming_more_than_the_file_is_refused_before_allocating() {
     z.write_all(&b).unwrap();
     z.finish().unwrap();
     let e = load(&p);
-    assert!(e.contains("bomb.npz[x_train]") && e.contains("truncated"), "{e}");
+    assert!(
+        e.contains("bomb.npz[x_train]") && e.contains("truncated"),
+        "{e}"
+    );
 }
 
 /// Fuzz finding (npy target, 2026-12-03): a format-3 `.npy` whose 4-byte header length says
@@ -97,7 +106,10 @@ fn an_npy_header_length_beyond_the_file_is_refused() {
     std::fs::write(tmp.path().join("x_train.npy"), &b).unwrap();
     std::fs::write(tmp.path().join("y_train.npy"), &b).unwrap();
     let e = load(tmp.path());
-    assert!(e.contains("x_train.npy") && e.contains("its header claims 1431212918 bytes"), "{e}");
+    assert!(
+        e.contains("x_train.npy") && e.contains("its header claims 1431212918 bytes"),
+        "{e}"
+    );
 }
 
 /// Fuzz finding (npy target, 2026-12-03): a header of deeply nested brackets kept npyz's
@@ -116,8 +128,21 @@ fn an_npy_header_nested_deep_or_too_long_is_refused_at_once() {
     let e = load(tmp.path());
     assert!(e.contains("its header nests 84 deep"), "{e}");
     for (body, says) in [
-        (format!("{{'descr': '<f4', 'shape': {}1{}, }}", "([".repeat(200), "])".repeat(200)), "nests 401 deep"),
-        (format!("{{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }}{}", " ".repeat(20_000)), "numpy reads at most 10000"),
+        (
+            format!(
+                "{{'descr': '<f4', 'shape': {}1{}, }}",
+                "([".repeat(200),
+                "])".repeat(200)
+            ),
+            "nests 401 deep",
+        ),
+        (
+            format!(
+                "{{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }}{}",
+                " ".repeat(20_000)
+            ),
+            "numpy reads at most 10000",
+        ),
     ] {
         let mut h = body;
         while (12 + h.len() + 1) % 64 != 0 {

@@ -682,7 +682,10 @@ fn fashion_mnist_is_recognised_by_content_under_any_name() {
         std::fs::copy(src.join(from), dir.join(to)).unwrap();
     }
     let d = data::load(&opts(&dir)).unwrap();
-    assert_eq!((d.classes[9].as_str(), d.image), ("Ankle boot", Some((8, 8))));
+    assert_eq!(
+        (d.classes[9].as_str(), d.image),
+        ("Ankle boot", Some((8, 8)))
+    );
     let want = data::load(&DataOptions {
         data_dir: Some(src),
         cache: false,
@@ -1071,7 +1074,7 @@ fn sklearn_data(name: &str) -> PathBuf {
 
 /// The Done-when commands: `--data digits.npz` and `--data breast_cancer.csv --label target`
 /// (and wine), a TPE search each, then resume, report, export, predict; and every strategy on
-/// breast cancer, each resumed after a kill to the journal of an uninterrupted run.
+/// digits and breast cancer, each resumed after a kill to the journal of an uninterrupted run.
 #[test]
 #[ignore = "needs scikit-learn's bundled data sets (FASTFC_SKLEARN_DATA from scripts/sklearn-data.py)"]
 fn sklearn_digits_breast_cancer_and_wine_end_to_end() {
@@ -1083,50 +1086,123 @@ fn sklearn_digits_breast_cancer_and_wine_end_to_end() {
     ] {
         let data = sklearn_data(file);
         let out = tmp.path().join(file);
-        let mut a = vec!["search", "--strategy", "tpe", "--trials", "24", "--epochs", "10", "--device", "cpu", "--data", s(&data), "--out", s(&out)];
+        let mut a = vec![
+            "search",
+            "--strategy",
+            "tpe",
+            "--trials",
+            "24",
+            "--epochs",
+            "10",
+            "--device",
+            "cpu",
+            "--data",
+            s(&data),
+            "--out",
+            s(&out),
+        ];
         a.extend(extra.iter().copied());
         let (ok, _, err) = run(&a);
         assert!(ok, "{file}: {err}");
         let sum: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-        assert!(sum["best"]["val_accuracy"].as_f64().unwrap() > floor, "{file}: {sum}");
-        assert!(sum["test_accuracy"].as_f64().unwrap() > floor - 0.05, "{file}: {sum}");
-        let (ok, _, err) = run(&["search", "--strategy", "tpe", "--trials", "24", "--epochs", "10", "--device", "cpu", "--out", s(&out), "--resume"]);
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        assert!(
+            sum["best"]["val_accuracy"].as_f64().unwrap() > floor,
+            "{file}: {sum}"
+        );
+        assert!(
+            sum["test_accuracy"].as_f64().unwrap() > floor - 0.05,
+            "{file}: {sum}"
+        );
+        let (ok, _, err) = run(&[
+            "search",
+            "--strategy",
+            "tpe",
+            "--trials",
+            "24",
+            "--epochs",
+            "10",
+            "--device",
+            "cpu",
+            "--out",
+            s(&out),
+            "--resume",
+        ]);
         assert!(ok, "{file} resume: {err}");
         let (ok, _, err) = run(&["report", s(&out)]);
         assert!(ok, "{file} report: {err}");
-        let (ok, _, err) = run(&["export", "optuna", s(&out), "--out", s(&tmp.path().join(format!("{file}.log")))]);
+        let (ok, _, err) = run(&[
+            "export",
+            "optuna",
+            s(&out),
+            "--out",
+            s(&tmp.path().join(format!("{file}.log"))),
+        ]);
         assert!(ok, "{file} export: {err}");
-        let (ok, _, err) = run(&["predict", "--model", s(&out.join("best")), "--data", s(&data), "--out", s(&tmp.path().join(format!("{file}.pred.csv")))]);
+        let (ok, _, err) = run(&[
+            "predict",
+            "--model",
+            s(&out.join("best")),
+            "--data",
+            s(&data),
+            "--out",
+            s(&tmp.path().join(format!("{file}.pred.csv"))),
+        ]);
         assert!(ok, "{file} predict: {err}");
     }
-    let bc = sklearn_data("breast_cancer.csv");
-    for (strategy, extra) in [
-        ("random", vec!["--trials", "6", "--epochs", "4"]),
-        ("grid", vec!["--trials", "6", "--epochs", "3"]),
-        ("hyperband", vec!["--max-epochs", "4", "--iterations", "1"]),
-        ("tpe", vec!["--trials", "8", "--epochs", "3", "--startup-trials", "4"]),
-        ("bohb", vec!["--max-epochs", "4", "--iterations", "1"]),
-        ("asha", vec!["--trials", "8", "--max-epochs", "4"]),
+    for (file, label) in [
+        ("digits.npz", vec![]),
+        ("breast_cancer.csv", vec!["--label", "target"]),
     ] {
-        let base: Vec<&str> = ["search", "--strategy", strategy, "--device", "cpu", "--cohort-size", "2"]
+        let bc = sklearn_data(file);
+        for (strategy, extra) in [
+            ("random", vec!["--trials", "6", "--epochs", "4"]),
+            ("grid", vec!["--trials", "6", "--epochs", "3"]),
+            ("hyperband", vec!["--max-epochs", "4", "--iterations", "1"]),
+            (
+                "tpe",
+                vec!["--trials", "8", "--epochs", "3", "--startup-trials", "4"],
+            ),
+            ("bohb", vec!["--max-epochs", "4", "--iterations", "1"]),
+            ("asha", vec!["--trials", "8", "--max-epochs", "4"]),
+        ] {
+            let base: Vec<&str> = [
+                "search",
+                "--strategy",
+                strategy,
+                "--device",
+                "cpu",
+                "--cohort-size",
+                "2",
+            ]
             .into_iter()
             .chain(extra.iter().copied())
             .collect();
-        let (whole, cut) = (tmp.path().join(format!("{strategy}-whole")), tmp.path().join(format!("{strategy}-cut")));
-        let mut a = base.clone();
-        a.extend(["--data", s(&bc), "--label", "target", "--out", s(&whole)]);
-        let (ok, _, err) = run(&a);
-        assert!(ok, "{strategy}: {err}");
-        let mut a = base.clone();
-        a.extend(["--data", s(&bc), "--label", "target", "--out", s(&cut)]);
-        let st = bin().args(&a).env("FASTFC_KILL_AFTER_RUNS", "2").output().unwrap();
-        assert!(!st.status.success(), "{strategy}: the kill");
-        let mut a = base.clone();
-        a.extend(["--out", s(&cut), "--resume"]);
-        let (ok, _, err) = run(&a);
-        assert!(ok, "{strategy} resume: {err}");
-        assert_eq!(journal(&whole), journal(&cut), "{strategy}");
+            let (whole, cut) = (
+                tmp.path().join(format!("{file}-{strategy}-whole")),
+                tmp.path().join(format!("{file}-{strategy}-cut")),
+            );
+            let mut a = base.clone();
+            a.extend(["--data", s(&bc), "--out", s(&whole)]);
+            a.extend(label.iter().copied());
+            let (ok, _, err) = run(&a);
+            assert!(ok, "{strategy}: {err}");
+            let mut a = base.clone();
+            a.extend(["--data", s(&bc), "--out", s(&cut)]);
+            a.extend(label.iter().copied());
+            let st = bin()
+                .args(&a)
+                .env("FASTFC_KILL_AFTER_RUNS", "2")
+                .output()
+                .unwrap();
+            assert!(!st.status.success(), "{strategy}: the kill");
+            let mut a = base.clone();
+            a.extend(["--out", s(&cut), "--resume"]);
+            let (ok, _, err) = run(&a);
+            assert!(ok, "{strategy} resume: {err}");
+            assert_eq!(journal(&whole), journal(&cut), "{file} {strategy}");
+        }
     }
 }
 

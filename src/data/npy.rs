@@ -242,7 +242,10 @@ fn read_features<R: Read>(r: R, what: &str, avail: u64) -> Result<Features> {
     }
     let n = shape[0];
     let Some(dim) = shape[1..].iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
-        return Err(bad(what, format!("shape {shape:?}: more values per row than any file holds")));
+        return Err(bad(
+            what,
+            format!("shape {shape:?}: more values per row than any file holds"),
+        ));
     };
     let image = shape.len() >= 3;
     let pixels = image

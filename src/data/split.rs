@@ -188,11 +188,10 @@ fn resize_images(l: &mut Loaded, s: usize) -> Result<()> {
         .into_iter()
         .flatten()
     {
-        p.x = p
-            .x
-            .chunks_exact(h * w)
-            .flat_map(|img| super::resize::resize(img, h, w, s, s))
-            .collect();
+        p.x =
+            p.x.chunks_exact(h * w)
+                .flat_map(|img| super::resize::resize(img, h, w, s, s))
+                .collect();
     }
     l.image = Some((s, s));
     l.dim = s * s;
