@@ -170,8 +170,8 @@ fn parse(
             // Reserve for the whole file from the first rows' length, so a large table grows
             // its buffer once instead of doubling past it.
             let per_row = rec.position().map_or(0, |p| p.byte()) / rows as u64;
-            if per_row > 0 {
-                let est = (file_len / per_row) as usize * 21 / 20;
+            if let Some(est) = file_len.checked_div(per_row) {
+                let est = est as usize * 21 / 20;
                 x.reserve(est.saturating_sub(rows) * cols.len());
             }
         }
