@@ -36,7 +36,8 @@ pub struct StudyConfig {
     pub image_size: usize,
     /// The search space's TOML (the default space's when none was given).
     pub space: String,
-    /// The data the study trains on (absent in studies of fastfc before 0.2, which are refused).
+    /// The data the study trains on (absent in studies made before fastfc recorded it: those are
+    /// refused on --resume, with a message saying so).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<crate::data::DataRecord>,
     /// TPE and BOHB settings (absent for the other strategies).

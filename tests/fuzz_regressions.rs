@@ -17,6 +17,35 @@ fn load(p: &Path) -> String {
     .to_string()
 }
 
+/// An `.npy` file of format `version` (1: 2-byte header length, 2: 4-byte) with header
+/// `dict` (padded as numpy pads it) and then `body`.
+fn npy(version: u8, dict: &str, body: &[u8]) -> Vec<u8> {
+    let len_bytes = if version == 1 { 2 } else { 4 };
+    let mut h = dict.to_string();
+    while (8 + len_bytes + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut b = b"\x93NUMPY".to_vec();
+    b.extend_from_slice(&[version, 0]);
+    if version == 1 {
+        b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    } else {
+        b.extend_from_slice(&(h.len() as u32).to_le_bytes());
+    }
+    b.extend_from_slice(h.as_bytes());
+    b.extend_from_slice(body);
+    b
+}
+
+/// Loads `b` as both arrays of a `.npy` folder; the error.
+fn load_as_folder(b: &[u8]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("x_train.npy"), b).unwrap();
+    std::fs::write(tmp.path().join("y_train.npy"), b).unwrap();
+    load(tmp.path())
+}
+
 /// IDX dimensions whose product overflows: a multiplication that wrapped let a 28-byte file
 /// pass the length check with dims no buffer had.
 #[test]
@@ -36,19 +65,12 @@ fn idx_dimensions_that_overflow_are_refused() {
 /// overflows.
 #[test]
 fn an_npy_row_width_that_overflows_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut h = "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4294967296, 4294967296), }"
-        .to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut b = b"\x93NUMPY\x01\x00".to_vec();
-    b.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    b.extend_from_slice(h.as_bytes());
-    std::fs::write(tmp.path().join("x_train.npy"), &b).unwrap();
-    std::fs::write(tmp.path().join("y_train.npy"), &b).unwrap();
-    let e = load(tmp.path());
+    let b = npy(
+        1,
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4294967296, 4294967296), }",
+        &[],
+    );
+    let e = load_as_folder(&b);
     assert!(e.contains("more values per row"), "{e}");
 }
 
@@ -56,26 +78,19 @@ fn an_npy_row_width_that_overflows_is_refused() {
 /// allocated for it (a 200-byte file declaring 4·10^12 floats would abort on the allocation).
 #[test]
 fn an_npy_header_claiming_more_than_the_file_is_refused_before_allocating() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut h =
-        "{'descr': '<f4', 'fortran_order': True, 'shape': (1000000, 1000000), }".to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut b = b"\x93NUMPY\x01\x00".to_vec();
-    b.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    b.extend_from_slice(h.as_bytes());
-    b.extend_from_slice(&[0; 64]);
-    std::fs::write(tmp.path().join("x_train.npy"), &b).unwrap();
-    std::fs::write(tmp.path().join("y_train.npy"), &b).unwrap();
-    let e = load(tmp.path());
+    let b = npy(
+        1,
+        "{'descr': '<f4', 'fortran_order': True, 'shape': (1000000, 1000000), }",
+        &[0; 64],
+    );
+    let e = load_as_folder(&b);
     assert!(
         e.contains("truncated: its header declares shape [1000000, 1000000]"),
         "{e}"
     );
     // The same inside an npz, whose entry says it inflates to 4 GB: bounded by what its
     // compressed bytes can inflate to.
+    let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("bomb.npz");
     let f = std::fs::File::create(&p).unwrap();
     let mut z = zip::ZipWriter::new(f);
@@ -98,65 +113,42 @@ fn an_npy_header_claiming_more_than_the_file_is_refused_before_allocating() {
 /// out-of-memory, malloc(1431212918)); the length is checked first now.
 #[test]
 fn an_npy_header_length_beyond_the_file_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let b = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz-npy-huge-header.npy"),
-    )
-    .unwrap();
-    std::fs::write(tmp.path().join("x_train.npy"), &b).unwrap();
-    std::fs::write(tmp.path().join("y_train.npy"), &b).unwrap();
-    let e = load(tmp.path());
+    let e = load_as_folder(&fixture("fuzz-npy-huge-header.npy"));
     assert!(
         e.contains("x_train.npy") && e.contains("its header claims 1431212918 bytes"),
         "{e}"
     );
 }
 
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
+}
+
 /// Fuzz finding (npy target, 2026-12-03): a header of deeply nested brackets kept npyz's
 /// backtracking header parser busy for minutes (a hang, not a crash; the fuzzer's input is
 /// tests/fixtures/fuzz-npy-nested-header.npy); such headers are refused before it sees them,
-/// as are headers longer than numpy's own 10,000-byte limit.
+/// as are headers longer than numpy's own 10,000-byte limit. The messages are fastfc's own:
+/// the header never reached npyz's parser.
 #[test]
 fn an_npy_header_nested_deep_or_too_long_is_refused_at_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let found = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz-npy-nested-header.npy"),
-    )
-    .unwrap();
-    std::fs::write(tmp.path().join("x_train.npy"), &found).unwrap();
-    std::fs::write(tmp.path().join("y_train.npy"), &found).unwrap();
-    let e = load(tmp.path());
+    let e = load_as_folder(&fixture("fuzz-npy-nested-header.npy"));
     assert!(e.contains("its header nests 84 deep"), "{e}");
-    for (body, says) in [
-        (
-            format!(
-                "{{'descr': '<f4', 'shape': {}1{}, }}",
-                "([".repeat(200),
-                "])".repeat(200)
-            ),
-            "nests 401 deep",
-        ),
-        (
-            format!(
-                "{{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }}{}",
-                " ".repeat(20_000)
-            ),
-            "numpy reads at most 10000",
-        ),
-    ] {
-        let mut h = body;
-        while (12 + h.len() + 1) % 64 != 0 {
-            h.push(' ');
-        }
-        h.push('\n');
-        let mut b = b"\x93NUMPY\x02\x00".to_vec();
-        b.extend_from_slice(&(h.len() as u32).to_le_bytes());
-        b.extend_from_slice(h.as_bytes());
-        b.extend_from_slice(&[0; 8]);
-        std::fs::write(tmp.path().join("x_train.npy"), &b).unwrap();
-        std::fs::write(tmp.path().join("y_train.npy"), &b).unwrap();
-        // The message is fastfc's own: the header never reached npyz's parser.
-        let e = load(tmp.path());
-        assert!(e.contains(says), "{e}");
-    }
+    let deep = format!(
+        "{{'descr': '<f4', 'shape': {}1{}, }}",
+        "([".repeat(200),
+        "])".repeat(200)
+    );
+    let e = load_as_folder(&npy(2, &deep, &[0; 8]));
+    assert!(e.contains("nests 401 deep"), "{e}");
+    let long = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }}{}",
+        " ".repeat(20_000)
+    );
+    let e = load_as_folder(&npy(2, &long, &[0; 8]));
+    assert!(e.contains("numpy reads at most 10000"), "{e}");
 }

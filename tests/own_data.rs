@@ -1206,19 +1206,32 @@ fn sklearn_digits_breast_cancer_and_wine_end_to_end() {
     }
 }
 
-/// A study's journal without its timing fields, by run id.
-fn journal(d: &Path) -> Vec<serde_json::Value> {
-    let mut v: Vec<serde_json::Value> = std::fs::read_to_string(d.join("journal.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut r: serde_json::Value = serde_json::from_str(l).unwrap();
-            for k in ["seconds", "study_seconds", "study_epochs"] {
-                r.as_object_mut().unwrap().remove(k);
-            }
-            r
-        })
-        .collect();
-    v.sort_by_key(|r| r["request"]["run_id"].as_u64());
-    v
+use common::journal_records as journal;
+
+/// A study from before fastfc recorded its data (its space a Debug string, no data record) is
+/// refused on --resume with a message that says so, not a TOML parse error.
+#[test]
+fn an_older_study_is_refused_on_resume_saying_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("old");
+    std::fs::create_dir(&dir).unwrap();
+    let old = serde_json::json!({
+        "strategy": "hyperband", "seed": 42, "trials": null, "epochs": 10, "max_epochs": 10,
+        "factor": 3, "iterations": 2, "patience": 3, "batch_size": 32, "image_size": 8,
+        "space": format!("{:?}", fastfc::space::SearchSpace::default()),
+    });
+    std::fs::write(dir.join("study.json"), old.to_string()).unwrap();
+    let (ok, _, err) = run(&[
+        "search",
+        "--device",
+        "cpu",
+        "--out",
+        s(&dir),
+        "--resume",
+        "--dry-run",
+    ]);
+    assert!(
+        !ok && err.contains("made by an older fastfc") && err.contains("--resume"),
+        "{err}"
+    );
 }

@@ -47,22 +47,7 @@ fn search_args(out: &Path, space: &Path) -> Vec<String> {
     .collect()
 }
 
-/// The journal's records without timing fields, sorted by run id.
-fn records(dir: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
-    let mut v: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| {
-            let mut r: serde_json::Value = serde_json::from_str(l).unwrap();
-            for k in ["seconds", "study_seconds", "study_epochs"] {
-                r.as_object_mut().unwrap().remove(k);
-            }
-            r
-        })
-        .collect();
-    v.sort_by_key(|r| r["run_id"].as_u64().unwrap());
-    v
-}
+use common::journal_records as records;
 
 fn journal_lines(dir: &Path) -> usize {
     std::fs::read_to_string(dir.join("journal.jsonl")).map_or(0, |t| t.lines().count())

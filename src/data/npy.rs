@@ -254,26 +254,18 @@ fn read_features<R: Read>(r: R, what: &str, avail: u64) -> Result<Features> {
     let mut x = vec![0f32; n * dim];
     each_value(npy, what, |k, v| {
         let i = if fortran { c_index(k, &shape) } else { k };
+        let at = |why: String| {
+            let (r, c) = (i / dim.max(1), i % dim.max(1));
+            bad(what, format!("row {r}, column {c}: {why}"))
+        };
         if !v.is_finite() {
-            return Err(bad(
-                what,
-                format!(
-                    "row {}, column {}: {v}; expected finite numbers (fill or drop missing values first)",
-                    i / dim.max(1),
-                    i % dim.max(1)
-                ),
-            ));
+            return Err(at(format!(
+                "{v}; expected finite numbers (fill or drop missing values first)"
+            )));
         }
         let f = if pixels { v as f32 / 255.0 } else { v as f32 };
         if !f.is_finite() {
-            return Err(bad(
-                what,
-                format!(
-                    "row {}, column {}: {v:e} is out of float32's range",
-                    i / dim.max(1),
-                    i % dim.max(1)
-                ),
-            ));
+            return Err(at(format!("{v:e} is out of float32's range")));
         }
         x[i] = f;
         Ok(())

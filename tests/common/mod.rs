@@ -103,3 +103,21 @@ pub fn embedded_subset(n_train: usize, n_val: usize) -> std::sync::Arc<fastfc::d
     d.val.y.truncate(n_val);
     std::sync::Arc::new(d)
 }
+
+/// A study's journal records without their timing fields, sorted by run id: what an
+/// interrupted and resumed study must equal of an uninterrupted one.
+pub fn journal_records(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+    let mut v: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| {
+            let mut r: serde_json::Value = serde_json::from_str(l).unwrap();
+            for k in ["seconds", "study_seconds", "study_epochs"] {
+                r.as_object_mut().unwrap().remove(k);
+            }
+            r
+        })
+        .collect();
+    v.sort_by_key(|r| r["run_id"].as_u64().unwrap());
+    v
+}
