@@ -14,6 +14,34 @@ use crate::data::Dataset;
 use crate::error::Result;
 use crate::model::{TrialSpec, TrialState};
 
+/// Refuses a trial whose input or output layer does not fit the data (every backend's `load`).
+pub fn check_fits(backend: &str, spec: &TrialSpec, data: &Dataset) -> Result<()> {
+    if spec.classes != data.n_classes() {
+        return Err(crate::error::Error::backend(
+            backend,
+            format!(
+                "trial {} has {} outputs, the data has {} classes",
+                spec.id,
+                spec.classes,
+                data.n_classes()
+            ),
+        ));
+    }
+    if spec.inputs != data.dim() {
+        return Err(crate::error::Error::backend(
+            backend,
+            format!(
+                "trial {} expects {} inputs, the data has {} ({})",
+                spec.id,
+                spec.inputs,
+                data.dim(),
+                data.shape_label()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// One trial's training statistics over one epoch (over the steps it took before diverging).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct TrainStats {

@@ -75,11 +75,7 @@ fn read_rows(path: &Path, cfg: &ModelConfig) -> Result<(Vec<f32>, Option<Vec<Str
     }
     // Images larger than the model's: resize them as training did.
     if s > 0 && shape.len() == 2 && shape[0] >= s && shape[1] >= s {
-        let (h, w) = (shape[0], shape[1]);
-        let out: Vec<f32> = x
-            .chunks_exact(h * w)
-            .flat_map(|img| crate::data::resize::resize(img, h, w, s, s))
-            .collect();
+        let out = crate::data::resize::resize_stack(&x, shape[0], shape[1], s);
         return Ok((out, None));
     }
     Err(Error::file(

@@ -91,6 +91,13 @@ pub fn resize(img: &[f32], h: usize, w: usize, out_h: usize, out_w: usize) -> Ve
     out
 }
 
+/// Resizes each (h, w) image of a stack of f32 images (row-major, one after another) to (s, s).
+pub fn resize_stack(x: &[f32], h: usize, w: usize, s: usize) -> Vec<f32> {
+    x.chunks_exact(h * w)
+        .flat_map(|img| resize(img, h, w, s, s))
+        .collect()
+}
+
 /// Scales u8 pixels to [0, 1] (÷255 in f32, as the seed does) and resizes each (h, w) image of a
 /// stack to (s, s). Returns `n × s²` floats.
 pub fn preprocess_stack(pixels: &[u8], n: usize, h: usize, w: usize, s: usize) -> Vec<f32> {

@@ -188,10 +188,7 @@ fn resize_images(l: &mut Loaded, s: usize) -> Result<()> {
         .into_iter()
         .flatten()
     {
-        p.x =
-            p.x.chunks_exact(h * w)
-                .flat_map(|img| super::resize::resize(img, h, w, s, s))
-                .collect();
+        p.x = super::resize::resize_stack(&p.x, h, w, s);
     }
     l.image = Some((s, s));
     l.dim = s * s;
@@ -228,22 +225,15 @@ pub fn assemble(mut l: Loaded, opts: &DataOptions) -> Result<Dataset> {
             format!("{k} classes; fastfc takes 2..={MAX_CLASSES} (is the label column a feature?)"),
         ));
     }
-    for (p, flag) in [(&l.val, "--val-fraction"), (&l.test, "--test-fraction")] {
-        let given = if flag == "--val-fraction" {
-            opts.val_fraction
-        } else {
-            opts.test_fraction
-        };
+    for (p, given, flag, what) in [
+        (&l.val, opts.val_fraction, "--val-fraction", "validation"),
+        (&l.test, opts.test_fraction, "--test-fraction", "test"),
+    ] {
         if let (Some(p), Some(_)) = (p, given) {
             return Err(Error::flag(
                 flag,
                 format!(
-                    "the data brings its own {} split ({}); it is used as given",
-                    if flag == "--val-fraction" {
-                        "validation"
-                    } else {
-                        "test"
-                    },
+                    "the data brings its own {what} split ({}); it is used as given",
                     p.path.display()
                 ),
             ));

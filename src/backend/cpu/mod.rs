@@ -549,29 +549,7 @@ impl Backend for CpuBackend {
 
     fn load(&self, trials: Vec<(TrialSpec, TrialState)>) -> Result<CpuCohort> {
         for (spec, _) in &trials {
-            if spec.classes != self.data.n_classes() {
-                return Err(Error::backend(
-                    "cpu",
-                    format!(
-                        "trial {} has {} outputs, the data has {} classes",
-                        spec.id,
-                        spec.classes,
-                        self.data.n_classes()
-                    ),
-                ));
-            }
-            if spec.inputs != self.data.dim() {
-                return Err(Error::backend(
-                    "cpu",
-                    format!(
-                        "trial {} expects {} inputs, the data has {} ({})",
-                        spec.id,
-                        spec.inputs,
-                        self.data.dim(),
-                        self.data.shape_label()
-                    ),
-                ));
-            }
+            super::check_fits("cpu", spec, &self.data)?;
         }
         Ok(CpuCohort {
             trials: trials

@@ -713,28 +713,7 @@ impl Backend for CudaBackend {
         // Group by depth, keeping the caller's order inside each group.
         let mut by_depth: Vec<(usize, Vec<usize>)> = vec![];
         for (i, (spec, _)) in trials.iter().enumerate() {
-            if spec.classes != self.data.n_classes() {
-                return Err(Error::backend(
-                    "cuda",
-                    format!(
-                        "trial {} has {} outputs, the data has {} classes",
-                        spec.id,
-                        spec.classes,
-                        self.data.n_classes()
-                    ),
-                ));
-            }
-            if spec.inputs != self.data.dim() {
-                return Err(Error::backend(
-                    "cuda",
-                    format!(
-                        "trial {} expects {} inputs, the data has {}",
-                        spec.id,
-                        spec.inputs,
-                        self.data.dim()
-                    ),
-                ));
-            }
+            crate::backend::check_fits("cuda", spec, &self.data)?;
             let d = spec.hp.hidden.len();
             match by_depth.iter_mut().find(|(dd, _)| *dd == d) {
                 Some((_, v)) => v.push(i),
