@@ -140,25 +140,30 @@ pub fn cpu_name() -> String {
 /// `fastfc devices`: the CPU, then every CUDA device (name, capability, memory, driver) or the
 /// reason there is none.
 pub fn list() {
-    println!(
-        "cpu     {} ({} cores available, {} threads in use)",
+    print!("{}", describe());
+}
+
+/// What `fastfc devices` prints: the CPU, each CUDA device (or why there is none), the kernels.
+pub fn describe() -> String {
+    let mut out = format!(
+        "cpu     {} ({} cores available, {} threads in use)\n",
         cpu_name(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         rayon::current_num_threads()
     );
     match probe() {
-        Err(why) => println!("cuda    unavailable: {why}"),
+        Err(why) => out += &format!("cuda    unavailable: {why}\n"),
         Ok(n) => {
             for i in 0..n {
                 match CudaGpu::open(i) {
-                    Ok(g) => println!("cuda    {}", g.info),
-                    Err(e) => println!("cuda:{i}  unusable: {e}"),
+                    Ok(g) => out += &format!("cuda    {}\n", g.info),
+                    Err(e) => out += &format!("cuda:{i}  unusable: {e}\n"),
                 }
             }
         }
     }
-    println!(
-        "kernels {} compiled for sm_75, sm_80, sm_86, sm_89, sm_90 (+ compute_75 PTX){}",
+    out += &format!(
+        "kernels {} compiled for sm_75, sm_80, sm_86, sm_89, sm_90 (+ compute_75 PTX){}\n",
         crate::kernels::KERNELS.len(),
         if cfg!(feature = "emu") {
             "; emulated executor built in (--device emu)"
@@ -166,4 +171,5 @@ pub fn list() {
             ""
         }
     );
+    out
 }

@@ -20,6 +20,13 @@ pub enum Error {
     /// A command-line flag has a value fastfc cannot use.
     #[error("{flag}: {msg}")]
     Flag { flag: String, msg: String },
+    /// A flag (or argument) names a file or folder that already holds what would be written;
+    /// fastfc never overwrites silently.
+    #[error("{flag}: {msg}")]
+    Exists { flag: String, msg: String },
+    /// The user asked the run to stop (Ctrl-C in Python); what finished is journaled.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     /// A search-space file has a key with a bad value.
     #[error("{}: key `{key}`: {msg}", path.display())]
     Space {

@@ -20,6 +20,7 @@ pub mod kernels;
 pub mod profile;
 pub mod progress;
 pub mod report;
+pub mod search;
 pub mod space;
 pub mod strategy;
 pub mod study;

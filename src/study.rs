@@ -56,6 +56,7 @@ impl StudyConfig {
             batch_size: self.batch_size,
             patience: self.patience,
             seed: self.seed,
+            stop: Default::default(),
         }
     }
 }
@@ -93,6 +94,11 @@ pub trait StudyUi: Sync {
     fn cohort_start(&mut self, _runs: usize, _first_epoch: usize, _last_epoch: usize) {}
     fn steps(&self, _n: u64) {}
     fn run_done(&mut self, _r: &RunRecord, _replayed: bool) {}
+    /// The front end's stop request (Ctrl-C in Python), checked before each cohort and each
+    /// epoch: a stopped study has journaled every run that finished, and `--resume` goes on.
+    fn stop(&self) -> crate::train::Stop {
+        crate::train::Stop::default()
+    }
 }
 
 pub struct NoUi;
@@ -156,10 +162,10 @@ pub fn prepare_dir(dir: &Path, cfg: &StudyConfig, resume: bool) -> Result<()> {
     let study = dir.join("study.json");
     if study.exists() {
         if !resume {
-            return Err(Error::flag(
-                "--out",
-                format!("{}: already holds a study; pass --resume to continue it, or choose another folder", dir.display()),
-            ));
+            return Err(Error::Exists {
+                flag: "--out".into(),
+                msg: format!("{}: already holds a study; pass --resume to continue it, or choose another folder", dir.display()),
+            });
         }
         let text = std::fs::read_to_string(&study).map_err(|e| Error::io(&study, e))?;
         let old: StudyConfig = serde_json::from_str(&text)
@@ -277,14 +283,15 @@ pub fn run<B: Backend>(
             cohort_size,
             |rid| journal::read_checkpoint(dir, rid),
         )?;
+        let stop = ui.stop();
         for ((first, last), group) in groups {
+            stop.check(|| format!("stopped before a cohort of {} runs", group.len()))?;
             ui.cohort_start(group.len(), first, last);
             let (reqs, jobs): (Vec<RunRequest>, Vec<TrialJob>) = group.into_iter().unzip();
             let shared: &dyn StudyUi = &*ui;
-            let outcomes =
-                train_cohort(backend, jobs, &cfg.train_config(last), &mut |_| {}, &|n| {
-                    shared.steps(n)
-                })?;
+            let mut tc = cfg.train_config(last);
+            tc.stop = stop.clone();
+            let outcomes = train_cohort(backend, jobs, &tc, &mut |_| {}, &|n| shared.steps(n))?;
             let mut obs = vec![];
             for (q, o) in reqs.into_iter().zip(outcomes) {
                 journal::write_checkpoint(dir, q.run_id, &o.checkpoint)?;
@@ -447,7 +454,7 @@ pub fn finish_with<B: Backend>(
             best.request.run_id
         );
         (old.test_accuracy, old.test_loss)
-    } else if best.best_epoch > 0 {
+    } else if best.best_epoch > 0 && !backend.data().test.is_empty() {
         let c = backend.load(vec![(spec, state)])?;
         let t = backend.evaluate(&c, SplitId::Test, &[true])?[0];
         TEST_SCORES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

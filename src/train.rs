@@ -21,6 +21,33 @@ pub struct TrainConfig {
     pub patience: Option<usize>,
     /// Study seed: the batch order of epoch e is derived from (seed, e).
     pub seed: u64,
+    /// Raised by a front end to stop (Python's KeyboardInterrupt): the trainer checks it before
+    /// each epoch and returns [`Error::Interrupted`], so a cohort stops within one epoch and
+    /// nothing unfinished is journaled.
+    pub stop: Stop,
+}
+
+/// A request to stop, shared between a front end's thread and the trainer's.
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Option<std::sync::Arc<std::sync::atomic::AtomicBool>>);
+
+impl Stop {
+    /// A flag that [`Stop::requested`] reads.
+    pub fn new(flag: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Self {
+        Stop(Some(flag))
+    }
+    pub fn requested(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+    }
+    /// `Err(Interrupted)` once a stop was requested.
+    pub fn check(&self, what: impl FnOnce() -> String) -> Result<()> {
+        if self.requested() {
+            return Err(Error::Interrupted(what()));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,6 +233,12 @@ fn train_whole<B: Backend>(
         if !active.iter().any(|&a| a) {
             break;
         }
+        cfg.stop.check(|| {
+            format!(
+                "stopped before epoch {} of a cohort of {n} trials; its runs were not journaled",
+                e + 1
+            )
+        })?;
         let order = epoch_order(cfg.seed, e, n_train);
         let tr = {
             let _r = crate::profile::range(format_args!("epoch {} ({n} trials)", e + 1));

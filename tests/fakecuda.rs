@@ -403,6 +403,7 @@ fn planted_faults_out_of_memory_splits_the_cohort_and_a_failed_launch_is_named()
         batch_size: 32,
         patience: None,
         seed: 3,
+        stop: Default::default(),
     };
     let backend = CudaBackend::new(data.clone(), AnyGpu::Cuda(g.clone())).unwrap();
     // Trains the 4 jobs, returning the outcomes and the size of each cohort the trainer started.

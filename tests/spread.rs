@@ -46,6 +46,7 @@ fn cfg(epochs: usize) -> TrainConfig {
         batch_size: 32,
         patience: Some(1),
         seed: 3,
+        stop: Default::default(),
     }
 }
 

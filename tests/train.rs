@@ -41,6 +41,7 @@ fn cfg(epochs: usize, patience: Option<usize>) -> TrainConfig {
         batch_size: 32,
         patience,
         seed: 42,
+        stop: Default::default(),
     }
 }
 

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::backend::Backend;
-use crate::cli::{SearchArgs, StrategyName};
+use crate::cli::SearchArgs;
 use crate::data::batches::steps_per_epoch;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::results::journal::RunRecord;
+use crate::search::{self, Search};
 use crate::space::SearchSpace;
-use crate::strategy::tpe::{Tpe, TpeSettings};
+use crate::strategy::tpe::Tpe;
 use crate::strategy::{asha::Asha, grid, hyperband::Hyperband, random, Strategy};
 use crate::study::{self, StudyConfig, StudyUi};
 
@@ -140,152 +141,48 @@ pub fn strategy_for(
     })
 }
 
-/// `--cohort-size`, or its default: 32, and 8 for TPE and ASHA (whose proposals learn from
-/// each cohort).
-fn cohort_size(a: &SearchArgs) -> usize {
-    a.cohort_size.unwrap_or(match a.strategy {
-        StrategyName::Tpe | StrategyName::Asha => 8,
-        _ => 32,
+/// The library's [`Search`] for these flags.
+fn settings(a: &SearchArgs, out: PathBuf) -> Result<Search> {
+    let space = match &a.space {
+        Some(p) => Some((
+            std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
+            p.clone(),
+        )),
+        None => None,
+    };
+    Ok(Search {
+        strategy: a.strategy,
+        seed: a.common.seed,
+        trials: a.trials,
+        epochs: a.epochs,
+        max_epochs: a.max_epochs,
+        factor: a.factor,
+        iterations: a.iterations,
+        min_epochs: a.min_epochs,
+        startup_trials: a.startup_trials,
+        ei_candidates: a.ei_candidates,
+        random_fraction: a.random_fraction,
+        cohort_size: a.cohort_size,
+        patience: a.patience,
+        batch_size: a.common.batch_size,
+        space,
+        out,
+        resume: a.resume && a.shared.study.is_none(),
     })
-}
-
-/// The model's settings of a TPE or BOHB study (None for the others).
-fn tpe_settings(a: &SearchArgs) -> Option<TpeSettings> {
-    match a.strategy {
-        StrategyName::Tpe => Some(TpeSettings {
-            batch: cohort_size(a),
-            startup_trials: a.startup_trials.unwrap_or(10),
-            candidates: a.ei_candidates.unwrap_or(24),
-            random_fraction: 0.0,
-        }),
-        // BOHB's proposals do not depend on the cohort size.
-        StrategyName::Bohb => Some(TpeSettings {
-            batch: 0,
-            startup_trials: 0,
-            candidates: a.ei_candidates.unwrap_or(64),
-            random_fraction: a.random_fraction.unwrap_or(1.0 / 3.0),
-        }),
-        _ => None,
-    }
-}
-
-/// Refuses a flag that the chosen strategy does not take (it would be silently ignored).
-fn check_strategy_flags(a: &SearchArgs) -> Result<()> {
-    for flag in a.given_strategy_flags() {
-        let (_, takes) = crate::cli::STRATEGY_FLAGS
-            .iter()
-            .find(|(f, _)| *f == flag)
-            .expect("a listed flag");
-        if !takes.contains(&a.strategy) {
-            let names: Vec<&str> = takes.iter().map(|s| s.name()).collect();
-            let instead = match flag {
-                "--epochs" => "; Hyperband, BOHB and ASHA take --max-epochs",
-                "--max-epochs" => "; random, grid and TPE take --epochs",
-                _ => "",
-            };
-            return Err(Error::flag(
-                flag,
-                format!(
-                    "does not apply to --strategy {} (only to {}){instead}",
-                    a.strategy.name(),
-                    names.join(", ")
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The settings a study folder holds, if it has them.
-fn stored_config(out: &Path) -> Result<Option<StudyConfig>> {
-    let p = out.join("study.json");
-    if !p.exists() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| Error::file(&p, format!("not a fastfc study config: {e}")))
 }
 
 pub fn run(a: &SearchArgs) -> Result<()> {
     crate::device::init_threads(a.common.threads)?;
-    check_strategy_flags(a)?;
-    let epochs = a.epochs.unwrap_or(10);
-    if epochs == 0 {
-        return Err(Error::flag("--epochs", "0: expected at least 1"));
-    }
-    if a.cohort_size == Some(0) {
-        return Err(Error::flag("--cohort-size", "0: expected at least 1"));
-    }
-    if a.common.batch_size == 0 {
-        return Err(Error::flag("--batch-size", "0: expected at least 1"));
-    }
     let name = a.strategy.name();
     let out = a
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-seed{}", a.common.seed)));
-    // A resumed study keeps its space and data unless the flags name them again (and then they
-    // must be the same).
-    let stored = if a.resume && a.shared.study.is_none() {
-        stored_config(&out)?
-    } else {
-        None
-    };
-    let (space_text, space_path) = match (&a.space, &stored) {
-        (Some(p), _) => (
-            std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
-            p.clone(),
-        ),
-        (None, Some(old)) => (old.space.clone(), out.join("study.json").join("space")),
-        (None, None) => (
-            crate::space::DEFAULT_TOML.to_string(),
-            PathBuf::from("<default space>"),
-        ),
-    };
-    let older = |out: &Path| {
-        Error::flag(
-            "--resume",
-            format!(
-                "{}: the study was made by an older fastfc (its study.json holds no search-space TOML and no data record), which this version cannot continue; start a new study in another folder",
-                out.display()
-            ),
-        )
-    };
-    let (space_text, space) = match (&stored, SearchSpace::parse(&space_path, &space_text)) {
-        (Some(old), Ok(sp)) if a.space.is_some() => {
-            // The same space spelled otherwise (comments, order) is the same space.
-            match SearchSpace::parse(&space_path, &old.space) {
-                Ok(o) if o == sp => (old.space.clone(), sp),
-                Ok(_) => (space_text, sp),
-                Err(_) => return Err(older(&out)),
-            }
-        }
-        (Some(old), Err(_)) if a.space.is_none() && old.data.is_none() => return Err(older(&out)),
-        (_, r) => (space_text.clone(), r?),
-    };
-    let mut cfg = StudyConfig {
-        strategy: name.to_string(),
-        seed: a.common.seed,
-        trials: a.trials,
-        epochs,
-        max_epochs: a.max_epochs.unwrap_or(10),
-        factor: a.factor.unwrap_or(3),
-        iterations: a.iterations.unwrap_or(2),
-        patience: (a.patience > 0).then_some(a.patience),
-        batch_size: a.common.batch_size,
-        image_size: 0,
-        space: space_text.clone(),
-        data: None,
-        tpe: tpe_settings(a),
-        asha: (a.strategy == StrategyName::Asha)
-            .then(|| (a.min_epochs.unwrap_or(1), cohort_size(a))),
-    };
-    let mut strategy = strategy_for(&cfg, &space, &space_path)?;
-    let plan = strategy.plan();
+    let s = settings(a, out.clone())?;
+    s.check_options(&|f| f.to_string())?;
+    let mut p = search::prepare(&s)?;
     if a.dry_run {
-        for l in &plan.lines {
+        for l in &p.plan.lines {
             println!("{l}");
         }
         return Ok(());
@@ -304,50 +201,33 @@ pub fn run(a: &SearchArgs) -> Result<()> {
             eprintln!("note: --resume is implied for a shared study: finished runs are never trained again");
         }
         let space_text = match &a.space {
-            Some(_) => space_text,
+            Some(_) => p.cfg.space.clone(),
             None => String::new(),
         };
         let data = Arc::new(super::load_data(&a.common.data, a.common.seed)?);
-        data.check_batch(cfg.batch_size)?;
+        data.check_batch(p.cfg.batch_size)?;
+        let mut cfg = p.cfg.clone();
         cfg.image_size = data.image_size();
         cfg.data = Some(data.record());
-        return shared(a, data, storage, study_name, &cfg, &space_text, &plan, &out);
+        return shared(a, data, storage, study_name, &cfg, &space_text, &p, &out);
     }
     let what = format!("study {}", out.display());
-    let data = match stored.as_ref().and_then(|o| o.data.as_ref()) {
+    let data = match p.stored_data() {
         Some(r) => super::load_recorded(&a.common.data, Some(r), &what)?,
         None => super::load_data(&a.common.data, a.common.seed)?,
     };
     let data = Arc::new(data);
-    data.check_batch(cfg.batch_size)?;
-    cfg.image_size = data.image_size();
-    cfg.data = Some(data.record());
+    data.check_batch(p.cfg.batch_size)?;
     // The device first: a --device that cannot be used leaves no study folder behind.
     let backend = crate::device::backend(&a.common.device, data.clone())?;
-    study::prepare_dir(&out, &cfg, a.resume)?;
-    println!(
-        "search: {} | {} runs planned, <= {} epochs | seed {} | {} | study in {}",
-        plan.lines[0],
-        plan.runs,
-        plan.epochs,
-        cfg.seed,
-        backend.name(),
-        out.display()
-    );
+    p.bind(&data)?;
+    println!("{}", p.header(&backend.name()));
     let mut ui = Ui::new(
-        &plan,
-        steps_per_epoch(data.train.len(), cfg.batch_size) as u64,
+        &p.plan,
+        steps_per_epoch(data.train.len(), p.cfg.batch_size) as u64,
     );
-    let records = study::run(
-        &backend,
-        strategy.as_mut(),
-        &cfg,
-        &out,
-        cohort_size(a),
-        &mut ui,
-    )?;
+    let (summary, records) = p.run(&backend, &mut ui)?;
     ui.bar.finish();
-    let summary = study::finish(&backend, &cfg, &out, &records)?;
     print_top(&records);
     let b = &summary.best;
     println!(
@@ -366,11 +246,11 @@ pub fn run(a: &SearchArgs) -> Result<()> {
         "{} runs of {} trials, {} epochs trained, {:.1}s wall on {}",
         summary.runs, summary.trials, summary.epochs_trained, summary.wall_seconds, summary.device
     );
-    let own = strategy.own_seconds();
+    let own = p.strategy.own_seconds();
     if own > 0.0 {
         println!(
             "{} spent {:.2}s proposing ({:.2}% of the wall time)",
-            strategy.name(),
+            p.strategy.name(),
             own,
             100.0 * own / summary.wall_seconds.max(1e-9)
         );
@@ -408,9 +288,10 @@ fn shared(
     study_name: &str,
     cfg: &StudyConfig,
     space_text: &str,
-    plan: &crate::strategy::Plan,
+    p: &search::Prepared,
     out: &Path,
 ) -> Result<()> {
+    let plan = &p.plan;
     let url = crate::results::postgres::PgUrl::parse(storage, "--storage")?;
     let backend = crate::device::backend(&a.common.device, data.clone())?;
     let mut study = crate::results::postgres::SharedStudy::open(
@@ -437,7 +318,7 @@ fn shared(
         &backend,
         &mut study,
         &|| strategy_for(cfg, &space, &space_path),
-        cohort_size(a),
+        p.cohort_size,
         &mut ui,
     )?;
     ui.bar.finish();

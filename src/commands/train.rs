@@ -62,14 +62,14 @@ pub fn run(a: &TrainArgs) -> Result<()> {
             .filter(|f| out.join(f).exists())
             .collect();
         if !held.is_empty() && !a.overwrite {
-            return Err(Error::flag(
-                "--out",
-                format!(
+            return Err(Error::Exists {
+                flag: "--out".into(),
+                msg: format!(
                     "{}: already holds a model ({}); pass --overwrite to replace it, or choose another folder",
                     out.display(),
                     held.join(", ")
                 ),
-            ));
+            });
         }
     }
     let data = Arc::new(super::load_data(&a.common.data, a.common.seed)?);
@@ -81,6 +81,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         batch_size: a.common.batch_size,
         patience: (a.patience > 0).then_some(a.patience),
         seed: a.common.seed,
+        stop: Default::default(),
     };
     println!(
         "train: hidden {:?} {} {} lr {} dropout {} | {} epochs, batch {}, patience {}, seed {} on {}",

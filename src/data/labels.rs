@@ -9,6 +9,8 @@ use std::collections::HashMap;
 pub struct Coder {
     index: HashMap<String, u32>,
     names: Vec<String>,
+    /// The names came already in class order (see [`Coder::ordered`]).
+    fixed: bool,
 }
 
 /// The classes, in class-id order, and the map from a reader's codes to class ids.
@@ -33,6 +35,20 @@ impl Coder {
         self.names.push(label.to_string());
         c
     }
+    /// Classes already numbered by the caller, in class-id order (the Python package hands over
+    /// numpy's `np.unique` order, which its `classes_` keeps): [`Coder::finish`] keeps it.
+    pub fn ordered(names: Vec<String>) -> Self {
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i as u32))
+            .collect();
+        Coder {
+            index,
+            names,
+            fixed: true,
+        }
+    }
     /// The code of an integer label.
     pub fn code_int(&mut self, v: i64) -> u32 {
         self.code(&v.to_string())
@@ -50,6 +66,12 @@ impl Coder {
     /// Orders the classes: by value when every label parses as a number, else as strings.
     pub fn finish(self) -> Classes {
         let mut order: Vec<u32> = (0..self.names.len() as u32).collect();
+        if self.fixed {
+            return Classes {
+                remap: order,
+                names: self.names,
+            };
+        }
         let nums: Option<Vec<f64>> = self
             .names
             .iter()

@@ -20,6 +20,7 @@ pub mod cache;
 pub mod embedded;
 pub mod idx;
 pub mod labels;
+pub mod memory;
 pub mod npy;
 pub mod resize;
 pub mod scale;
@@ -95,6 +96,8 @@ pub enum Origin {
     Embedded,
     /// A `.npz` file, a folder of `.npy` files or a CSV file.
     Arrays { path: PathBuf, format: &'static str },
+    /// Arrays handed over in memory (the Python package), described in words.
+    Memory(String),
 }
 
 impl std::fmt::Display for Origin {
@@ -112,6 +115,7 @@ impl std::fmt::Display for Origin {
                 "embedded 8x8 Fashion-MNIST (f16; no dataset files found, see `fastfc data info`)"
             ),
             Origin::Arrays { path, format } => write!(f, "{format} {}", path.display()),
+            Origin::Memory(what) => write!(f, "{what}"),
         }
     }
 }

@@ -257,6 +257,9 @@ pub fn assemble(mut l: Loaded, opts: &DataOptions) -> Result<Dataset> {
     } else {
         0.0
     };
+    // A caller that keeps its own test set (the Python package: the user scores it) asks for
+    // none with a test fraction of exactly 0, which the flags refuse.
+    let no_test = test.is_none() && opts.test_fraction == Some(0.0);
     let tf = if test.is_none() {
         opts.test_fraction.unwrap_or(DEFAULT_FRACTION)
     } else {
@@ -275,21 +278,30 @@ pub fn assemble(mut l: Loaded, opts: &DataOptions) -> Result<Dataset> {
     if val.is_none() {
         drawn.push(format!("validation {vf}"));
     }
-    if test.is_none() {
+    if test.is_none() && !no_test {
         drawn.push(format!("test {tf}"));
     }
     let how = if drawn.is_empty() {
-        "as given".to_string()
+        if no_test {
+            "as given, no test split (the caller keeps its own)".to_string()
+        } else {
+            "as given".to_string()
+        }
     } else {
         format!(
-            "{} of the {n} rows, stratified, seed {}",
+            "{} of the {n} rows, stratified, seed {}{}",
             drawn.join(" and "),
-            opts.seed
+            opts.seed,
+            if no_test {
+                "; no test split (the caller keeps its own)"
+            } else {
+                ""
+            }
         )
     };
     let (val, test) = (val.unwrap_or(dv), test.unwrap_or(dt));
     for (s, what) in [(&tr, "training"), (&val, "validation"), (&test, "test")] {
-        if s.is_empty() {
+        if s.is_empty() && !(no_test && what == "test") {
             return Err(Error::Data(format!(
                 "{name}: the {what} split is empty ({n} training rows, {k} classes); give more rows or other --val-fraction/--test-fraction"
             )));

@@ -66,6 +66,16 @@ impl ModelConfig {
 /// Writes `dir/model.safetensors` and `dir/config.json`.
 pub fn save(dir: &Path, cfg: &ModelConfig, params: &[f32]) -> Result<()> {
     std::fs::create_dir_all(dir).ctx_io(dir)?;
+    let path = dir.join("model.safetensors");
+    let bytes = to_bytes(cfg, params)?;
+    let tmp = path.with_extension("safetensors.tmp");
+    std::fs::write(&tmp, bytes).ctx_io(&tmp)?;
+    std::fs::rename(&tmp, &path).ctx_io(&path)?;
+    write_json(&dir.join("config.json"), cfg)
+}
+
+/// The model as the bytes of a `model.safetensors` file (config in its metadata).
+pub fn to_bytes(cfg: &ModelConfig, params: &[f32]) -> Result<Vec<u8>> {
     let spec = cfg.spec();
     let lay = spec.layout();
     if params.len() != lay.len {
@@ -101,10 +111,7 @@ pub fn save(dir: &Path, cfg: &ModelConfig, params: &[f32]) -> Result<()> {
     }
     let json = serde_json::to_string(cfg).expect("config serialises");
     let meta = Some(HashMap::from([(CONFIG_KEY.to_string(), json)]));
-    let path = dir.join("model.safetensors");
-    safetensors::serialize_to_file(views, meta, &path)
-        .map_err(|e| Error::file(&path, e.to_string()))?;
-    write_json(&dir.join("config.json"), cfg)
+    safetensors::serialize(views, meta).map_err(|e| Error::backend("save", e.to_string()))
 }
 
 /// Writes pretty JSON atomically (temp file + rename).
@@ -124,8 +131,13 @@ pub fn load(dir: &Path) -> Result<(ModelConfig, Vec<f32>)> {
         dir.join("model.safetensors")
     };
     let buf = std::fs::read(&path).ctx_io(&path)?;
-    let bad = |m: String| Error::file(&path, m);
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&buf)
+    from_bytes(&buf, &path)
+}
+
+/// Reads a model from the bytes of a `model.safetensors` file; `path` names it in errors.
+pub fn from_bytes(buf: &[u8], path: &Path) -> Result<(ModelConfig, Vec<f32>)> {
+    let bad = |m: String| Error::file(path, m);
+    let (_, meta) = safetensors::SafeTensors::read_metadata(buf)
         .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
     let json = meta
         .metadata()
@@ -139,7 +151,7 @@ pub fn load(dir: &Path) -> Result<(ModelConfig, Vec<f32>)> {
     let cfg: ModelConfig =
         serde_json::from_str(json).map_err(|e| bad(format!("`{CONFIG_KEY}` metadata: {e}")))?;
     cfg.hp.validate()?;
-    let st = safetensors::SafeTensors::deserialize(&buf).map_err(|e| bad(e.to_string()))?;
+    let st = safetensors::SafeTensors::deserialize(buf).map_err(|e| bad(e.to_string()))?;
     let lay: Layout = cfg.spec().layout();
     let mut params = vec![0f32; lay.len];
     for l in 0..lay.layers() {
