@@ -148,29 +148,6 @@ pub struct DataArgs {
     pub no_cache: bool,
 }
 
-impl SearchArgs {
-    /// The strategy-specific flags given on the command line.
-    pub fn given_strategy_flags(&self) -> Vec<&'static str> {
-        let given = [
-            self.trials.is_some(),
-            self.epochs.is_some(),
-            self.max_epochs.is_some(),
-            self.factor.is_some(),
-            self.min_epochs.is_some(),
-            self.iterations.is_some(),
-            self.startup_trials.is_some(),
-            self.ei_candidates.is_some(),
-            self.random_fraction.is_some(),
-        ];
-        STRATEGY_FLAGS
-            .iter()
-            .zip(given)
-            .filter(|(_, g)| *g)
-            .map(|((f, _), _)| *f)
-            .collect()
-    }
-}
-
 impl DataArgs {
     /// Whether any flag naming the data was given (else a resumed study or a model reloads the
     /// data it stored).

@@ -32,7 +32,9 @@ pub fn backend(d: &Device, data: Arc<Dataset>) -> Result<AnyBackend> {
                 AnyGpu::Cuda(g),
             )?))),
             Err(why) => {
-                eprintln!("note: --device auto: using the CPU ({why})");
+                // Said once per process (a Python session fits many models).
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| eprintln!("note: --device auto: using the CPU ({why})"));
                 Ok(AnyBackend::Cpu(CpuBackend::new(data)))
             }
         },

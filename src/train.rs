@@ -27,6 +27,24 @@ pub struct TrainConfig {
     pub stop: Stop,
 }
 
+impl TrainConfig {
+    /// One line saying what trains how, and where (`fastfc train`'s and `FCNNClassifier.fit`'s).
+    pub fn describe(&self, hp: &crate::model::Hyperparams, backend: &str) -> String {
+        format!(
+            "train: hidden {:?} {} {} lr {} dropout {} | {} epochs, batch {}, patience {}, seed {} on {backend}",
+            hp.hidden,
+            hp.activation,
+            hp.optimizer,
+            hp.learning_rate,
+            hp.dropout,
+            self.epochs,
+            self.batch_size,
+            self.patience.unwrap_or(0),
+            self.seed,
+        )
+    }
+}
+
 /// A request to stop, shared between a front end's thread and the trainer's.
 #[derive(Debug, Clone, Default)]
 pub struct Stop(Option<std::sync::Arc<std::sync::atomic::AtomicBool>>);

@@ -30,7 +30,7 @@ class Progress:
             tqdm = None
         if tqdm is not None:
             self.bar = tqdm(total=total, unit=unit, unit_scale=True, dynamic_ncols=True,
-                            file=sys.stderr)
+                            mininterval=0.5, file=sys.stderr)
 
     def steps(self, n: int) -> None:
         self.done += n

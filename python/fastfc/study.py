@@ -200,6 +200,8 @@ def search(x, y, *, validation_data=None, validation_split: Optional[float] = No
 
     The study is written to ``out`` (default ``runs/{strategy}-seed{seed}``), which must be new
     unless ``resume=True`` (then finished runs are read back, not trained again). ``callbacks``
+    ``verbose``: 0 silent, 1 a progress bar and the best run at the end, 2 also a line per
+    finished run (as the CLI prints). ``callbacks``
     are called with each finished run (a dict: run_id, trial_id, hp, status, val_accuracy,
     val_loss, epochs_trained, history, replayed, ...: the journal's record).
     Ctrl-C (KeyboardInterrupt) stops the engine within an epoch; every finished run is kept and
@@ -258,7 +260,7 @@ def search(x, y, *, validation_data=None, validation_split: Optional[float] = No
                 state["best"] = float(v)
             if replayed:
                 progress.steps(len(r["history"]) * state["per_epoch"])
-            if verbose >= 1:
+            if verbose >= 2:
                 progress.line(_run_line(r, state["done"], state["total"], state["best"], replayed))
             progress.message(f"runs {state['done']}/{state['total']} best {state['best']:.4f}")
             r["replayed"] = replayed

@@ -33,7 +33,7 @@ use serde::Deserialize;
 use fastfc::backend::cpu::CpuTrial;
 use fastfc::backend::{Backend, SplitId};
 use fastfc::cli::{Device, StrategyName};
-use fastfc::data::memory::{self, Arrays, Shape};
+use fastfc::data::memory::{self, Arrays, Shape, Validation};
 use fastfc::data::{DataOptions, Dataset, Scale};
 use fastfc::error::Error;
 use fastfc::model::{Hyperparams, TrialSpec, TrialState};
@@ -89,16 +89,16 @@ struct Features {
     rows: usize,
     dim: usize,
     image: Option<(usize, usize)>,
+    /// The rows `assign` marked 1 (a validation split drawn before copying).
+    drawn: Vec<f32>,
 }
 
-fn copy_features<T: Element + Copy>(
-    a: &PyReadonlyArrayDyn<'_, T>,
-    name: &str,
-    conv: impl Fn(T) -> f32,
-) -> PyResult<Features> {
-    let v = a.as_array();
-    let shape = v.shape().to_vec();
-    let (rows, dim, image) = match shape.as_slice() {
+/// An image's (height, width).
+type Image = Option<(usize, usize)>;
+
+/// (rows, features per row, image shape) of an array of `shape`.
+fn row_shape(shape: &[usize], name: &str) -> PyResult<(usize, usize, Image)> {
+    let (rows, dim, image) = match shape {
         [n, d] => (*n, *d, None),
         [n, h, w] => (*n, h * w, Some((*h, *w))),
         [n, h, w, 1] => (*n, h * w, Some((*h, *w))),
@@ -113,46 +113,80 @@ fn copy_features<T: Element + Copy>(
             "{name}: an array of shape {shape:?}; expected at least one row and one feature"
         )));
     }
-    let mut x: Vec<f32> = Vec::new();
-    x.try_reserve_exact(rows * dim).map_err(|_| {
-        PyMemoryError::new_err(format!(
-            "{name}: no memory for {rows} x {dim} float32 values"
-        ))
-    })?;
+    Ok((rows, dim, image))
+}
+
+fn reserve(n: usize, name: &str) -> PyResult<Vec<f32>> {
+    let mut v: Vec<f32> = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| PyMemoryError::new_err(format!("{name}: no memory for {n} float32 values")))?;
+    Ok(v)
+}
+
+/// Copies the rows of `a` (row i to the drawn rows when `assign[i] == 1`), refusing a value
+/// that is not a finite f32, by row and column.
+fn copy_features<T: Element + Copy>(
+    a: &PyReadonlyArrayDyn<'_, T>,
+    name: &str,
+    conv: impl Fn(T) -> f32,
+    assign: Option<&[u8]>,
+) -> PyResult<Features> {
+    let v = a.as_array();
+    let (rows, dim, image) = row_shape(v.shape(), name)?;
+    let n_drawn = assign.map_or(0, |a| a.iter().filter(|&&s| s == 1).count());
+    let mut x = reserve((rows - n_drawn) * dim, name)?;
+    let mut drawn = reserve(n_drawn * dim, name)?;
+    let mut put = |i: usize, row: &mut dyn Iterator<Item = f32>| -> PyResult<()> {
+        let dst = if assign.is_some_and(|a| a[i] == 1) {
+            &mut drawn
+        } else {
+            &mut x
+        };
+        let start = dst.len();
+        dst.extend(row);
+        if let Some(j) = dst[start..].iter().position(|v| !v.is_finite()) {
+            return Err(value_error(format!(
+                "{name}: row {i}, column {j}: {}; expected finite numbers within float32's range (fill or drop missing values first)",
+                dst[start + j]
+            )));
+        }
+        Ok(())
+    };
     match v.as_slice() {
-        Some(s) => x.extend(s.iter().map(|&t| conv(t))),
-        None => x.extend(v.iter().map(|&t| conv(t))),
-    }
-    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-        return Err(value_error(format!(
-            "{name}: row {}, column {}: {}; expected finite numbers within float32's range (fill or drop missing values first)",
-            i / dim,
-            i % dim,
-            x[i]
-        )));
+        Some(s) => {
+            for (i, row) in s.chunks_exact(dim).enumerate() {
+                put(i, &mut row.iter().map(|&t| conv(t)))?;
+            }
+        }
+        None => {
+            for (i, row) in v.outer_iter().enumerate() {
+                put(i, &mut row.iter().map(|&t| conv(t)))?;
+            }
+        }
     }
     Ok(Features {
         x,
         rows,
         dim,
         image,
+        drawn,
     })
 }
 
-/// The features of `obj`, a numpy array of a real or integer dtype.
-fn features(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Features> {
+/// The features of `obj`, a numpy array of a real or integer dtype (see [`copy_features`]).
+fn features(obj: &Bound<'_, PyAny>, name: &str, assign: Option<&[u8]>) -> PyResult<Features> {
     macro_rules! as_f32 {
         ($($t:ty),*) => {
             $(
                 if let Ok(a) = obj.cast::<PyArrayDyn<$t>>() {
-                    return copy_features(&a.readonly(), name, |v| v as f32);
+                    return copy_features(&a.readonly(), name, |v| v as f32, assign);
                 }
             )*
         };
     }
     as_f32!(f32, f64, u8, i8, u16, i16, u32, i32, u64, i64);
     if let Ok(a) = obj.cast::<PyArrayDyn<bool>>() {
-        return copy_features(&a.readonly(), name, |v| v as u8 as f32);
+        return copy_features(&a.readonly(), name, |v| v as u8 as f32, assign);
     }
     let kind = match obj.getattr("dtype") {
         Ok(d) => format!("an array of dtype {d}"),
@@ -161,6 +195,15 @@ fn features(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Features> {
     Err(value_error(format!(
         "{name}: {kind}; expected a numpy array of numbers (float32, float64, integers or bools)"
     )))
+}
+
+/// The rows of `obj` (a numpy array), read off its shape without copying anything.
+fn rows_of(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
+    let shape: Vec<usize> = obj
+        .getattr("shape")
+        .and_then(|s| s.extract())
+        .map_err(|_| value_error(format!("{name}: not a numpy array")))?;
+    Ok(row_shape(&shape, name)?.0)
 }
 
 /// A data set in the engine's buffers (train and validation splits; the test split stays the
@@ -222,18 +265,52 @@ fn dataset(
     image_size: Option<usize>,
     seed: u64,
 ) -> PyResult<Data> {
-    let tr = features(x, "x")?;
     let y = y.as_array().to_vec();
-    if y.len() != tr.rows {
+    let rows = rows_of(x, "x")?;
+    if y.len() != rows {
         return Err(value_error(format!(
-            "y: {} labels for the {} rows of x; expected one label per row",
-            y.len(),
-            tr.rows
+            "y: {} labels for the {rows} rows of x; expected one label per row",
+            y.len()
         )));
     }
+    let k = classes.len();
+    if let Some((row, &c)) = y.iter().enumerate().find(|(_, &c)| c as usize >= k) {
+        return Err(value_error(format!(
+            "y: row {row}: class id {c}; expected < {k}"
+        )));
+    }
+    if let Some(f) = validation_split {
+        fastfc::data::split::check_fraction("validation_split", f).map_err(to_py)?;
+    }
+    // Without validation arrays, the validation rows are drawn first and copied straight into
+    // their own buffer: the features are never held twice.
+    let draw = match (&x_val, validation_split) {
+        (None, f) if k >= 2 => Some(memory::draw_validation(
+            &y,
+            k,
+            f.unwrap_or(fastfc::data::split::DEFAULT_FRACTION),
+            seed,
+        )),
+        _ => None,
+    };
+    let mut tr = features(x, "x", draw.as_deref())?;
+    let (y, y_drawn) = match &draw {
+        Some(a) => {
+            let (mut t, mut v) = (Vec::with_capacity(y.len()), vec![]);
+            for (&c, &s) in y.iter().zip(a) {
+                if s == 1 {
+                    v.push(c)
+                } else {
+                    t.push(c)
+                }
+            }
+            (t, v)
+        }
+        None => (y, vec![]),
+    };
     let val = match (x_val, y_val) {
         (Some(xv), Some(yv)) => {
-            let v = features(xv, "validation_data[0]")?;
+            let v = features(xv, "validation_data[0]", None)?;
             if v.dim != tr.dim || v.image != tr.image {
                 return Err(value_error(format!(
                     "validation_data[0]: rows of {} features{}; x has {}{}",
@@ -253,22 +330,24 @@ fn dataset(
                     v.rows
                 )));
             }
-            Some(Arrays {
+            Validation::Given(Arrays {
                 x: v.x,
                 y: yv,
                 name: "validation_data".into(),
             })
         }
-        (None, None) => None,
+        (None, None) if draw.is_some() => Validation::Drawn(Arrays {
+            x: std::mem::take(&mut tr.drawn),
+            y: y_drawn,
+            name: "x (validation rows)".into(),
+        }),
+        (None, None) => Validation::Draw,
         _ => {
             return Err(value_error(
                 "validation_data: expected a pair (x_val, y_val)",
             ))
         }
     };
-    if let Some(f) = validation_split {
-        fastfc::data::split::check_fraction("validation_split", f).map_err(to_py)?;
-    }
     let scale = scale
         .map(|s| {
             s.parse::<Scale>()
@@ -276,7 +355,12 @@ fn dataset(
         })
         .transpose()?;
     let opts = DataOptions {
-        val_fraction: validation_split,
+        val_fraction: match val {
+            Validation::Drawn(_) => {
+                Some(validation_split.unwrap_or(fastfc::data::split::DEFAULT_FRACTION))
+            }
+            _ => validation_split,
+        },
         test_fraction: Some(0.0),
         scale,
         image_size,
@@ -649,27 +733,6 @@ fn train(
     let metrics = relay(py, on_event, move |tx, steps, stop| {
         data.check_batch(o.batch_size)?;
         let backend = fastfc::device::backend(&device, data.clone())?;
-        let per_epoch =
-            fastfc::data::batches::steps_per_epoch(data.train.len(), o.batch_size) as u64;
-        let _ = tx.send(Msg::Start {
-            header: format!(
-                "train: hidden {:?} {} {} lr {} dropout {} | {} epochs, batch {}, patience {}, seed {} on {}",
-                hp.hidden,
-                hp.activation,
-                hp.optimizer,
-                hp.learning_rate,
-                hp.dropout,
-                o.epochs,
-                o.batch_size,
-                o.patience,
-                o.seed,
-                backend.name()
-            ),
-            runs: 1,
-            steps: o.epochs as u64 * per_epoch,
-            per_epoch,
-        });
-        let spec = TrialSpec::new(0, hp, o.seed, data.dim(), data.n_classes());
         let cfg = TrainConfig {
             epochs: o.epochs,
             batch_size: o.batch_size,
@@ -677,6 +740,15 @@ fn train(
             seed: o.seed,
             stop,
         };
+        let per_epoch =
+            fastfc::data::batches::steps_per_epoch(data.train.len(), o.batch_size) as u64;
+        let _ = tx.send(Msg::Start {
+            header: cfg.describe(&hp, &backend.name()),
+            runs: 1,
+            steps: o.epochs as u64 * per_epoch,
+            per_epoch,
+        });
+        let spec = TrialSpec::new(0, hp, o.seed, data.dim(), data.n_classes());
         let t0 = std::time::Instant::now();
         let outcome = train_cohort(
             &backend,
@@ -780,7 +852,7 @@ impl Model {
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let f = features(x, "x")?;
+        let f = features(x, "x", None)?;
         if f.dim != self.cfg.inputs {
             return Err(value_error(format!(
                 "x: rows of {} features; the model takes {}",

@@ -83,19 +83,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         seed: a.common.seed,
         stop: Default::default(),
     };
-    println!(
-        "train: hidden {:?} {} {} lr {} dropout {} | {} epochs, batch {}, patience {}, seed {} on {}",
-        hp.hidden,
-        hp.activation,
-        hp.optimizer,
-        hp.learning_rate,
-        hp.dropout,
-        a.epochs,
-        cfg.batch_size,
-        a.patience,
-        cfg.seed,
-        backend.name()
-    );
+    println!("{}", cfg.describe(&hp, &backend.name()));
     let steps = steps_per_epoch(data.train.len(), cfg.batch_size) as u64;
     let bar = Progress::new(steps * a.epochs as u64, "steps");
     let t0 = Instant::now();

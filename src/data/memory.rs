@@ -58,18 +58,41 @@ fn part(a: Arrays, dim: usize, k: usize) -> Result<Part> {
     })
 }
 
-/// The data set of `train` (and `val`, else a validation split drawn by `opts.val_fraction`
-/// from `opts.seed`); with `opts.test_fraction == Some(0.0)` no test split is made (the caller
-/// keeps its own), else one is drawn too.
+/// The validation rows of a set of labels: `assign[i]` is 1 for a row drawn for validation, 0
+/// for a training row; stratified, from `seed`, exactly as [`from_arrays`] draws them itself. A
+/// caller that copies rows straight into the two splits with it never holds the features twice.
+pub fn draw_validation(y: &[u32], classes: usize, fraction: f64, seed: u64) -> Vec<u8> {
+    super::split::stratified(y, classes, fraction, 0.0, seed)
+}
+
+/// The validation split of in-memory data.
+#[derive(Debug)]
+pub enum Validation {
+    /// The caller's own validation arrays.
+    Given(Arrays),
+    /// Rows the caller drew with [`draw_validation`] (`opts.val_fraction`, `opts.seed`) and
+    /// copied out itself: recorded as drawn, not given.
+    Drawn(Arrays),
+    /// Draw them here, from `train`.
+    Draw,
+}
+
+/// The data set of `train` and its validation split; with `opts.test_fraction == Some(0.0)` no
+/// test split is made (the caller keeps its own), else one is drawn too.
 pub fn from_arrays(
     train: Arrays,
-    val: Option<Arrays>,
+    val: Validation,
     shape: Shape,
     opts: &DataOptions,
 ) -> Result<Dataset> {
     let k = shape.classes.len();
     let train = part(train, shape.dim, k)?;
-    let val = val.map(|v| part(v, shape.dim, k)).transpose()?;
+    let n = train.y.len();
+    let (val, drawn) = match val {
+        Validation::Given(v) => (Some(part(v, shape.dim, k)?), false),
+        Validation::Drawn(v) => (Some(part(v, shape.dim, k)?), true),
+        Validation::Draw => (None, false),
+    };
     if train.y.is_empty() {
         return Err(Error::file(&train.path, "no rows"));
     }
@@ -87,5 +110,25 @@ pub fn from_arrays(
     let mut opts = opts.clone();
     opts.data = None;
     opts.data_dir = None;
-    assemble(loaded, &opts)
+    if !drawn {
+        return assemble(loaded, &opts);
+    }
+    let fraction = opts
+        .val_fraction
+        .take()
+        .unwrap_or(super::split::DEFAULT_FRACTION);
+    let mut d = assemble(loaded, &opts)?;
+    // As assemble says it when it draws the rows itself.
+    d.split = format!(
+        "validation {fraction} of the {} rows, stratified, seed {}{}",
+        n + d.val.len(),
+        opts.seed,
+        if d.test.is_empty() {
+            "; no test split (the caller keeps its own)"
+        } else {
+            ""
+        }
+    );
+    d.options.val_fraction = Some(fraction);
+    Ok(d)
 }

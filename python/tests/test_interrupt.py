@@ -1,0 +1,72 @@
+"""Ctrl-C while the engine trains on its own thread: KeyboardInterrupt within an epoch, the
+journal intact, resume=True ends where an uninterrupted study would."""
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import fastfc
+from conftest import same_results
+
+SPACE = {"layers": [2], "units": [32, 64], "dropout": (0.0, 0.2), "learning_rate": (1e-3, 3e-3),
+         "activation": ["relu", "elu"], "optimizer": ["adam", "lion"]}
+
+
+def _fashion():
+    return fastfc.datasets.fashion_mnist()
+
+
+def _interrupt_after_first_run(runs):
+    """A callback that, at the first finished run, has another thread send SIGINT to this
+    process (delivered to the main thread, which is waiting on the engine)."""
+    fired = threading.Event()
+
+    def cb(r):
+        runs.append(r)
+        if not fired.is_set():
+            fired.set()
+            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+    return cb
+
+
+def test_keyboard_interrupt_stops_within_an_epoch_and_resume_finishes(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTFC_NO_SYSTEM_DATA", "1")
+    (x, y), (xv, yv), _ = _fashion()
+    kw = dict(validation_data=(xv, yv), strategy="random", trials=6, epochs=3, cohort_size=1,
+              seed=11, space=SPACE, device="cpu", verbose=0, patience=0)
+    out = tmp_path / "s"
+    runs = []
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        fastfc.search(x, y, out=str(out), callbacks=[_interrupt_after_first_run(runs)], **kw)
+    stopped = time.monotonic() - t0
+    journal = (out / "journal.jsonl").read_text().splitlines()
+    assert 1 <= len(journal) < 6, journal
+    # It stopped at the next epoch, long before the 6 runs x 3 epochs were done.
+    first = runs[0]["seconds"]
+    assert stopped < first * 4 + 5, (stopped, first)
+    # The study is not finished, and a resume trains only what is missing.
+    s = fastfc.load_study(out)
+    assert s.summary is None and len(s.results) == len(journal)
+    seen = []
+    done = fastfc.search(x, y, out=str(out), resume=True, callbacks=[seen.append], **kw)
+    assert sum(r["replayed"] for r in seen) == len(journal)
+    ref = fastfc.search(x, y, out=str(tmp_path / "ref"), **kw)
+    same_results(done.results, ref.results)
+    assert done.best_params == ref.best_params
+
+
+def test_keyboard_interrupt_during_fit(monkeypatch):
+    monkeypatch.setenv("FASTFC_NO_SYSTEM_DATA", "1")
+    (x, y), _, _ = _fashion()
+    x = x.reshape(len(x), -1)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        fastfc.FCNNClassifier(hidden=(64, 64), epochs=200, patience=0, device="cpu").fit(x, y)
+    assert time.monotonic() - t0 < 30
