@@ -309,3 +309,27 @@ def test_devices_and_version():
     assert "cpu" in fastfc.devices()
     assert fastfc.__version__ == "0.1.0"
     assert os.path.basename(fastfc._native.__file__).startswith("_native")
+
+
+def test_the_issues_example_on_digits(digits, tmp_path):
+    x_train, y_train, x_val, y_val, x_test, y_test = digits
+    study = fastfc.search(x_train, y_train, validation_data=(x_val, y_val),
+                          space={"layers": [2, 3, 4], "units": [32, 48, 64],
+                                 "dropout": (0.0, 0.4), "learning_rate": fastfc.loguniform(5e-4, 2.5e-3),
+                                 "activation": ["elu", "gelu", "relu"], "optimizer": ["adam", "lion"]},
+                          strategy="hyperband", max_epochs=10, seed=42, device="auto",
+                          out=str(tmp_path / "hb"), verbose=0)
+    assert len(study.results) == 60
+    assert study.best_value > 0.9
+    assert study.best_model.score(x_test, y_test) > 0.9
+    assert set(study.best_model.predict_proba(x_test).shape) == {len(x_test), 10}
+    study.best_model.save(tmp_path / "model.safetensors")
+    m = fastfc.load_model(tmp_path / "model.safetensors")
+    np.testing.assert_array_equal(m.predict(x_test), study.best_model.predict(x_test))
+    again = fastfc.load_study(tmp_path / "hb")
+    assert again.best_params == study.best_params
+    # The convergence plot draws the study.
+    import matplotlib
+    matplotlib.use("Agg")
+    ax = study.plot()
+    assert ax.get_xlabel() == "study time (s)" and len(ax.lines) == 1
