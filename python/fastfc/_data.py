@@ -76,12 +76,14 @@ def encode(y: np.ndarray, classes: Optional[np.ndarray], name: str) -> Tuple[np.
             # which holds three label-sized temporaries (a 1,000,000-row search's labels cost
             # 4 MB of codes here, not 30 MB).
             lo, hi = int(y.min()), int(y.max())
-            if hi - lo < 1 << 20:
+            if hi - lo < 1 << 20 and -(1 << 62) < lo and hi < 1 << 62:
+                # In int64: y - lo in the labels' own dtype can overflow (int8 -100..100).
+                off = y.astype(np.int64) - lo
                 present = np.zeros(hi - lo + 1, dtype=bool)
-                present[y - lo] = True
+                present[off] = True
                 lut = np.cumsum(present, dtype=np.uint32) - 1
                 classes = (np.flatnonzero(present) + lo).astype(y.dtype)
-                return classes, lut[y - lo]
+                return classes, lut[off]
         classes, codes = np.unique(y, return_inverse=True)
         return classes, codes.astype(np.uint32).ravel()
     idx = np.searchsorted(classes, y)

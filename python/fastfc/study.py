@@ -199,12 +199,13 @@ def search(x, y, *, validation_data=None, validation_split: Optional[float] = No
     space TOML, or None for the seed notebook's space.
 
     The study is written to ``out`` (default ``runs/{strategy}-seed{seed}``), which must be new
-    unless ``resume=True`` (then finished runs are read back, not trained again). ``callbacks``
+    unless ``resume=True`` (then finished runs are read back, not trained again).
     ``verbose``: 0 silent, 1 a progress bar and the best run at the end, 2 also a line per
-    finished run (as the CLI prints). ``callbacks``
-    are called with each finished run (a dict: run_id, trial_id, hp, status, val_accuracy,
-    val_loss, epochs_trained, history, replayed, ...: the journal's record).
-    Ctrl-C (KeyboardInterrupt) stops the engine within an epoch; every finished run is kept and
+    finished run (as the CLI prints). ``callbacks`` are called as Optuna calls its callbacks,
+    ``fn(study, run)``, after each finished run: the :class:`Study` so far (its ``results`` as
+    of the last finished cohort) and the run (a dict: run_id, trial_id, hp, status,
+    val_accuracy, val_loss, epochs_trained, history, replayed, ...: the journal's record).
+    Ctrl-C (KeyboardInterrupt) stops the engine when the epoch in progress ends; every finished run is kept and
     ``resume=True`` continues. Returns a :class:`Study`.
     """
     if strategy not in STRATEGIES:
@@ -219,14 +220,18 @@ def search(x, y, *, validation_data=None, validation_split: Optional[float] = No
         if not callable(cb):
             raise TypeError(f"callbacks: {cb!r} is not callable")
     opts = {
-        "strategy": strategy, "seed": int(seed), "trials": trials, "epochs": epochs,
+        "strategy": strategy, "seed": seed, "trials": trials, "epochs": epochs,
         "max_epochs": max_epochs, "factor": factor, "iterations": iterations,
         "min_epochs": min_epochs, "startup_trials": startup_trials,
         "ei_candidates": ei_candidates, "random_fraction": random_fraction,
-        "cohort_size": cohort_size, "patience": int(patience), "batch_size": int(batch_size),
+        "cohort_size": cohort_size, "patience": patience, "batch_size": batch_size,
         "space": space_text(space), "out": out, "resume": bool(resume), "device": device,
         "threads": threads,
     }
+    for k in ("seed", "patience", "batch_size"):
+        v = opts[k]
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 or v >= 2**64:
+            raise ValueError(f"{k}: {v!r}; expected a non-negative integer")
     for k in ("trials", "epochs", "max_epochs", "factor", "iterations", "min_epochs",
               "startup_trials", "ei_candidates", "cohort_size", "threads"):
         v = opts[k]
@@ -234,6 +239,10 @@ def search(x, y, *, validation_data=None, validation_split: Optional[float] = No
             raise ValueError(f"{k}: {v!r}; expected a non-negative integer")
         if v is not None:
             opts[k] = int(v)
+    for k in ("seed", "patience", "batch_size"):
+        opts[k] = int(opts[k])
+    if random_fraction is not None:
+        opts["random_fraction"] = float(random_fraction)
     if dry_run:
         for line in _native.plan(json.dumps(opts)):
             print(line)
@@ -242,7 +251,7 @@ def search(x, y, *, validation_data=None, validation_split: Optional[float] = No
                                validation_split=validation_split, scale=scale,
                                image_size=image_size, seed=seed)
     progress = Progress(verbose)
-    state = {"done": 0, "total": 0, "best": 0.0, "per_epoch": 0}
+    state = {"done": 0, "total": 0, "best": 0.0, "per_epoch": 0, "study": None}
 
     def on_event(kind, *args):
         if kind == "steps":
@@ -264,8 +273,10 @@ def search(x, y, *, validation_data=None, validation_split: Optional[float] = No
                 progress.line(_run_line(r, state["done"], state["total"], state["best"], replayed))
             progress.message(f"runs {state['done']}/{state['total']} best {state['best']:.4f}")
             r["replayed"] = replayed
+            if callbacks and state["study"] is None:
+                state["study"] = Study(out, classes)
             for cb in callbacks:
-                cb(r)
+                cb(state["study"], r)
 
     try:
         summary = json.loads(_native.search(data, json.dumps(opts), on_event))

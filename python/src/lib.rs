@@ -55,12 +55,50 @@ fn py_name(flag: &str) -> String {
     }
 }
 
+/// A core message with the CLI's flags spelled as the Python arguments ("pass --resume" is
+/// "pass resume=True" here).
+fn py_words(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find("--") {
+        let before_ok = i == 0 || !rest.as_bytes()[i - 1].is_ascii_alphanumeric();
+        let tail = &rest[i + 2..];
+        let n = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .unwrap_or(tail.len());
+        out.push_str(&rest[..i]);
+        if before_ok && n > 0 && tail.as_bytes()[0].is_ascii_alphabetic() {
+            let flag = &rest[i..i + 2 + n];
+            let after = &tail[n..];
+            let word = match flag {
+                "--resume" => "resume=True".to_string(),
+                "--overwrite" => "overwrite=True".to_string(),
+                "--device" if after.starts_with(" cpu") => {
+                    rest = &after[4..];
+                    out.push_str("device=\"cpu\"");
+                    continue;
+                }
+                f => py_name(f),
+            };
+            out.push_str(&word);
+            rest = after;
+        } else {
+            out.push_str("--");
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn to_py(e: Error) -> PyErr {
     match e {
         Error::Exists { flag, msg } => {
-            PyFileExistsError::new_err(format!("{}: {msg}", py_name(&flag)))
+            PyFileExistsError::new_err(format!("{}: {}", py_name(&flag), py_words(&msg)))
         }
-        Error::Flag { flag, msg } => PyValueError::new_err(format!("{}: {msg}", py_name(&flag))),
+        Error::Flag { flag, msg } => {
+            PyValueError::new_err(format!("{}: {}", py_name(&flag), py_words(&msg)))
+        }
         Error::Io { path, source } => {
             let m = format!("{}: {source}", path.display());
             match source.kind() {
@@ -74,7 +112,7 @@ fn to_py(e: Error) -> PyErr {
         Error::Backend { .. } => PyRuntimeError::new_err(e.to_string()),
         Error::Storage { .. } => PyConnectionError::new_err(e.to_string()),
         Error::File { .. } | Error::Space { .. } | Error::Data(_) => {
-            PyValueError::new_err(e.to_string())
+            PyValueError::new_err(py_words(&e.to_string()))
         }
     }
 }
@@ -462,17 +500,34 @@ impl StudyUi for RelayUi {
 fn relay(
     py: Python<'_>,
     on_event: &Bound<'_, PyAny>,
+    threads: Option<usize>,
     work: impl FnOnce(mpsc::Sender<Msg>, Arc<AtomicU64>, Stop) -> Result<String, Error> + Send + 'static,
 ) -> PyResult<String> {
     let (tx, rx) = mpsc::channel::<Msg>();
     let steps = Arc::new(AtomicU64::new(0));
     let flag = Arc::new(AtomicBool::new(false));
+    // `threads`: a pool of this call's own (the process-wide pool is the default), so each call
+    // gets what it asks for.
+    let pool = match threads {
+        Some(0) => return Err(value_error("threads: 0: expected at least 1")),
+        Some(n) => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .thread_name(|i| format!("fastfc-worker-{i}"))
+                .build()
+                .map_err(|e| PyRuntimeError::new_err(format!("threads: {e}")))?,
+        ),
+        None => None,
+    };
     let handle = {
         let (tx, steps, stop) = (tx.clone(), steps.clone(), Stop::new(flag.clone()));
         std::thread::Builder::new()
             .name("fastfc-engine".into())
             .spawn(move || {
-                let r = work(tx.clone(), steps, stop);
+                let r = match pool {
+                    Some(p) => p.install(|| work(tx.clone(), steps, stop)),
+                    None => work(tx.clone(), steps, stop),
+                };
                 let _ = tx.send(Msg::Done(r));
             })
             .map_err(|e| PyRuntimeError::new_err(format!("starting the engine's thread: {e}")))?
@@ -648,8 +703,7 @@ fn search(
     let s = settings(&o)?;
     let device = parse_device(&o.device)?;
     let data = data.inner.clone();
-    fastfc::device::init_threads(o.threads).map_err(to_py)?;
-    relay(py, on_event, move |tx, steps, stop| {
+    relay(py, on_event, o.threads, move |tx, steps, stop| {
         let mut p = fastfc::search::prepare(&s)?;
         data.check_batch(p.cfg.batch_size)?;
         // The device first: one that cannot be used leaves no study folder behind.
@@ -726,11 +780,10 @@ fn train(
         return Err(value_error("batch_size: 0: expected at least 1"));
     }
     let device = parse_device(&o.device)?;
-    fastfc::device::init_threads(o.threads).map_err(to_py)?;
     let data = data.inner.clone();
     let out: Arc<std::sync::Mutex<Option<Model>>> = Arc::default();
     let slot = out.clone();
-    let metrics = relay(py, on_event, move |tx, steps, stop| {
+    let metrics = relay(py, on_event, o.threads, move |tx, steps, stop| {
         data.check_batch(o.batch_size)?;
         let backend = fastfc::device::backend(&device, data.clone())?;
         let cfg = TrainConfig {
@@ -852,11 +905,28 @@ impl Model {
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let f = features(x, "x", None)?;
+        let mut f = features(x, "x", None)?;
+        let s = self.cfg.image_size;
+        match f.image {
+            // Images larger than the model's: resized as training resized them.
+            Some((h, w)) if f.dim != self.cfg.inputs && s > 0 && h >= s && w >= s => {
+                f.x = py.detach(|| fastfc::data::resize::resize_stack(&f.x, h, w, s));
+                f.dim = s * s;
+            }
+            _ => {}
+        }
         if f.dim != self.cfg.inputs {
+            let want = if s > 0 {
+                format!(
+                    "{} ({s}x{s} images, or larger ones to resize)",
+                    self.cfg.inputs
+                )
+            } else {
+                self.cfg.inputs.to_string()
+            };
             return Err(value_error(format!(
-                "x: rows of {} features; the model takes {}",
-                f.dim, self.cfg.inputs
+                "x: rows of {} features; the model takes {want}",
+                f.dim
             )));
         }
         let spec = self.cfg.spec();

@@ -1,4 +1,4 @@
-"""Ctrl-C while the engine trains on its own thread: KeyboardInterrupt within an epoch, the
+"""Ctrl-C while the engine trains on its own thread: KeyboardInterrupt once the epoch in progress ends, the
 journal intact, resume=True ends where an uninterrupted study would."""
 
 import os
@@ -25,7 +25,7 @@ def _interrupt_after_first_run(runs):
     process (delivered to the main thread, which is waiting on the engine)."""
     fired = threading.Event()
 
-    def cb(r):
+    def cb(study, r):
         runs.append(r)
         if not fired.is_set():
             fired.set()
@@ -36,7 +36,8 @@ def _interrupt_after_first_run(runs):
 def test_keyboard_interrupt_stops_within_an_epoch_and_resume_finishes(tmp_path, monkeypatch):
     monkeypatch.setenv("FASTFC_NO_SYSTEM_DATA", "1")
     (x, y), (xv, yv), _ = _fashion()
-    kw = dict(validation_data=(xv, yv), strategy="random", trials=6, epochs=3, cohort_size=1,
+    # Cohorts of 2: the signal comes while the second cohort trains, which is dropped whole.
+    kw = dict(validation_data=(xv, yv), strategy="random", trials=6, epochs=3, cohort_size=2,
               seed=11, space=SPACE, device="cpu", verbose=0, patience=0)
     out = tmp_path / "s"
     runs = []
@@ -45,15 +46,15 @@ def test_keyboard_interrupt_stops_within_an_epoch_and_resume_finishes(tmp_path, 
         fastfc.search(x, y, out=str(out), callbacks=[_interrupt_after_first_run(runs)], **kw)
     stopped = time.monotonic() - t0
     journal = (out / "journal.jsonl").read_text().splitlines()
-    assert 1 <= len(journal) < 6, journal
-    # It stopped at the next epoch, long before the 6 runs x 3 epochs were done.
-    first = runs[0]["seconds"]
-    assert stopped < first * 4 + 5, (stopped, first)
+    assert len(journal) == 2 and len(runs) == 2, journal
+    # It stopped at the end of the second cohort's first epoch: well before that cohort's 3.
+    cohort = runs[0]["seconds"]
+    assert stopped < 2.5 * cohort, (stopped, cohort)
     # The study is not finished, and a resume trains only what is missing.
     s = fastfc.load_study(out)
     assert s.summary is None and len(s.results) == len(journal)
     seen = []
-    done = fastfc.search(x, y, out=str(out), resume=True, callbacks=[seen.append], **kw)
+    done = fastfc.search(x, y, out=str(out), resume=True, callbacks=[lambda s, r: seen.append(r)], **kw)
     assert sum(r["replayed"] for r in seen) == len(journal)
     ref = fastfc.search(x, y, out=str(tmp_path / "ref"), **kw)
     same_results(done.results, ref.results)
@@ -69,4 +70,7 @@ def test_keyboard_interrupt_during_fit(monkeypatch):
     t0 = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         fastfc.FCNNClassifier(hidden=(64, 64), epochs=200, patience=0, device="cpu").fit(x, y)
-    assert time.monotonic() - t0 < 30
+    took = time.monotonic() - t0
+    # Raised after the signal (not before training started), within a few epochs of it (200
+    # epochs take about 25 s here).
+    assert 0.5 <= took < 5, took

@@ -33,7 +33,8 @@ def _search(d, out, **kw):
     x_tr, y_tr, x_va, y_va = d[:4]
     kw.setdefault("space", SMALL)
     kw.setdefault("device", "cpu")
-    return fastfc.search(x_tr, y_tr, validation_data=(x_va, y_va), out=str(out), verbose=0, **kw)
+    kw.setdefault("verbose", 0)
+    return fastfc.search(x_tr, y_tr, validation_data=(x_va, y_va), out=str(out), **kw)
 
 
 @pytest.mark.parametrize("strategy", sorted(BUDGETS))
@@ -172,7 +173,7 @@ def test_space_dict_toml_file_and_default(digits, tmp_path):
 def test_resume_and_refusing_an_existing_study(digits, tmp_path):
     out = tmp_path / "s"
     a = _search(digits, out, strategy="random", trials=3, epochs=1, seed=2)
-    with pytest.raises(FileExistsError, match="already holds a study"):
+    with pytest.raises(FileExistsError, match="already holds a study; pass resume=True"):
         _search(digits, out, strategy="random", trials=3, epochs=1, seed=2)
     b = _search(digits, out, strategy="random", trials=3, epochs=1, seed=2, resume=True)
     same_results(a.results, b.results)
@@ -186,13 +187,22 @@ def test_resume_and_refusing_an_existing_study(digits, tmp_path):
 
 
 def test_callbacks_see_each_run_and_their_errors_stop_the_search(digits, tmp_path):
-    seen = []
+    seen, studies, rows = [], [], []
+
+    def cb(study, run):
+        seen.append(run)
+        studies.append(study)
+        rows.append(len(study.results))
     _search(digits, tmp_path / "a", strategy="random", trials=4, epochs=1, cohort_size=2,
-            callbacks=[seen.append])
+            callbacks=[cb])
     assert [r["run_id"] for r in seen] == [0, 1, 2, 3]
     assert all({"hp", "val_accuracy", "history", "status", "replayed"} <= set(r) for r in seen)
+    # Optuna's pattern: the study so far, whose results hold at least the cohorts finished
+    # before this run's (the engine may have written this cohort's rows by then too).
+    assert studies[0].path == str(tmp_path / "a") and studies[0].strategy == "random"
+    assert rows[2] >= 2 and rows[3] >= 2 and len(studies[-1].results) == 4
 
-    def boom(r):
+    def boom(study, r):
         raise RuntimeError("my callback failed")
     with pytest.raises(RuntimeError, match="my callback failed"):
         _search(digits, tmp_path / "b", strategy="random", trials=4, epochs=1, cohort_size=2,
@@ -322,7 +332,7 @@ def test_the_issues_example_on_digits(digits, tmp_path):
     assert len(study.results) == 60
     assert study.best_value > 0.9
     assert study.best_model.score(x_test, y_test) > 0.9
-    assert set(study.best_model.predict_proba(x_test).shape) == {len(x_test), 10}
+    assert study.best_model.predict_proba(x_test).shape == (len(x_test), 10)
     study.best_model.save(tmp_path / "model.safetensors")
     m = fastfc.load_model(tmp_path / "model.safetensors")
     np.testing.assert_array_equal(m.predict(x_test), study.best_model.predict(x_test))
@@ -333,3 +343,83 @@ def test_the_issues_example_on_digits(digits, tmp_path):
     matplotlib.use("Agg")
     ax = study.plot()
     assert ax.get_xlabel() == "study time (s)" and len(ax.lines) == 1
+
+
+def test_the_issues_example_on_the_embedded_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTFC_NO_SYSTEM_DATA", "1")
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = fastfc.datasets.fashion_mnist(size=8)
+    study = fastfc.search(x_train, y_train, validation_data=(x_val, y_val),
+                          space={"layers": [2, 3, 4], "units": [32, 48, 64],
+                                 "dropout": (0.0, 0.4), "learning_rate": fastfc.loguniform(5e-4, 2.5e-3),
+                                 "activation": ["elu", "gelu", "relu"], "optimizer": ["adam", "lion"]},
+                          strategy="hyperband", max_epochs=10, seed=42, device="auto",
+                          out=str(tmp_path / "hb"), verbose=0)
+    assert len(study.results) == 60 and study.best_value > 0.85
+    assert study.best_model.score(x_test, y_test) > 0.84
+    assert study.best_model.predict(x_test[:5]).dtype == np.int64
+
+
+def test_labels_of_narrow_and_wide_integer_types(iris, tmp_path):
+    x, y = iris
+    for dtype, values in [(np.int8, [-100, 0, 100]), (np.uint8, [0, 7, 255]),
+                          (np.int64, [-(2**40), 3, 2**40]), (np.uint64, [0, 1, 2**63 + 5])]:
+        labels = np.array(values, dtype=dtype)[y]
+        s = fastfc.search(x, labels, validation_split=0.3, strategy="random", trials=2, epochs=3,
+                          out=str(tmp_path / str(np.dtype(dtype))), verbose=0, device="cpu",
+                          space=SMALL)
+        m = s.best_model
+        assert m.classes_.dtype == dtype and list(m.classes_) == sorted(values), m.classes_
+        assert set(m.predict(x)) <= set(values)
+
+
+def test_images_larger_than_the_models_are_resized_as_in_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTFC_NO_SYSTEM_DATA", "1")
+    (x, y), (xv, yv), (xt, yt) = fastfc.datasets.fashion_mnist()
+    up = lambda a: np.kron(a[:3000], np.ones((1, 2, 2), dtype=np.float32))  # 16x16
+    s = fastfc.search(up(x), y[:3000], validation_data=(up(xv), yv[:3000]), image_size=8,
+                      strategy="random", trials=2, epochs=2, out=str(tmp_path / "s"), verbose=0,
+                      device="cpu", space=SMALL)
+    assert s.config["image_size"] == 8
+    m = s.best_model
+    p16 = m.predict_proba(up(xt))
+    assert p16.shape == (3000, 10)
+    with pytest.raises(ValueError, match="the model takes 64 \\(8x8 images"):
+        m.predict_proba(np.ones((2, 4, 4), dtype=np.float32))
+
+
+def test_space_helpers_and_the_datasets_source():
+    assert repr(fastfc.uniform(0, 1, count=3)) == "uniform(0.0, 1.0, count=3)"
+    assert repr(fastfc.int_range(2, 4, step=2)) == "int(2, 4, step=2)"
+    assert repr(fastfc.choice(["a", "b"])) == "choice(['a', 'b'])"
+    t = fastfc.to_toml({"dropout": fastfc.uniform(0.0, 0.4, step=0.2), "layers": fastfc.int_range(2, 4)})
+    assert "uniform = [0.0, 0.4]\nstep = 0.2" in t and "int = [2, 4]" in t
+    (_, _, _), source = fastfc.datasets.fashion_mnist(return_source=True)
+    assert "Fashion-MNIST" in source or "IDX" in source
+    with pytest.raises(ValueError, match="1..=28"):
+        fastfc.datasets.fashion_mnist(size=29)
+
+
+def test_progress_lines_without_tqdm_and_per_run_lines(digits, tmp_path, monkeypatch, capsys):
+    import builtins
+    real = builtins.__import__
+
+    def no_tqdm(name, *a, **kw):
+        if name.startswith("tqdm"):
+            raise ImportError("no tqdm here")
+        return real(name, *a, **kw)
+    monkeypatch.setattr(builtins, "__import__", no_tqdm)
+    _search(digits, tmp_path / "s", strategy="random", trials=3, epochs=1, verbose=2)
+    err = capsys.readouterr()
+    assert "search: random: 3 configurations" in err.err
+    assert err.err.count("run ") >= 3 and "| best" in err.err
+    assert "best: run" in err.out
+    _search(digits, tmp_path / "q", strategy="random", trials=3, epochs=1, verbose=0)
+    quiet = capsys.readouterr()
+    assert quiet.err == "" and quiet.out == ""
+
+
+def test_bad_numbers_are_value_errors(digits, tmp_path):
+    for kw, match in [(dict(seed=-1), "seed: -1"), (dict(patience=-1), "patience: -1"),
+                      (dict(batch_size=1.5), "batch_size: 1.5")]:
+        with pytest.raises(ValueError, match=match):
+            _search(digits, tmp_path / "s", strategy="random", trials=1, epochs=1, **kw)
