@@ -321,14 +321,19 @@ def test_devices_and_version():
     assert os.path.basename(fastfc._native.__file__).startswith("_native")
 
 
+def _issue_example(x_train, y_train, x_val, y_val, out):
+    """The search call of issue #24's example, as written there."""
+    return fastfc.search(x_train, y_train, validation_data=(x_val, y_val),
+                         space={"layers": [2, 3, 4], "units": [32, 48, 64],
+                                "dropout": (0.0, 0.4), "learning_rate": fastfc.loguniform(5e-4, 2.5e-3),
+                                "activation": ["elu", "gelu", "relu"], "optimizer": ["adam", "lion"]},
+                         strategy="hyperband", max_epochs=10, seed=42, device="auto",
+                         out=str(out), verbose=0)
+
+
 def test_the_issues_example_on_digits(digits, tmp_path):
     x_train, y_train, x_val, y_val, x_test, y_test = digits
-    study = fastfc.search(x_train, y_train, validation_data=(x_val, y_val),
-                          space={"layers": [2, 3, 4], "units": [32, 48, 64],
-                                 "dropout": (0.0, 0.4), "learning_rate": fastfc.loguniform(5e-4, 2.5e-3),
-                                 "activation": ["elu", "gelu", "relu"], "optimizer": ["adam", "lion"]},
-                          strategy="hyperband", max_epochs=10, seed=42, device="auto",
-                          out=str(tmp_path / "hb"), verbose=0)
+    study = _issue_example(x_train, y_train, x_val, y_val, tmp_path / "hb")
     assert len(study.results) == 60
     assert study.best_value > 0.9
     assert study.best_model.score(x_test, y_test) > 0.9
@@ -348,12 +353,7 @@ def test_the_issues_example_on_digits(digits, tmp_path):
 def test_the_issues_example_on_the_embedded_data(tmp_path, monkeypatch):
     monkeypatch.setenv("FASTFC_NO_SYSTEM_DATA", "1")
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = fastfc.datasets.fashion_mnist(size=8)
-    study = fastfc.search(x_train, y_train, validation_data=(x_val, y_val),
-                          space={"layers": [2, 3, 4], "units": [32, 48, 64],
-                                 "dropout": (0.0, 0.4), "learning_rate": fastfc.loguniform(5e-4, 2.5e-3),
-                                 "activation": ["elu", "gelu", "relu"], "optimizer": ["adam", "lion"]},
-                          strategy="hyperband", max_epochs=10, seed=42, device="auto",
-                          out=str(tmp_path / "hb"), verbose=0)
+    study = _issue_example(x_train, y_train, x_val, y_val, tmp_path / "hb")
     assert len(study.results) == 60 and study.best_value > 0.85
     assert study.best_model.score(x_test, y_test) > 0.84
     assert study.best_model.predict(x_test[:5]).dtype == np.int64
