@@ -70,6 +70,9 @@ class FCNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _seed(self) -> int:
         rs = self.random_state
+        if isinstance(rs, (int, np.integer)) and not isinstance(rs, bool) and not 0 <= rs < 2**32:
+            raise ValueError(f"random_state: {rs!r}; expected None, an integer 0..2**32-1 or a "
+                             "numpy RandomState/Generator")
         if rs is None:
             return int(np.random.randint(0, 2**31 - 1))
         if isinstance(rs, np.random.RandomState):
@@ -94,6 +97,11 @@ class FCNNClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"X: {n} samples; with validation_fraction={vf} at least one row is held out for "
                 f"validation and one per class ({len(classes)} classes) trains: give more samples")
+        for name in ("epochs", "batch_size", "patience"):
+            v = getattr(self, name)
+            low = 0 if name == "patience" else 1
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise ValueError(f"{name}: {v!r}; expected an integer >= {low}")
         seed = self._seed()
         data = _native.dataset(
             X, codes.astype(np.uint32).ravel(), _data.class_names(classes),

@@ -81,10 +81,32 @@ class Study:
                              "resume it with fastfc.search(..., resume=True)")
         return self.summary
 
+    def _journal(self) -> List[Dict[str, Any]]:
+        p = os.path.join(self.path, "journal.jsonl")
+        if not os.path.exists(p):
+            return []
+        with open(p, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+
     @property
     def best_run(self) -> Dict[str, Any]:
-        """The best run: run_id, trial_id, config, val_accuracy, val_loss, epochs."""
-        return self._finished()["best"]
+        """The best run: run_id, trial_id, config, val_accuracy, val_loss, epochs. While the
+        study runs (in a callback) or after an interruption: the best of the runs journaled
+        so far, ranked as the engine ranks them (validation accuracy, then loss, then run id)."""
+        if self.summary is not None:
+            return self.summary["best"]
+        runs = self._journal()
+        if not runs:
+            raise ValueError(f"{self.path}: no run has finished yet")
+
+        def key(r):
+            loss = r["val_loss"]
+            loss = float(loss) if isinstance(loss, (int, float)) else float("inf")
+            return (-float(r["val_accuracy"]), loss, r["run_id"])
+        r = min(runs, key=key)
+        return {"run_id": r["run_id"], "trial_id": r["trial_id"], "config": r["hp"],
+                "val_accuracy": r["val_accuracy"], "val_loss": r["val_loss"],
+                "epochs": r["epochs_trained"]}
 
     @property
     def best_params(self) -> Dict[str, Any]:
@@ -98,6 +120,7 @@ class Study:
 
     @property
     def best_model(self) -> Model:
+        """The chosen model (``best/``), once the study has finished."""
         if self._model is None:
             self._finished()
             m = load_model(os.path.join(self.path, "best"))
@@ -180,7 +203,7 @@ def search(x, y, *, validation_data=None, validation_split: Optional[float] = No
            patience: int = 3, batch_size: int = 32, scale: Optional[str] = None,
            image_size: Optional[int] = None, device: str = "auto",
            threads: Optional[int] = None, out=None, resume: bool = False,
-           callbacks: Iterable[Callable[[Dict[str, Any]], Any]] = (), verbose: int = 1,
+           callbacks: Iterable[Callable[["Study", Dict[str, Any]], Any]] = (), verbose: int = 1,
            dry_run: bool = False) -> Study:
     """Searches hyperparameters of fully-connected classifiers on ``(x, y)``.
 

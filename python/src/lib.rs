@@ -48,6 +48,7 @@ fn py_name(flag: &str) -> String {
     match flag {
         "--val-fraction" => "validation_split".into(),
         "--lr" => "learning_rate".into(),
+        f if f.starts_with("--device ") => format!("device=\"{}\"", &f["--device ".len()..]),
         f => match f.strip_prefix("--") {
             Some(rest) => rest.replace('-', "_"),
             None => f.to_string(),

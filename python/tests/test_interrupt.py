@@ -16,6 +16,16 @@ SPACE = {"layers": [2], "units": [32, 64], "dropout": (0.0, 0.2), "learning_rate
          "activation": ["relu", "elu"], "optimizer": ["adam", "lion"]}
 
 
+@pytest.fixture(autouse=True)
+def sigint_raises():
+    """Python's own SIGINT handler (KeyboardInterrupt), as a terminal or Jupyter session has it:
+    a process started in the background (a CI runner's) inherits SIGINT ignored, and Python then
+    installs no handler."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 def _fashion():
     return fastfc.datasets.fashion_mnist()
 
@@ -46,7 +56,8 @@ def test_keyboard_interrupt_stops_within_an_epoch_and_resume_finishes(tmp_path, 
         fastfc.search(x, y, out=str(out), callbacks=[_interrupt_after_first_run(runs)], **kw)
     stopped = time.monotonic() - t0
     journal = (out / "journal.jsonl").read_text().splitlines()
-    assert len(journal) == 2 and len(runs) == 2, journal
+    # The second cohort was dropped whole; the signal may land before run 1's callback.
+    assert len(journal) == 2 and 1 <= len(runs) <= 2, (journal, runs)
     # It stopped at the end of the second cohort's first epoch: well before that cohort's 3.
     cohort = runs[0]["seconds"]
     assert stopped < 2.5 * cohort, (stopped, cohort)
@@ -65,9 +76,9 @@ def test_keyboard_interrupt_during_fit(monkeypatch):
     monkeypatch.setenv("FASTFC_NO_SYSTEM_DATA", "1")
     (x, y), _, _ = _fashion()
     x = x.reshape(len(x), -1)
+    t0 = time.monotonic()
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
-    t0 = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         fastfc.FCNNClassifier(hidden=(64, 64), epochs=200, patience=0, device="cpu").fit(x, y)
     took = time.monotonic() - t0

@@ -62,12 +62,14 @@ def test_randomized_and_halving_search_cv(digits):
     rs = RandomizedSearchCV(FCNNClassifier(epochs=8, random_state=0), params, n_iter=3, cv=2,
                             random_state=0).fit(x_tr, y_tr)
     assert rs.best_score_ > 0.85 and rs.score(x_te, y_te) > 0.85
-    hs = HalvingRandomSearchCV(FCNNClassifier(random_state=0), params, n_candidates=4, resource="epochs",
+    hs = HalvingRandomSearchCV(FCNNClassifier(random_state=0, patience=0), params, n_candidates=4, resource="epochs",
                                min_resources=2, max_resources=8, factor=2, cv=2,
                                random_state=0).fit(x_tr, y_tr)
     # Successive halving over epochs: 4 candidates at 2 epochs, 2 at 4, 1 at 8.
     assert list(hs.n_resources_) == [2, 4, 8] and list(hs.n_candidates_) == [4, 2, 1]
-    assert hs.best_estimator_.epochs == 8 and hs.score(x_te, y_te) > 0.8
+    # ...and each fit trained the epochs it was given (no early stop with patience 0).
+    assert hs.best_estimator_.epochs == 8 and hs.best_estimator_.n_iter_ == 8
+    assert hs.score(x_te, y_te) > 0.8
 
 
 def test_bad_parameters_raise_in_fit(digits):
@@ -98,7 +100,19 @@ def test_threads_is_honoured_per_fit(digits):
     x, y = digits[0], digits[1]
     one = FCNNClassifier(hidden=(32,), epochs=2, random_state=0, threads=1).fit(x, y)
     two = FCNNClassifier(hidden=(32,), epochs=2, random_state=0, threads=2).fit(x, y)
-    # One trial: the thread count changes nothing but speed (determinism is a contract).
+    assert one.metrics_["device"] == "cpu (1 threads)" and two.metrics_["device"] == "cpu (2 threads)"
+    # The thread count changes nothing but speed (determinism is a contract).
     np.testing.assert_array_equal(one.predict_proba(x), two.predict_proba(x))
     with pytest.raises(ValueError, match="threads: 0"):
         FCNNClassifier(threads=0).fit(x, y)
+
+
+def test_bad_numbers_are_value_errors():
+    from sklearn.datasets import load_iris
+    x, y = load_iris(return_X_y=True)
+    for est, match in [(FCNNClassifier(patience=-1), "patience: -1"),
+                       (FCNNClassifier(random_state=-1), "random_state: -1"),
+                       (FCNNClassifier(batch_size=0), "batch_size: 0"),
+                       (FCNNClassifier(epochs=2.5), "epochs: 2.5")]:
+        with pytest.raises(ValueError, match=match):
+            est.fit(x, y)
