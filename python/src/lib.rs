@@ -31,7 +31,7 @@ use pyo3::types::PyBytes;
 use serde::Deserialize;
 
 use fastfc::backend::cpu::CpuTrial;
-use fastfc::backend::{Backend, SplitId};
+use fastfc::backend::Backend;
 use fastfc::cli::{Device, StrategyName};
 use fastfc::data::memory::{self, Arrays, Shape, Validation};
 use fastfc::data::{DataOptions, Dataset, Scale};
@@ -948,19 +948,6 @@ impl Model {
     }
 }
 
-/// Validation accuracy and loss of `model` on `data`'s validation split through the engine
-/// (the parity check between the package and the CLI).
-#[pyfunction]
-fn evaluate(model: PyRef<'_, Model>, data: PyRef<'_, Data>) -> PyResult<(f64, f64)> {
-    let backend = fastfc::backend::cpu::CpuBackend::new(data.inner.clone());
-    let spec = model.cfg.spec();
-    let mut state = TrialState::init(&spec);
-    state.params = model.params.clone();
-    let c = backend.load(vec![(spec, state)]).map_err(to_py)?;
-    let m = backend.evaluate(&c, SplitId::Val, &[true]).map_err(to_py)?[0];
-    Ok((m.accuracy, m.loss))
-}
-
 /// Whether this build carries CUDA kernels, and what `device="auto"` would use.
 #[pyfunction]
 fn devices() -> String {
@@ -977,7 +964,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan, m)?)?;
     m.add_function(wrap_pyfunction!(search, m)?)?;
     m.add_function(wrap_pyfunction!(train, m)?)?;
-    m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(devices, m)?)?;
     Ok(())
 }
