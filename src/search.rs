@@ -11,8 +11,8 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::results::journal::RunRecord;
 use crate::space::SearchSpace;
-use crate::strategy::tpe::TpeSettings;
-use crate::strategy::{Plan, Strategy};
+use crate::strategy::tpe::{Tpe, TpeSettings};
+use crate::strategy::{asha::Asha, grid, hyperband::Hyperband, random, Plan, Strategy};
 use crate::study::{self, StudyConfig, StudyUi, Summary};
 
 /// What a search is asked to do. `None` is "the strategy's default".
@@ -126,6 +126,66 @@ impl Search {
     }
 }
 
+/// The strategy a study's settings describe (a search builds it from its flags through the
+/// settings, so a worker that only has the stored settings builds the same one).
+pub fn strategy_for(
+    cfg: &StudyConfig,
+    space: &SearchSpace,
+    space_path: &Path,
+) -> Result<Box<dyn Strategy>> {
+    let trials = cfg.trials.unwrap_or(108);
+    let missing = |what: &str| {
+        Error::backend(
+            "study",
+            format!("a {} study without its {what} settings", cfg.strategy),
+        )
+    };
+    Ok(match cfg.strategy.as_str() {
+        "random" => Box::new(random::new(space, trials, cfg.epochs, cfg.seed)?),
+        "grid" => Box::new(grid::new(space, space_path, cfg.epochs, cfg.trials)?),
+        "hyperband" => Box::new(Hyperband::new(
+            space,
+            cfg.max_epochs,
+            cfg.factor,
+            cfg.iterations,
+            cfg.seed,
+        )?),
+        "tpe" => Box::new(Tpe::new(
+            space,
+            trials,
+            cfg.epochs,
+            cfg.seed,
+            cfg.tpe.ok_or_else(|| missing("TPE"))?,
+        )?),
+        "asha" => {
+            let (min_epochs, batch) = cfg.asha.ok_or_else(|| missing("ASHA"))?;
+            Box::new(Asha::new(
+                space,
+                cfg.max_epochs,
+                cfg.factor,
+                min_epochs,
+                trials,
+                batch,
+                cfg.seed,
+            )?)
+        }
+        "bohb" => Box::new(Hyperband::bohb(
+            space,
+            cfg.max_epochs,
+            cfg.factor,
+            cfg.iterations,
+            cfg.seed,
+            cfg.tpe.ok_or_else(|| missing("BOHB"))?,
+        )?),
+        other => {
+            return Err(Error::backend(
+                "study",
+                format!("unknown strategy {other:?} (made by another fastfc version?)"),
+            ))
+        }
+    })
+}
+
 /// A search made ready: the study's settings (data filled in by [`Prepared::bind`]), its space,
 /// the strategy and its plan.
 pub struct Prepared {
@@ -215,7 +275,7 @@ pub fn prepare(s: &Search) -> Result<Prepared> {
         asha: (s.strategy == StrategyName::Asha)
             .then(|| (s.min_epochs.unwrap_or(1), s.cohort_size())),
     };
-    let strategy = crate::commands::search::strategy_for(&cfg, &space, &space_path)?;
+    let strategy = strategy_for(&cfg, &space, &space_path)?;
     let plan = strategy.plan();
     Ok(Prepared {
         cfg,

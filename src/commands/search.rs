@@ -13,8 +13,6 @@ use crate::progress::Progress;
 use crate::results::journal::RunRecord;
 use crate::search::{self, Search};
 use crate::space::SearchSpace;
-use crate::strategy::tpe::Tpe;
-use crate::strategy::{asha::Asha, grid, hyperband::Hyperband, random, Strategy};
 use crate::study::{self, StudyConfig, StudyUi};
 
 pub(crate) struct Ui {
@@ -79,66 +77,6 @@ impl StudyUi for Ui {
             self.done, self.total, self.best
         ));
     }
-}
-
-/// The strategy a study's settings describe (a search builds it from its flags through the
-/// settings, so a worker that only has the stored settings builds the same one).
-pub fn strategy_for(
-    cfg: &StudyConfig,
-    space: &SearchSpace,
-    space_path: &Path,
-) -> Result<Box<dyn Strategy>> {
-    let trials = cfg.trials.unwrap_or(108);
-    let missing = |what: &str| {
-        Error::backend(
-            "study",
-            format!("a {} study without its {what} settings", cfg.strategy),
-        )
-    };
-    Ok(match cfg.strategy.as_str() {
-        "random" => Box::new(random::new(space, trials, cfg.epochs, cfg.seed)?),
-        "grid" => Box::new(grid::new(space, space_path, cfg.epochs, cfg.trials)?),
-        "hyperband" => Box::new(Hyperband::new(
-            space,
-            cfg.max_epochs,
-            cfg.factor,
-            cfg.iterations,
-            cfg.seed,
-        )?),
-        "tpe" => Box::new(Tpe::new(
-            space,
-            trials,
-            cfg.epochs,
-            cfg.seed,
-            cfg.tpe.ok_or_else(|| missing("TPE"))?,
-        )?),
-        "asha" => {
-            let (min_epochs, batch) = cfg.asha.ok_or_else(|| missing("ASHA"))?;
-            Box::new(Asha::new(
-                space,
-                cfg.max_epochs,
-                cfg.factor,
-                min_epochs,
-                trials,
-                batch,
-                cfg.seed,
-            )?)
-        }
-        "bohb" => Box::new(Hyperband::bohb(
-            space,
-            cfg.max_epochs,
-            cfg.factor,
-            cfg.iterations,
-            cfg.seed,
-            cfg.tpe.ok_or_else(|| missing("BOHB"))?,
-        )?),
-        other => {
-            return Err(Error::backend(
-                "study",
-                format!("unknown strategy {other:?} (made by another fastfc version?)"),
-            ))
-        }
-    })
 }
 
 /// The library's [`Search`] for these flags.
@@ -317,7 +255,7 @@ fn shared(
     let mine = crate::worker::work(
         &backend,
         &mut study,
-        &|| strategy_for(cfg, &space, &space_path),
+        &|| search::strategy_for(cfg, &space, &space_path),
         p.cohort_size,
         &mut ui,
     )?;

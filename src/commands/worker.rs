@@ -15,7 +15,7 @@ pub fn run(a: &WorkerArgs) -> Result<()> {
     let mut study = SharedStudy::open(&url, &a.study, None, a.lease)?;
     let cfg = study.config.clone();
     let (space, space_path) = super::search::stored_space(&a.study, &study.space)?;
-    let strategy = || super::search::strategy_for(&cfg, &space, &space_path);
+    let strategy = || crate::search::strategy_for(&cfg, &space, &space_path);
     let plan = strategy()?.plan();
     let what = format!("study {:?}", a.study);
     let data = Arc::new(super::load_recorded(&a.data, cfg.data.as_ref(), &what)?);
