@@ -263,6 +263,17 @@ fn ops_cuda(c: &mut Criterion) {
         .upload(&(0..B).map(|i| (i % 10) as u32).collect::<Vec<u32>>())
         .unwrap();
     let stats = g.alloc::<Stats>(T).unwrap();
+    // Adam's α table for one step, as an epoch's first kernel fills it.
+    let alpha = g.alloc::<f32>(T).unwrap();
+    g.launch(
+        &AdamAlpha {
+            slots: sl.ptr(),
+            steps: 1,
+            alpha: alpha.ptr(),
+        }
+        .launch(T as u32),
+    )
+    .unwrap();
     let (w1, b1) = (64 * 64 + 64, 64 * 64 * 2 + 64); // layer 1 (64 → 64) of the padded layout
     let t = T as u32;
     let flop = (2 * T * B * W * W) as u64;
@@ -386,6 +397,8 @@ fn ops_cuda(c: &mut Criterion) {
                 slots: sl.ptr(),
                 n: NP as i32,
                 step: 0,
+                alpha: alpha.ptr(),
+                steps: 1,
                 params: params.ptr(),
                 grads: grads.ptr(),
                 m: m.ptr(),

@@ -28,15 +28,31 @@ FFC_HD unsigned ffc_hash5(unsigned seed, unsigned a, unsigned b, unsigned c, uns
     return ffc_hash_last(ffc_hash_row(ffc_hash_prefix(seed, a, b), c), d);
 }
 
+// Dynamic shared memory (the launch's byte count): `FFC_DYNAMIC_SHARED(float, smem);` declares
+// `smem`. The emulator (src/backend/cuda/emu/ffc_emu.h) defines its own spelling first.
+#ifndef FFC_DYNAMIC_SHARED
+#define FFC_DYNAMIC_SHARED(T, name) extern __shared__ T name[]
+#endif
+
+// Test hooks for the planted-bug builds of the emulated suite (build.rs compiles fused.cu once
+// more per bug with FFC_PLANTED=n): FFC_PLANT(n) is 1 in bug n's build and 0 everywhere else, so
+// the kernels compiled for a GPU and the emulated engine never contain the bugs.
+#ifndef FFC_PLANTED
+#define FFC_PLANTED 0
+#endif
+#define FFC_PLANT(n) (FFC_PLANTED == (n))
+
 // Uniform in [0, 1) with 24 bits, exactly representable in f32 (same as rng::unit_f32).
 FFC_HD float ffc_unit(unsigned h) { return (float)(h >> 8) * (1.0f / 16777216.0f); }
 
 // ---- the cohort slot table ----
 // One FfcSlot per trial, read as slots[trial] by every kernel: one launch trains a cohort of mixed
 // configurations. Twin: `Slot` in src/backend/cuda/slot.rs (#[repr(C)], size and offsets checked by
-// tests/kernels/slot.rs). Widths are padded to the cohort's widest layer (exact: padded units keep
-// zero weights, zero activations and zero gradients), so layer offsets are uniform launch arguments
-// and `param_off` places the trial in the cohort's arenas (params, grads, Adam/Lion moments).
+// tests/kernels/slot.rs). On the per-op path widths are padded to the cohort's widest layer (exact:
+// padded units keep zero weights, zero activations and zero gradients), so layer offsets are
+// uniform launch arguments; the fused kernel (fused.cu) reads each trial's true widths from
+// `hidden`. `param_off` places the trial in the cohort's arenas (params, grads, Adam/Lion moments).
+#define FFC_MAX_HIDDEN 8
 struct FfcSlot {
     double b1, b2;        // optimizer betas in f64 (the Adam bias correction is computed in f64)
     float lr;             // learning rate
@@ -50,7 +66,7 @@ struct FfcSlot {
     unsigned seed;        // dropout seed
     unsigned active;      // 1 = training; 0 = early-stopped (host) or diverged (softmax_xent)
     unsigned step0;       // optimizer steps taken before this epoch
-    unsigned hidden[4];   // true hidden widths (0 = no such layer); padded units beyond are zero
+    unsigned hidden[FFC_MAX_HIDDEN];  // true hidden widths (0 = no such layer)
     unsigned reserved;
 };
 
@@ -62,5 +78,13 @@ struct FfcStats {
     unsigned diverged;    // 1 once a training step's loss was not finite
     unsigned reserved;
 };
+
+// Adam's step size at 1-based step t, as Keras 3 computes it: lr·√(1 − β2ᵗ)/(1 − β1ᵗ) in f64,
+// rounded to f32 (CPU twin: src/backend/cpu/adam.rs). The same for every parameter of a trial at a
+// step, so it is computed once per trial and step (adam_alpha, or the fused kernel's epoch start),
+// never per block: FP64 is 1/32 of FP32 on a T4 and 1/64 on consumer parts.
+FFC_HD float ffc_adam_alpha(const FfcSlot& s, unsigned t) {
+    return (float)((double)s.lr * sqrt(1.0 - pow(s.b2, (double)t)) / (1.0 - pow(s.b1, (double)t)));
+}
 
 #define FFC_TILE 16

@@ -335,7 +335,8 @@ pub struct SearchArgs {
     /// Print the schedule (runs, epochs) and exit without training.
     #[arg(long)]
     pub dry_run: bool,
-    /// Most trials trained together in one cohort (default 32). TPE proposes this many
+    /// Most trials trained together in one cohort (default: 32 on the CPU and in a shared study;
+    /// on CUDA as many as the GPU's memory holds, all of a study's runs that start together). TPE proposes this many
     /// configurations at a time (default 8; 1 is the sequential algorithm), and ASHA this many
     /// jobs (default 8), so such a study resumes only with the same value.
     #[arg(long)]

@@ -98,10 +98,12 @@ impl Search {
         Ok(())
     }
 
-    fn cohort_size(&self) -> usize {
-        self.cohort_size.unwrap_or(match self.strategy {
-            StrategyName::Tpe | StrategyName::Asha => 8,
-            _ => 32,
+    /// The cohort size the user asked for, or the strategy's own (TPE's batch of proposals and
+    /// ASHA's jobs: 8); None leaves it to the backend ([`Backend::default_cohort`]).
+    fn cohort_size(&self) -> Option<usize> {
+        self.cohort_size.or(match self.strategy {
+            StrategyName::Tpe | StrategyName::Asha => Some(8),
+            _ => None,
         })
     }
 
@@ -109,7 +111,7 @@ impl Search {
     fn tpe_settings(&self) -> Option<TpeSettings> {
         match self.strategy {
             StrategyName::Tpe => Some(TpeSettings {
-                batch: self.cohort_size(),
+                batch: self.cohort_size().unwrap_or(8),
                 startup_trials: self.startup_trials.unwrap_or(10),
                 candidates: self.ei_candidates.unwrap_or(24),
                 random_fraction: 0.0,
@@ -198,7 +200,8 @@ pub struct Prepared {
     pub plan: Plan,
     pub out: PathBuf,
     pub resume: bool,
-    pub cohort_size: usize,
+    /// Trials trained together: the user's or the strategy's; None: the backend's default.
+    pub cohort_size: Option<usize>,
     pub strategy: Box<dyn Strategy>,
 }
 
@@ -273,7 +276,7 @@ pub fn prepare(s: &Search) -> Result<Prepared> {
         data: None,
         tpe: s.tpe_settings(),
         asha: (s.strategy == StrategyName::Asha)
-            .then(|| (s.min_epochs.unwrap_or(1), s.cohort_size())),
+            .then(|| (s.min_epochs.unwrap_or(1), s.cohort_size().unwrap_or(8))),
     };
     let strategy = strategy_for(&cfg, &space, &space_path)?;
     let plan = strategy.plan();
@@ -336,7 +339,7 @@ impl Prepared {
             self.strategy.as_mut(),
             &self.cfg,
             &self.out,
-            self.cohort_size,
+            self.cohort_size.unwrap_or_else(|| backend.default_cohort()),
             ui,
         )?;
         let summary = study::finish(backend, &self.cfg, &self.out, &records)?;

@@ -11,25 +11,79 @@
 mod common;
 
 use fastfc::backend::cpu::CpuBackend;
-use fastfc::backend::cuda::emu::{EmuGpu, FiberOrder};
-use fastfc::backend::cuda::engine::CudaBackend;
+use std::sync::Arc;
+
+use fastfc::backend::cuda::emu::{Arith, EmuGpu, FiberOrder};
+use fastfc::backend::cuda::engine::{CudaBackend, CudaCohort, Engine};
 use fastfc::backend::cuda::{AnyGpu, Gpu};
 use fastfc::backend::{Backend, SplitId};
 use fastfc::data::{self, Dataset};
 use fastfc::model::{Activation, Hyperparams, Optimizer, TrialSpec, TrialState};
 
-use common::embedded_subset as small;
+use common::{elem_rel_diff, embedded_subset as small, rel_diff};
 
-/// The devices of this run: on a real GPU with `FASTFC_TEST_GPU=cuda` (fakecuda never counts as
-/// one); otherwise the emulator and fakecuda through cudarc.
-fn devices() -> Vec<AnyGpu> {
-    match common::cuda_under_test() {
+/// One device and engine under test.
+#[derive(Clone)]
+struct Dev {
+    gpu: AnyGpu,
+    engine: Engine,
+}
+
+impl Dev {
+    /// The backend on this device, with this engine.
+    fn backend(&self, data: &Arc<Dataset>) -> CudaBackend {
+        CudaBackend::new(data.clone(), self.gpu.clone())
+            .unwrap()
+            .with_engine(self.engine)
+    }
+
+    fn name(&self) -> String {
+        format!("{} ({:?})", self.gpu.name(), self.engine)
+    }
+
+    /// A real GPU (not fakecuda): its own expf/erff and summation orders.
+    fn real(&self) -> bool {
+        real_gpu(&self.gpu)
+    }
+
+    /// Asserts that every trial of `c` took this engine's path: these cohorts all fit the fused
+    /// kernel, so `Auto` must fuse each of them and `PerOp` none.
+    fn check_paths(&self, c: &CudaCohort) {
+        let p = c.paths();
+        match self.engine {
+            Engine::Auto => assert_eq!(p.per_op, 0, "{}: {p:?}", self.name()),
+            Engine::PerOp => assert_eq!(p.fused, 0, "{}: {p:?}", self.name()),
+        }
+    }
+}
+
+/// The devices of this run, each with both engines: on a real GPU with `FASTFC_TEST_GPU=cuda`
+/// (fakecuda never counts as one); otherwise the emulator (plain, and with FMA contraction as
+/// NVRTC compiles for a GPU, on the fused engine) and fakecuda through cudarc.
+fn devices() -> Vec<Dev> {
+    let gpus = match common::cuda_under_test() {
         (g, true) => vec![AnyGpu::Cuda(g)],
         (g, false) => vec![
             AnyGpu::Emu(EmuGpu::new(FiberOrder::Random(11))),
             AnyGpu::Cuda(g),
         ],
+    };
+    let mut out = vec![];
+    for gpu in gpus {
+        for engine in [Engine::Auto, Engine::PerOp] {
+            out.push(Dev {
+                gpu: gpu.clone(),
+                engine,
+            });
+        }
     }
+    if !out[0].real() {
+        out.push(Dev {
+            gpu: AnyGpu::Emu(EmuGpu::with_arith(FiberOrder::Random(12), Arith::Fma)),
+            engine: Engine::Auto,
+        });
+    }
+    out
 }
 
 /// A real GPU (not fakecuda): its own expf/erff and summation orders.
@@ -66,29 +120,6 @@ fn cohort(data: &Dataset) -> Vec<(TrialSpec, TrialState)> {
         .collect()
 }
 
-/// max |a − b| / (1 + max |b|) over a vector.
-fn rel_diff(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let scale = 1.0 + b.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs() as f64)
-        .fold(0.0, f64::max)
-        / scale
-}
-
-/// max over elements of |a − b| / max(|b|, 1e-3 · max |b|): relative element by element, except
-/// for elements under a thousandth of the largest. For Adam's second moment, whose elements span
-/// orders of magnitude that [`rel_diff`] would flatten into one absolute bound.
-fn elem_rel_diff(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let floor = 1e-3 * b.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs() as f64 / (y.abs() as f64).max(floor).max(f64::MIN_POSITIVE))
-        .fold(0.0, f64::max)
-}
-
 #[test]
 fn a_mixed_cohort_trains_to_the_cpu_weights_replaying_epoch_graphs() {
     mixed_cohort_parity(true);
@@ -102,21 +133,20 @@ fn a_mixed_cohort_trains_to_the_cpu_weights_launch_by_launch() {
 /// Epoch 0 captures the graph (when `graphs`); epochs 1 and 2 replay it with a new batch order
 /// and new step counters, which it must read from device memory, not from the capture.
 fn mixed_cohort_parity(graphs: bool) {
-    for gpu in devices() {
-        mixed_cohort_parity_on(gpu, graphs);
+    for dev in devices() {
+        mixed_cohort_parity_on(&dev, graphs);
     }
 }
 
-fn mixed_cohort_parity_on(gpu: AnyGpu, graphs: bool) {
+fn mixed_cohort_parity_on(dev: &Dev, graphs: bool) {
     let data = small(2048, 512);
     let cpu = CpuBackend::new(data.clone());
-    let cuda = CudaBackend::new(data.clone(), gpu)
-        .unwrap()
-        .with_graphs(graphs);
+    let cuda = dev.backend(&data).with_graphs(graphs);
     let trials = cohort(&data);
     let n = trials.len();
     let mut a = cpu.load(trials.clone()).unwrap();
     let mut b = cuda.load(trials).unwrap();
+    dev.check_paths(&b);
     let active = vec![true; n];
     for epoch in 0..3 {
         let order = data::batches::epoch_order(7, epoch, data.train.len());
@@ -171,7 +201,7 @@ fn mixed_cohort_parity_on(gpu: AnyGpu, graphs: bool) {
     // the kernels with host math (no FMA contraction): observed ≤ 2e-7 of the largest weight, so
     // 1e-5. A real GPU contracts to FMA and has its own expf/erff: a Lion sign decided differently
     // near zero is worth 2·lr there, so on CUDA the bound is 1e-3.
-    let (tol_p, tol_m, tol_v) = if real_gpu(cuda.gpu()) {
+    let (tol_p, tol_m, tol_v) = if dev.real() {
         (1e-3, 1e-2, 1e-1)
     } else {
         (1e-5, 1e-5, 1e-4)
@@ -192,7 +222,7 @@ fn mixed_cohort_parity_on(gpu: AnyGpu, graphs: bool) {
         let dm = rel_diff(&y.m, &x.m);
         eprintln!(
             "{}: graphs {graphs}, trial {k}: params differ by {d:.1e}, first moments by {dm:.1e}",
-            cuda.gpu().name()
+            dev.name()
         );
         assert!(
             dm <= tol_m,
@@ -210,17 +240,18 @@ fn mixed_cohort_parity_on(gpu: AnyGpu, graphs: bool) {
 
 #[test]
 fn states_round_trip_and_stopped_trials_stay_put() {
-    for gpu in devices() {
-        states_round_trip_on(gpu);
+    for dev in devices() {
+        states_round_trip_on(&dev);
     }
 }
 
-fn states_round_trip_on(gpu: AnyGpu) {
+fn states_round_trip_on(dev: &Dev) {
     let data = small(256, 64);
-    let cuda = CudaBackend::new(data.clone(), gpu).unwrap();
+    let cuda = dev.backend(&data);
     let trials = cohort(&data);
     let states: Vec<TrialState> = trials.iter().map(|t| t.1.clone()).collect();
     let mut b = cuda.load(trials).unwrap();
+    dev.check_paths(&b);
     for (k, st) in states.iter().enumerate() {
         assert_eq!(
             &cuda.state(&b, k).unwrap(),
@@ -318,15 +349,23 @@ fn study_parity(strategy: &str) {
         },
         "cpu",
     );
-    for (i, gpu) in devices().into_iter().enumerate() {
+    for (i, dev) in devices().into_iter().enumerate() {
         let cuda = run(
             &|dir| {
-                let b = CudaBackend::new(data.clone(), gpu.clone()).unwrap();
-                study::run(&b, new_strategy().as_mut(), &cfg, dir, 108, &mut NoUi).unwrap()
+                let b = dev.backend(&data);
+                let runs =
+                    study::run(&b, new_strategy().as_mut(), &cfg, dir, 108, &mut NoUi).unwrap();
+                // Every trial of the study trained on the engine's path.
+                let p = b.paths();
+                match dev.engine {
+                    Engine::Auto => assert!(p.fused > 0 && p.per_op == 0, "{p:?}"),
+                    Engine::PerOp => assert!(p.per_op > 0 && p.fused == 0, "{p:?}"),
+                }
+                runs
             },
             &format!("cuda{i}"),
         );
-        compare_studies(strategy, &cpu, &cuda, &gpu.name(), real_gpu(&gpu));
+        compare_studies(strategy, &cpu, &cuda, &dev.name(), dev.real());
     }
 }
 
@@ -395,7 +434,7 @@ fn compare_studies(
 fn cohorts_are_bounded_by_the_grid_and_the_arena_offsets() {
     use fastfc::backend::cuda::engine::{max_group_trials, MAX_GRID_TRIALS};
     let data = small(64, 64);
-    let cuda = CudaBackend::new(data.clone(), devices().remove(0)).unwrap();
+    let cuda = devices().remove(0).backend(&data);
     let spec = |hidden: Vec<usize>| {
         let hp = Hyperparams {
             hidden,
@@ -406,10 +445,20 @@ fn cohorts_are_bounded_by_the_grid_and_the_arena_offsets() {
         };
         TrialSpec::new(0, hp, 1, data.dim(), 10)
     };
-    let small_net = cuda.max_cohort(&[spec(vec![64, 64])], 32);
+    // The per-op path selects the trial by gridDim.y (≤ 65,535); the fused kernel by gridDim.x
+    // (2³¹ − 1), so there only the 32-bit offsets bound a cohort.
+    let per_op = cuda.gpu().clone();
+    let per_op = CudaBackend::new(data.clone(), per_op)
+        .unwrap()
+        .with_engine(Engine::PerOp);
+    let small_net = per_op.max_cohort(&[spec(vec![64, 64])], 32);
     assert!((1..=MAX_GRID_TRIALS).contains(&small_net), "{small_net}");
+    let fused_net = cuda.max_cohort(&[spec(vec![64, 64])], 32);
+    assert!(fused_net >= small_net, "{fused_net} < {small_net}");
     if matches!(cuda.gpu(), AnyGpu::Emu(_)) {
         assert_eq!(small_net, MAX_GRID_TRIALS);
+        let params = spec(vec![64, 64]).layout().len;
+        assert_eq!(fused_net, u32::MAX as usize / params);
     }
     // 4 × 4096 wide: ~50M parameters a trial, so 84 trials fill 32-bit offsets.
     let wide = spec(vec![4096; 4]);
@@ -425,14 +474,15 @@ fn cohorts_are_bounded_by_the_grid_and_the_arena_offsets() {
 #[test]
 fn a_short_order_with_a_partial_last_batch_trains_only_its_rows() {
     use fastfc::backend::cuda::engine::EVAL_ROWS;
-    for gpu in devices() {
+    for dev in devices() {
         let data = small(256, EVAL_ROWS + 77);
         let cpu = CpuBackend::new(data.clone());
-        let cuda = CudaBackend::new(data.clone(), gpu).unwrap();
+        let cuda = dev.backend(&data);
         let trials = cohort(&data);
         let n = trials.len();
         let mut a = cpu.load(trials.clone()).unwrap();
         let mut b = cuda.load(trials).unwrap();
+        dev.check_paths(&b);
         let active = vec![true; n];
         let order: Vec<u32> = data::batches::epoch_order(3, 0, data.train.len())[..100].to_vec();
         let sa = cpu
@@ -453,12 +503,12 @@ fn a_short_order_with_a_partial_last_batch_trains_only_its_rows() {
             assert_eq!(x.step, 4, "100 rows in batches of 32 are 4 steps");
             assert_eq!(x.step, y.step);
             // A real GPU's own expf/erff and a Lion sign decided near zero: 1e-3 there.
-            let tol = if real_gpu(cuda.gpu()) { 1e-3 } else { 1e-5 };
+            let tol = if dev.real() { 1e-3 } else { 1e-5 };
             assert!(rel_diff(&y.params, &x.params) <= tol, "trial {k} params");
             // Adam's second moment too, by value, element by element (observed ≤ 7e-6 here).
             let dv = elem_rel_diff(&y.v, &x.v);
             eprintln!("trial {k}: 4 steps, second moments differ by {dv:.1e} element by element");
-            let tol_v = if real_gpu(cuda.gpu()) { 1e-1 } else { 1e-4 };
+            let tol_v = if dev.real() { 1e-1 } else { 1e-4 };
             assert!(dv <= tol_v, "trial {k}: second moments differ by {dv:e}");
         }
         let (ea, eb) = (
@@ -482,10 +532,10 @@ fn a_short_order_with_a_partial_last_batch_trains_only_its_rows() {
 /// (same step counter), and its cohort mates train on unaffected.
 #[test]
 fn a_diverging_trial_is_flagged_and_its_cohort_mates_are_unaffected() {
-    for gpu in devices() {
+    for dev in devices() {
         let data = small(512, 128);
         let cpu = CpuBackend::new(data.clone());
-        let cuda = CudaBackend::new(data.clone(), gpu).unwrap();
+        let cuda = dev.backend(&data);
         let mut trials = cohort(&data);
         // Trial 2: Lion at a learning rate of 1e30 overflows within a few steps.
         trials[2].0.hp.learning_rate = 1e30;
@@ -494,6 +544,7 @@ fn a_diverging_trial_is_flagged_and_its_cohort_mates_are_unaffected() {
         let n = trials.len();
         let mut a = cpu.load(trials.clone()).unwrap();
         let mut b = cuda.load(trials).unwrap();
+        dev.check_paths(&b);
         let active = vec![true; n];
         let order = data::batches::epoch_order(5, 0, data.train.len());
         let sa = cpu
@@ -508,7 +559,7 @@ fn a_diverging_trial_is_flagged_and_its_cohort_mates_are_unaffected() {
             let (x, y) = (cpu.state(&a, k).unwrap(), cuda.state(&b, k).unwrap());
             assert_eq!(x.step, y.step, "trial {k}: step counter");
             if k != 2 {
-                let tol = if real_gpu(cuda.gpu()) { 1e-3 } else { 1e-5 };
+                let tol = if dev.real() { 1e-3 } else { 1e-5 };
                 assert!(rel_diff(&y.params, &x.params) <= tol, "trial {k}: params");
             }
         }
@@ -577,12 +628,13 @@ fn other_feature_and_class_counts_train_to_the_cpu_weights() {
                 (spec, st)
             })
             .collect();
-        for gpu in devices() {
-            let tol = if real_gpu(&gpu) { 1e-3 } else { 1e-5 };
+        for dev in devices() {
+            let tol = if dev.real() { 1e-3 } else { 1e-5 };
             let cpu = CpuBackend::new(data.clone());
-            let cuda = CudaBackend::new(data.clone(), gpu).unwrap();
+            let cuda = dev.backend(&data);
             let mut a = cpu.load(trials.clone()).unwrap();
             let mut b = cuda.load(trials.clone()).unwrap();
+            dev.check_paths(&b);
             let active = vec![true; trials.len()];
             for epoch in 0..2 {
                 let order = data::batches::epoch_order(3, epoch, data.train.len());
@@ -602,7 +654,7 @@ fn other_feature_and_class_counts_train_to_the_cpu_weights() {
                     dp <= tol,
                     "{} trial {t} on {}: params differ by {dp:e}",
                     path.display(),
-                    cuda.gpu().name()
+                    dev.name()
                 );
                 assert!(
                     (ea[t].loss - eb[t].loss).abs() <= 1e-3 * ea[t].loss,

@@ -701,3 +701,47 @@ fn environment_variables_set_devices_memory_capability_arithmetic_and_faults() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Dynamic shared memory as CUDA rules it: up to 48 KiB without asking; more only after
+/// cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES), which refuses more than the device's opt-in
+/// limit (64 KiB on fakecuda's default sm_75) and whose value is then the kernel's maximum. The
+/// driver path opts the fused kernels in at load, so their launches may use the whole limit.
+#[test]
+fn dynamic_shared_memory_beyond_48_kib_needs_an_opt_in_within_the_device_limit() {
+    use cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES as MAX_DYN;
+    let g = gpu(0);
+    assert_eq!(g.info.max_shared_optin, 64 << 10);
+    let keys = g.upload(&[7u32; 64]).unwrap();
+    let out = g.alloc::<u32>(64).unwrap();
+    // dropout_hash has no dynamic shared memory, so the driver path does not opt it in.
+    let mut l = DropoutHash {
+        keys: keys.ptr(),
+        n: 64,
+        out: out.ptr(),
+    }
+    .launch(1);
+    l.smem = 48 << 10;
+    g.launch(&l).unwrap();
+    l.smem = (48 << 10) + 4;
+    let e = g.launch(&l).unwrap_err().to_string();
+    assert_names(
+        "no opt-in",
+        &e,
+        &[
+            "cuLaunchKernel(dropout_hash)",
+            "49156 bytes of dynamic shared memory",
+            "opted in",
+        ],
+    );
+    // Raw: the opt-in itself, on a module of fakecuda's own manifest.
+    let c = ctx(0);
+    let m = c
+        .load_module(cudarc::nvrtc::Ptx::from_binary(
+            b"FAKECUDA-MANIFEST\nfused_train\n\0".to_vec(),
+        ))
+        .unwrap();
+    let f = m.load_function("fused_train").unwrap();
+    let e = f.set_attribute(MAX_DYN, (64 << 10) + 1).unwrap_err();
+    assert_names("above the device", &msg(&e), &["CUDA_ERROR_INVALID_VALUE"]);
+    f.set_attribute(MAX_DYN, 64 << 10).unwrap();
+}

@@ -66,6 +66,13 @@ impl Backend for AnyBackend {
             AnyBackend::Spread(b) => b.data(),
         }
     }
+    fn default_cohort(&self) -> usize {
+        match self {
+            AnyBackend::Cpu(b) => b.default_cohort(),
+            AnyBackend::Cuda(b) => b.default_cohort(),
+            AnyBackend::Spread(b) => b.default_cohort(),
+        }
+    }
     fn max_cohort(&self, specs: &[TrialSpec], batch: usize) -> usize {
         match self {
             AnyBackend::Cpu(b) => b.max_cohort(specs, batch),

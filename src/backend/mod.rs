@@ -106,6 +106,14 @@ pub trait Backend: Sync {
         usize::MAX
     }
 
+    /// How many trials a local random, grid, Hyperband or BOHB study trains together when the
+    /// user does not say (`--cohort-size`): 32 by default (the CPU's threads are busy at 32); a
+    /// backend that is faster the more trials it holds (CUDA) asks for all of them, and
+    /// [`Backend::max_cohort`] then bounds the cohort by memory.
+    fn default_cohort(&self) -> usize {
+        32
+    }
+
     /// Takes ownership of a cohort's trials, each from its spec and current state (a fresh init or
     /// a checkpoint).
     fn load(&self, trials: Vec<(TrialSpec, TrialState)>) -> Result<Self::Cohort>;

@@ -159,6 +159,16 @@ where
         self.devices[0].data()
     }
 
+    /// The devices' own default, for each of them.
+    fn default_cohort(&self) -> usize {
+        self.devices
+            .iter()
+            .map(|b| b.default_cohort())
+            .min()
+            .unwrap_or(32)
+            .saturating_mul(self.devices.len())
+    }
+
     /// Each device holds its share; the smallest device bounds them all.
     fn max_cohort(&self, specs: &[TrialSpec], batch: usize) -> usize {
         self.devices

@@ -256,7 +256,9 @@ fn shared(
         &backend,
         &mut study,
         &|| search::strategy_for(cfg, &space, &space_path),
-        p.cohort_size,
+        // Trials are claimed from the shared study a cohort at a time: one machine taking all of
+        // them would leave the others idle, so a shared study keeps 32 unless told.
+        p.cohort_size.unwrap_or(32),
         &mut ui,
     )?;
     ui.bar.finish();

@@ -121,3 +121,26 @@ pub fn journal_records(dir: &std::path::Path) -> Vec<serde_json::Value> {
     v.sort_by_key(|r| r["run_id"].as_u64().unwrap());
     v
 }
+
+/// max |a − b| / (1 + max |b|) over a vector.
+pub fn rel_diff(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let scale = 1.0 + b.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() as f64)
+        .fold(0.0, f64::max)
+        / scale
+}
+
+/// max over elements of |a − b| / max(|b|, 1e-3 · max |b|): relative element by element, except
+/// for elements under a thousandth of the largest. For Adam's second moment, whose elements span
+/// orders of magnitude that [`rel_diff`] would flatten into one absolute bound.
+pub fn elem_rel_diff(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let floor = 1e-3 * b.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() as f64 / (y.abs() as f64).max(floor).max(f64::MIN_POSITIVE))
+        .fold(0.0, f64::max)
+}

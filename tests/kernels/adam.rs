@@ -8,7 +8,7 @@
 //! roundings, plus the earlier steps' differences carried through the update.
 
 use fastfc::backend::cpu::adam;
-use fastfc::backend::cuda::launch::Adam;
+use fastfc::backend::cuda::launch::{Adam, AdamAlpha};
 use fastfc::backend::cuda::Gpu;
 use fastfc::model::Optimizer;
 
@@ -87,12 +87,22 @@ fn adam_matches_cpu_over_the_arena() {
             g.upload(&m0).unwrap(),
             g.upload(&v0).unwrap(),
         );
+        // α for every trial and step, as the epoch's first kernel computes it.
+        let ab = g.alloc::<f32>(c.trials() * steps as usize).unwrap();
+        let a = AdamAlpha {
+            slots: sb.ptr(),
+            steps: steps as i32,
+            alpha: ab.ptr(),
+        };
+        g.launch(&a.launch(c.trials() as u32)).unwrap();
         for s in 0..steps {
             let gb = g.upload(&grads_all[s as usize]).unwrap();
             let k = Adam {
                 slots: sb.ptr(),
                 n: n as i32,
                 step: s,
+                alpha: ab.ptr(),
+                steps: steps as i32,
                 params: pb.ptr(),
                 grads: gb.ptr(),
                 m: mb.ptr(),

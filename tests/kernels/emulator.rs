@@ -119,6 +119,7 @@ fn argument_kinds_are_checked_against_the_kernel_signature() {
         sig: "pp",
         grid: [1, 1, 1],
         block: [32, 1, 1],
+        smem: 0,
         args: vec![Arg::Ptr(out.ptr().0), Arg::Ptr(out.ptr().0)],
     };
     let err = g.launch(&l).unwrap_err().to_string();
@@ -153,8 +154,11 @@ fn every_declared_kernel_exists_with_the_declared_signature() {
         (DropoutBwd::NAME, DropoutBwd::SIG),
         (DropoutHash::NAME, DropoutHash::SIG),
         (SoftmaxXent::NAME, SoftmaxXent::SIG),
+        (AdamAlpha::NAME, AdamAlpha::SIG),
         (Adam::NAME, Adam::SIG),
         (Lion::NAME, Lion::SIG),
+        (FusedTrain::NAME, FusedTrain::SIG),
+        (FusedEval::NAME, FusedEval::SIG),
     ] {
         // A zero-sized launch with null pointers is refused only on the grid, after the signature check.
         let l = Launch {
@@ -162,6 +166,7 @@ fn every_declared_kernel_exists_with_the_declared_signature() {
             sig,
             grid: [0, 1, 1],
             block: [1, 1, 1],
+            smem: 0,
             args: vec![],
         };
         let err = g.launch(&l).unwrap_err().to_string();
@@ -169,7 +174,7 @@ fn every_declared_kernel_exists_with_the_declared_signature() {
     }
     assert_eq!(
         DECLARED.len(),
-        12,
+        15,
         "a kernel was declared but not listed here: {DECLARED:?}"
     );
     if fastfc::kernels::built() {
@@ -346,4 +351,58 @@ fn captured_graphs_run_at_replay_and_forbid_copies() {
     // A failed capture ends it: the stream works again.
     g.sync().unwrap();
     assert_eq!(g.read(&c).unwrap()[0], 100);
+}
+
+/// Dynamic shared memory is the launch's size, poisoned with NaN before every block (a kernel
+/// that reads what it did not write sees NaN, never a previous block's values), and shared by
+/// the block's threads; a request above the emulated device's limit fails the launch.
+#[test]
+fn dynamic_shared_memory_is_poisoned_per_block_and_bounded() {
+    for order in ORDERS {
+        let g = EmuGpu::new(order);
+        let (blocks, n) = (3u32, 700usize);
+        let before = g.upload(&vec![0f32; blocks as usize * n]).unwrap();
+        let after = g.upload(&vec![0f32; blocks as usize * n]).unwrap();
+        let k = Dynamic {
+            before: before.ptr(),
+            after: after.ptr(),
+            n: n as i32,
+        };
+        g.launch(&k.launch(blocks)).unwrap();
+        let (b, a) = (g.read(&before).unwrap(), g.read(&after).unwrap());
+        assert!(
+            b.iter().all(|v| v.is_nan()),
+            "unwritten dynamic shared memory is not NaN under {order:?}"
+        );
+        for blk in 0..blocks as usize {
+            for i in 0..n {
+                assert_eq!(a[blk * n + i], (blk * 1000 + (i + 1) % n) as f32);
+            }
+        }
+        let too_big = Dynamic {
+            n: (fastfc::backend::cuda::EMULATED_SHARED / 4 + 1) as i32,
+            ..k
+        };
+        let err = g.launch(&too_big.launch(1)).unwrap_err().to_string();
+        assert!(err.contains("shared memory"), "{err}");
+    }
+}
+
+/// `__syncthreads_or/and/count` give every thread the block's vote, under every fiber order.
+#[test]
+fn barrier_votes_count_the_whole_block() {
+    for order in ORDERS {
+        let g = EmuGpu::new(order);
+        for (threads, k) in [(256u32, 255), (64, 0), (96, 40)] {
+            let out = g.upload(&[-1i32; 5]).unwrap();
+            g.launch(&Votes { out: out.ptr(), k }.launch(threads))
+                .unwrap();
+            let got = g.read(&out).unwrap();
+            assert_eq!(
+                got,
+                vec![1, 0, 1, threads as i32 / 2, 0],
+                "{threads} threads, k = {k}, under {order:?}"
+            );
+        }
+    }
 }

@@ -131,6 +131,8 @@ pub struct DeviceInfo {
     pub sms: i32,
     /// Peak SM clock in kHz (0 when the driver does not say).
     pub clock_khz: i32,
+    /// The most dynamic shared memory one block may opt in to, in bytes.
+    pub max_shared_optin: usize,
     /// fakecuda, not a GPU: its times are never GPU figures.
     pub fake: bool,
 }
@@ -281,6 +283,10 @@ impl CudaGpu {
                 ),
             )
         })?;
+        let attr = |a| ctx.attribute(a).unwrap_or(0);
+        let max_shared_optin =
+            attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
+                .max(48 * 1024) as usize;
         let mut funcs = HashMap::new();
         for &name in super::launch::DECLARED {
             let f = module.load_function(name).map_err(|e| {
@@ -289,13 +295,28 @@ impl CudaGpu {
                     format!("kernel {name} missing from the fatbin: {e}"),
                 )
             })?;
+            // Kernels with dynamic shared memory may use all the device allows (beyond 48 KiB
+            // only once opted in); the launches hold themselves to `max_shared_optin`.
+            if super::launch::DYNAMIC_SHARED.contains(&name) {
+                f.set_attribute(
+                    sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    max_shared_optin as i32,
+                )
+                .map_err(|e| {
+                    Error::backend(
+                        "cuda",
+                        format!(
+                            "opting {name} in to {max_shared_optin} bytes of shared memory: {e}"
+                        ),
+                    )
+                })?;
+            }
             funcs.insert(name, f);
         }
         let (free_mem, total_mem) = ctx.mem_get_info().map_err(err)?;
         let mut driver = 0i32;
         // SAFETY: writes one int.
         unsafe { sys::cuDriverGetVersion(&mut driver) };
-        let attr = |a| ctx.attribute(a).unwrap_or(0);
         let info = DeviceInfo {
             ordinal,
             name,
@@ -305,6 +326,7 @@ impl CudaGpu {
             driver,
             sms: attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
             clock_khz: attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_CLOCK_RATE),
+            max_shared_optin,
             fake,
         };
         Ok(CudaGpu {
@@ -438,7 +460,7 @@ impl Gpu for CudaGpu {
         let cfg = LaunchConfig {
             grid_dim: (l.grid[0], l.grid[1], l.grid[2]),
             block_dim: (l.block[0], l.block[1], l.block[2]),
-            shared_mem_bytes: 0,
+            shared_mem_bytes: l.smem,
         };
         // SAFETY: the declaration in launch.rs matches the kernel's signature (checked against
         // the C++ signature by the emulated suite); buffers outlive the launch (callers sync).
@@ -470,6 +492,7 @@ mod tests {
             driver: 13000,
             sms,
             clock_khz,
+            max_shared_optin: 64 << 10,
             fake: false,
         }
     }

@@ -9,7 +9,8 @@
 //! under different orders. It diagnoses, and fails the launch with the thread and source line: an
 //! early return before a barrier, threads waiting at different barriers, warp operations whose
 //! masks or call sites differ, a lane missing from a warp operation, and argument kinds that differ
-//! from the kernel's C++ signature. Not modelled: timing, occupancy, the memory model, out-of-bounds
+//! from the kernel's C++ signature. Dynamic shared memory is NaN-filled at each block's start and
+//! ends at an unmapped page. Not modelled: timing, occupancy, the memory model, out-of-bounds
 //! shared-memory access; f32 math is the host's (more accurate than `expf` on a GPU).
 
 use std::alloc::Layout;
@@ -33,6 +34,7 @@ extern "C" {
         name: *const c_char,
         grid: *const u32,
         block: *const u32,
+        shared: u32,
         sig: *const c_char,
         params: *mut *mut c_void,
         mode: u32,
@@ -253,6 +255,17 @@ impl EmuGpu {
             FiberOrder::Reverse => (1, 0),
             FiberOrder::Random(s) => (2, s),
         };
+        if l.smem as usize > super::EMULATED_SHARED {
+            return Err(Error::backend(
+                "emu",
+                format!(
+                    "{}: {} bytes of dynamic shared memory; the emulated device (a T4's limits) allows {}",
+                    l.kernel,
+                    l.smem,
+                    super::EMULATED_SHARED
+                ),
+            ));
+        }
         if !self.arith.available() {
             return Err(Error::backend(
                 "emu",
@@ -271,6 +284,7 @@ impl EmuGpu {
                 name.as_ptr(),
                 l.grid.as_ptr(),
                 l.block.as_ptr(),
+                l.smem,
                 sig.as_ptr(),
                 params.as_mut_ptr(),
                 mode,

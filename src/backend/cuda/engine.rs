@@ -1,6 +1,14 @@
 //! The multi-trial CUDA engine: [`CudaBackend`] implements the [`Backend`] contract on any
 //! [`Gpu`] (a real device through cudarc, or the emulated executor in tests and CI).
 //!
+//! Two paths, picked per trial when a cohort is loaded: the **fused** path (`super::fused`,
+//! kernels/fused.cu: one CTA per trial per epoch at the trial's true widths) takes every trial
+//! whose activations fit in a block's shared memory at the study's batch size; the **per-op**
+//! path below (one launch per op per step, graph-captured, widths padded per depth group) takes
+//! the rest, up to [`MAX_HIDDEN`] hidden layers. `FASTFC_CUDA_ENGINE=per-op` (or
+//! [`CudaBackend::with_engine`]) sends every trial down the per-op path, for comparisons.
+//!
+//! The per-op path:
 //! - Residency: the three splits are uploaded once, at construction. Each epoch uploads its batch
 //!   order (one `u32` per sample) once; every step gathers its rows on the device.
 //! - Cohorts: trials are grouped by depth; each group pads its hidden layers to its widest (exact,
@@ -15,6 +23,10 @@
 
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use super::fused::{self, FusedGroup, Variant};
 use super::launch::*;
 use super::slot::{pad_params, padded_layout, unpad_params, Slot, Stats, MAX_HIDDEN};
 use super::{AnyGpu, Buf, Gpu, Ptr};
@@ -46,6 +58,36 @@ struct DevSplit {
     n: usize,
 }
 
+/// Which paths a [`CudaBackend`] may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// The fused kernel for every trial that fits it, the per-op path for the rest (default).
+    Auto,
+    /// The per-op path for every trial (`FASTFC_CUDA_ENGINE=per-op`).
+    PerOp,
+}
+
+impl Engine {
+    /// `FASTFC_CUDA_ENGINE`: `auto` (default) or `per-op`.
+    pub fn from_env() -> Result<Engine> {
+        match std::env::var("FASTFC_CUDA_ENGINE").as_deref() {
+            Err(_) | Ok("") | Ok("auto") | Ok("fused") => Ok(Engine::Auto),
+            Ok("per-op") => Ok(Engine::PerOp),
+            Ok(other) => Err(Error::flag(
+                "FASTFC_CUDA_ENGINE",
+                format!("{other:?}: expected auto (fused where it fits) or per-op"),
+            )),
+        }
+    }
+}
+
+/// Trials a backend has loaded on each path so far (what `fastfc bench` reports).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Paths {
+    pub fused: usize,
+    pub per_op: usize,
+}
+
 /// The CUDA backend: a device and the resident data.
 pub struct CudaBackend {
     data: Arc<Dataset>,
@@ -55,6 +97,13 @@ pub struct CudaBackend {
     test: DevSplit,
     /// Capture each epoch as a CUDA graph and replay it (`FASTFC_CUDA_GRAPHS=0` turns it off).
     graphs: bool,
+    engine: Engine,
+    variant: Variant,
+    /// Shared memory per block the fused path may use (the device's limit unless lowered).
+    shared: usize,
+    /// The batch size cohorts are partitioned for (the last one the trainer named).
+    batch_hint: AtomicUsize,
+    paths: Mutex<Paths>,
 }
 
 /// Activations and gradients of one group for `rows` rows per launch.
@@ -92,6 +141,8 @@ struct Group {
     v: Buf<f32>,
     stats: Buf<Stats>,
     order: Option<Buf<u32>>,
+    /// Adam's α for every trial and step of the epoch (filled by `adam_alpha` at its start).
+    alpha: Option<Buf<f32>>,
     train_ws: Option<Workspace>,
     eval_ws: std::sync::Mutex<Option<Workspace>>,
     /// The captured epoch: (samples per epoch, batch, graph); the last step's row count depends on both.
@@ -100,11 +151,42 @@ struct Group {
     graph: std::sync::Mutex<Option<(usize, usize, super::Graph)>>,
 }
 
-/// A cohort on the device: its groups, and where each of the caller's trials went.
+/// One part of a cohort: a per-op depth group, or the fused trials.
+enum Part {
+    PerOp(Group),
+    Fused(FusedGroup),
+}
+
+impl Part {
+    fn len(&self) -> usize {
+        match self {
+            Part::PerOp(g) => g.specs.len(),
+            Part::Fused(g) => g.specs.len(),
+        }
+    }
+}
+
+/// A cohort on the device: its parts, and where each of the caller's trials went.
 pub struct CudaCohort {
-    groups: Vec<Group>,
-    /// Trial i of the cohort is trial `at[i].1` of group `at[i].0`.
+    groups: Vec<Part>,
+    /// Trial i of the cohort is trial `at[i].1` of part `at[i].0`.
     at: Vec<(usize, usize)>,
+    /// The batch size the trials were assigned to paths for.
+    batch: usize,
+}
+
+impl CudaCohort {
+    /// How many of the cohort's trials run on each path.
+    pub fn paths(&self) -> Paths {
+        let mut p = Paths::default();
+        for g in &self.groups {
+            match g {
+                Part::PerOp(g) => p.per_op += g.specs.len(),
+                Part::Fused(g) => p.fused += g.specs.len(),
+            }
+        }
+        p
+    }
 }
 
 fn upload_split(g: &AnyGpu, s: &Split) -> Result<DevSplit> {
@@ -119,14 +201,142 @@ impl CudaBackend {
     /// Uploads the dataset to `gpu`.
     pub fn new(data: Arc<Dataset>, gpu: AnyGpu) -> Result<Self> {
         let graphs = std::env::var("FASTFC_CUDA_GRAPHS").as_deref() != Ok("0");
+        let engine = Engine::from_env()?;
         Ok(CudaBackend {
             train: upload_split(&gpu, &data.train)?,
             val: upload_split(&gpu, &data.val)?,
             test: upload_split(&gpu, &data.test)?,
             data,
+            shared: gpu.max_dynamic_shared(),
             gpu,
             graphs,
+            engine,
+            variant: Variant::Product,
+            batch_hint: AtomicUsize::new(32),
+            paths: Mutex::new(Paths::default()),
         })
+    }
+
+    /// Which paths trials may take (default: `FASTFC_CUDA_ENGINE`, else [`Engine::Auto`]).
+    pub fn with_engine(mut self, e: Engine) -> Self {
+        self.engine = e;
+        self
+    }
+
+    /// Runs a planted-bug build of the fused kernels (emulated build; tests only).
+    pub fn with_fused_variant(mut self, v: Variant) -> Self {
+        self.variant = v;
+        self
+    }
+
+    /// Holds the fused path to `bytes` of shared memory per block (at most the device's limit),
+    /// e.g. to make the logits and the batch spill to global memory in a test.
+    pub fn with_shared_limit(mut self, bytes: usize) -> Self {
+        self.shared = bytes.min(self.gpu.max_dynamic_shared());
+        self
+    }
+
+    /// Shared memory per block the fused path may use, in bytes.
+    pub fn shared_limit(&self) -> usize {
+        self.shared
+    }
+
+    /// Trials loaded on each path so far.
+    pub fn paths(&self) -> Paths {
+        *self.paths.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `spec` trains on the fused path at `batch`.
+    pub fn fused(&self, spec: &TrialSpec, batch: usize) -> bool {
+        self.engine == Engine::Auto && fused::fits(spec, batch, self.shared)
+    }
+
+    /// Loads `trials`, each on the path it takes at `batch`.
+    fn load_for(&self, trials: Vec<(TrialSpec, TrialState)>, batch: usize) -> Result<CudaCohort> {
+        for (spec, _) in &trials {
+            crate::backend::check_fits("cuda", spec, &self.data)?;
+        }
+        let n = trials.len();
+        let mut slots: Vec<Option<(TrialSpec, TrialState)>> =
+            trials.into_iter().map(Some).collect();
+        let mut groups = vec![];
+        let mut at = vec![(0, 0); n];
+        // The fused trials, heaviest first.
+        let fused_idx: Vec<usize> = (0..n)
+            .filter(|&i| self.fused(&slots[i].as_ref().unwrap().0, batch))
+            .collect();
+        if !fused_idx.is_empty() {
+            let members: Vec<(TrialSpec, TrialState)> = fused_idx
+                .iter()
+                .map(|&i| slots[i].clone().unwrap())
+                .collect();
+            let order = fused::sort_heaviest_first(&members);
+            let sorted: Vec<_> = order
+                .iter()
+                .map(|&j| slots[fused_idx[j]].take().unwrap())
+                .collect();
+            for (pos, &j) in order.iter().enumerate() {
+                at[fused_idx[j]] = (0, pos);
+            }
+            groups.push(Part::Fused(FusedGroup::new(
+                &self.gpu,
+                sorted,
+                self.shared,
+                self.variant,
+            )?));
+        }
+        // The rest by depth, keeping the caller's order inside each group.
+        let mut by_depth: Vec<(usize, Vec<usize>)> = vec![];
+        for (i, t) in slots.iter().enumerate() {
+            let Some((spec, _)) = t else { continue };
+            let d = spec.hp.hidden.len();
+            match by_depth.iter_mut().find(|(dd, _)| *dd == d) {
+                Some((_, v)) => v.push(i),
+                None => by_depth.push((d, vec![i])),
+            }
+        }
+        for (_, idx) in by_depth {
+            let members: Vec<_> = idx.iter().map(|&i| slots[i].take().unwrap()).collect();
+            for (pos, &i) in idx.iter().enumerate() {
+                at[i] = (groups.len(), pos);
+            }
+            groups.push(Part::PerOp(self.new_group(members)?));
+        }
+        let c = CudaCohort { groups, at, batch };
+        let p = c.paths();
+        let mut total = self.paths.lock().unwrap_or_else(|e| e.into_inner());
+        total.fused += p.fused;
+        total.per_op += p.per_op;
+        Ok(c)
+    }
+
+    /// Moves trials between paths when `batch` assigns them differently from the cohort's.
+    fn repartition(&self, c: &mut CudaCohort, batch: usize) -> Result<()> {
+        if c.batch == batch {
+            return Ok(());
+        }
+        let differs = (0..c.at.len()).any(|i| {
+            let (gi, k) = c.at[i];
+            let (spec, on_fused) = match &c.groups[gi] {
+                Part::PerOp(g) => (&g.specs[k], false),
+                Part::Fused(g) => (&g.specs[k], true),
+            };
+            self.fused(spec, batch) != on_fused
+        });
+        if differs {
+            let mut trials = vec![];
+            for i in 0..c.at.len() {
+                let (gi, k) = c.at[i];
+                let spec = match &c.groups[gi] {
+                    Part::PerOp(g) => g.specs[k].clone(),
+                    Part::Fused(g) => g.specs[k].clone(),
+                };
+                trials.push((spec, self.state(c, i)?));
+            }
+            *c = self.load_for(trials, batch)?;
+        }
+        c.batch = batch;
+        Ok(())
     }
 
     pub fn gpu(&self) -> &AnyGpu {
@@ -213,6 +423,7 @@ impl CudaBackend {
             steps,
             epochs,
             order: None,
+            alpha: None,
             train_ws: None,
             eval_ws: std::sync::Mutex::new(None),
             graph: std::sync::Mutex::new(None),
@@ -231,7 +442,7 @@ fn joined<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
         .unwrap_or_else(|_| Err(Error::backend("cuda", "a cohort thread panicked")))
 }
 
-fn check_state(spec: &TrialSpec, lay: &Layout, st: &TrialState) -> Result<()> {
+pub(super) fn check_state(spec: &TrialSpec, lay: &Layout, st: &TrialState) -> Result<()> {
     let v_ok = st.v.is_empty() || st.v.len() == lay.len;
     if st.params.len() != lay.len || st.m.len() != lay.len || !v_ok {
         return Err(Error::backend(
@@ -452,11 +663,17 @@ impl Group {
         }
         let n = self.pad.len as i32;
         if self.any_adam {
+            let alpha = self
+                .alpha
+                .as_ref()
+                .expect("α table allocated with the epoch");
             g.enqueue(
                 &Adam {
                     slots: self.dev_slots.ptr(),
                     n,
                     step: s as u32,
+                    alpha: alpha.ptr(),
+                    steps: (alpha.len() / self.specs.len()) as i32,
                     params: self.params.ptr(),
                     grads: self.grads.ptr(),
                     m: self.m.ptr(),
@@ -475,6 +692,23 @@ impl Group {
                     m: self.m.ptr(),
                 }
                 .launch(t),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The epoch's first launch: Adam's α for each trial and step (read from the slots' step0 at
+    /// run time, so a replayed graph computes the new epoch's).
+    fn enqueue_epoch_start(&self) -> Result<()> {
+        if let Some(alpha) = self.alpha.as_ref().filter(|_| self.any_adam) {
+            let steps = alpha.len() / self.specs.len();
+            self.gpu.enqueue(
+                &AdamAlpha {
+                    slots: self.dev_slots.ptr(),
+                    steps: steps as i32,
+                    alpha: alpha.ptr(),
+                }
+                .launch(self.trials()),
             )?;
         }
         Ok(())
@@ -522,6 +756,15 @@ impl Group {
                 true,
             )?);
         }
+        if self.any_adam
+            && self
+                .alpha
+                .as_ref()
+                .is_none_or(|a| a.len() != steps * self.specs.len())
+        {
+            *unpoisoned(&mut self.graph) = None;
+            self.alpha = Some(g.alloc(steps * self.specs.len())?);
+        }
         let ws = self.train_ws.as_ref().unwrap();
         // Progress counts trial-steps, as the CPU backend reports them.
         let on = active.iter().filter(|&&a| a).count() as u64;
@@ -530,6 +773,7 @@ impl Group {
                 !matches!(unpoisoned(&mut self.graph), Some((m, b, _)) if *m == n && *b == batch);
             if fresh {
                 let graph = g.capture(|| {
+                    self.enqueue_epoch_start()?;
                     (0..steps).try_for_each(|s| self.enqueue_step(ws, train, n, s, batch))
                 })?;
                 *unpoisoned(&mut self.graph) = Some((n, batch, graph));
@@ -542,6 +786,7 @@ impl Group {
             g.sync()?;
             progress(steps as u64 * on);
         } else {
+            self.enqueue_epoch_start()?;
             for s in 0..steps {
                 self.enqueue_step(ws, train, n, s, batch)?;
                 if s % 64 == 63 {
@@ -682,8 +927,17 @@ impl Backend for CudaBackend {
         &self.data
     }
 
-    /// Trials that fit in 80% of the device's free memory now (the emulator: unbounded).
+    /// Trials that fit in 80% of the device's free memory now (the emulator: only the launch
+    /// limits). Fused trials need their three arenas and a scratch row; per-op ones the padded
+    /// arenas and workspaces.
+    /// Every trial of a study at once: one fused launch an epoch covers them all, and a GPU is
+    /// filled only by many trials; [`Backend::max_cohort`] bounds the cohort by memory.
+    fn default_cohort(&self) -> usize {
+        usize::MAX
+    }
+
     fn max_cohort(&self, specs: &[TrialSpec], batch: usize) -> usize {
+        self.batch_hint.store(batch.max(1), Ordering::Relaxed);
         let width = specs
             .iter()
             .flat_map(|s| s.hp.hidden.iter().copied())
@@ -692,7 +946,12 @@ impl Backend for CudaBackend {
         let depth = specs.iter().map(|s| s.hp.hidden.len()).max().unwrap_or(1);
         let (dim, classes) = (self.data.dim(), self.data.n_classes());
         let params = padded_layout(dim, depth, width, classes).len;
-        let structural = max_group_trials(params);
+        let all_fused = specs.iter().all(|s| self.fused(s, batch));
+        let structural = if all_fused {
+            (u32::MAX as usize / params.max(1)).max(1)
+        } else {
+            max_group_trials(params)
+        };
         #[allow(irrefutable_let_patterns)] // without the `emu` feature CUDA is the only variant
         let AnyGpu::Cuda(c) = &self.gpu
         else {
@@ -701,37 +960,23 @@ impl Backend for CudaBackend {
         let Ok((free, _)) = c.mem_info() else {
             return structural;
         };
-        // 4 arenas + training workspace (z, a, mask, h, 2 gradients) + evaluation workspace (z, a).
-        let per_trial = 4
-            * (4 * params
+        let per_trial = if all_fused {
+            // params, m, v + Adam's α per step and the logits.
+            4 * (3 * params + self.train.n / batch.max(1) + 1 + batch * classes)
+        } else {
+            // 4 arenas + training workspace (z, a, mask, h, 2 gradients) + evaluation workspace
+            // (z, a) + α per step.
+            4 * (4 * params
                 + batch * (4 * depth * width + 3 * width.max(classes))
-                + EVAL_ROWS * (2 * depth * width + classes));
+                + EVAL_ROWS * (2 * depth * width + classes)
+                + self.train.n / batch.max(1)
+                + 1)
+        };
         ((free as f64 * 0.8) as usize / per_trial.max(1)).clamp(1, structural)
     }
 
     fn load(&self, trials: Vec<(TrialSpec, TrialState)>) -> Result<CudaCohort> {
-        // Group by depth, keeping the caller's order inside each group.
-        let mut by_depth: Vec<(usize, Vec<usize>)> = vec![];
-        for (i, (spec, _)) in trials.iter().enumerate() {
-            crate::backend::check_fits("cuda", spec, &self.data)?;
-            let d = spec.hp.hidden.len();
-            match by_depth.iter_mut().find(|(dd, _)| *dd == d) {
-                Some((_, v)) => v.push(i),
-                None => by_depth.push((d, vec![i])),
-            }
-        }
-        let mut slots: Vec<Option<(TrialSpec, TrialState)>> =
-            trials.into_iter().map(Some).collect();
-        let mut groups = vec![];
-        let mut at = vec![(0, 0); slots.len()];
-        for (_, idx) in by_depth {
-            let members: Vec<_> = idx.iter().map(|&i| slots[i].take().unwrap()).collect();
-            for (pos, &i) in idx.iter().enumerate() {
-                at[i] = (groups.len(), pos);
-            }
-            groups.push(self.new_group(members)?);
-        }
-        Ok(CudaCohort { groups, at })
+        self.load_for(trials, self.batch_hint.load(Ordering::Relaxed))
     }
 
     fn train_epoch(
@@ -742,25 +987,37 @@ impl Backend for CudaBackend {
         active: &[bool],
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Vec<TrainStats>> {
+        self.repartition(c, batch)?;
         let per_group: Vec<Vec<bool>> = c
             .groups
             .iter()
             .enumerate()
             .map(|(gi, g)| {
-                (0..g.specs.len())
+                (0..g.len())
                     .map(|k| active[c.at.iter().position(|&p| p == (gi, k)).unwrap()])
                     .collect()
             })
             .collect();
-        // Groups of different depth run side by side, each on its own stream and thread.
+        // Parts run side by side, each on its own stream and thread.
         let results: Vec<Result<Vec<TrainStats>>> = std::thread::scope(|sc| {
             let handles: Vec<_> = c
                 .groups
                 .iter_mut()
                 .zip(&per_group)
                 .map(|(g, act)| {
-                    sc.spawn(move || {
-                        g.train_epoch(&self.train, order, batch, act, self.graphs, progress)
+                    sc.spawn(move || match g {
+                        Part::PerOp(g) => {
+                            g.train_epoch(&self.train, order, batch, act, self.graphs, progress)
+                        }
+                        Part::Fused(g) => g.train_epoch(
+                            &self.train.x,
+                            &self.train.y,
+                            self.train.n,
+                            order,
+                            batch,
+                            act,
+                            progress,
+                        ),
                     })
                 })
                 .collect();
@@ -772,12 +1029,25 @@ impl Backend for CudaBackend {
 
     fn evaluate(&self, c: &CudaCohort, split: SplitId, active: &[bool]) -> Result<Vec<EvalStats>> {
         let s = self.split(split);
-        // Side by side, like training: each group on its own stream and thread.
+        let per_group_active: Vec<Vec<bool>> = (0..c.groups.len())
+            .map(|gi| {
+                (0..c.groups[gi].len())
+                    .map(|k| active[c.at.iter().position(|&p| p == (gi, k)).unwrap()])
+                    .collect()
+            })
+            .collect();
+        // Side by side, like training: each part on its own stream and thread.
         let per_group: Vec<Vec<EvalStats>> = std::thread::scope(|sc| {
             let handles: Vec<_> = c
                 .groups
                 .iter()
-                .map(|g| sc.spawn(move || g.evaluate(s)))
+                .zip(&per_group_active)
+                .map(|(g, act)| {
+                    sc.spawn(move || match g {
+                        Part::PerOp(g) => g.evaluate(s),
+                        Part::Fused(g) => g.evaluate(&s.x, &s.y, s.n, act),
+                    })
+                })
                 .collect();
             handles.into_iter().map(joined).collect::<Result<_>>()
         })?;
@@ -796,11 +1066,17 @@ impl Backend for CudaBackend {
 
     fn state(&self, c: &CudaCohort, i: usize) -> Result<TrialState> {
         let (gi, k) = c.at[i];
-        c.groups[gi].state(k)
+        match &c.groups[gi] {
+            Part::PerOp(g) => g.state(k),
+            Part::Fused(g) => g.state(k),
+        }
     }
 
     fn set_state(&self, c: &mut CudaCohort, i: usize, state: TrialState) -> Result<()> {
         let (gi, k) = c.at[i];
-        c.groups[gi].set_state(k, state)
+        match &mut c.groups[gi] {
+            Part::PerOp(g) => g.set_state(k, state),
+            Part::Fused(g) => g.set_state(k, state),
+        }
     }
 }

@@ -55,7 +55,9 @@ fn text(f: &str) -> Result<String> {
 }
 
 /// fakecuda's counters: driver calls, kernels run, graph replays, host synchronisations,
-/// allocations, planted faults fired, violations reported.
+/// allocations, planted faults fired, violations reported; and what the host asked of the
+/// device: launch calls (kernels outside a graph, and graph launches), the kernels those graph
+/// launches held, bytes copied to and from the device.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     pub calls: u64,
@@ -66,6 +68,29 @@ pub struct Stats {
     /// Faults planted by `FAKECUDA_FAIL` or [`set_faults`] that have fired.
     pub faults: u64,
     pub problems: u64,
+    pub host_launches: u64,
+    pub graph_nodes: u64,
+    pub htod_bytes: u64,
+    pub dtoh_bytes: u64,
+}
+
+impl Stats {
+    /// The counts from `earlier` to `self`.
+    pub fn since(&self, earlier: &Stats) -> Stats {
+        Stats {
+            calls: self.calls - earlier.calls,
+            launches: self.launches - earlier.launches,
+            replays: self.replays - earlier.replays,
+            syncs: self.syncs - earlier.syncs,
+            allocations: self.allocations - earlier.allocations,
+            faults: self.faults - earlier.faults,
+            problems: self.problems - earlier.problems,
+            host_launches: self.host_launches - earlier.host_launches,
+            graph_nodes: self.graph_nodes - earlier.graph_nodes,
+            htod_bytes: self.htod_bytes - earlier.htod_bytes,
+            dtoh_bytes: self.dtoh_bytes - earlier.dtoh_bytes,
+        }
+    }
 }
 
 /// The counters so far (process-wide).
@@ -83,6 +108,10 @@ pub fn stats() -> Result<Stats> {
             "allocations" => s.allocations = v,
             "faults" => s.faults = v,
             "problems" => s.problems = v,
+            "host_launches" => s.host_launches = v,
+            "graph_nodes" => s.graph_nodes = v,
+            "htod_bytes" => s.htod_bytes = v,
+            "dtoh_bytes" => s.dtoh_bytes = v,
             _ => {}
         }
     }

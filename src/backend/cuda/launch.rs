@@ -71,7 +71,8 @@ impl From<f32> for Arg {
     }
 }
 
-/// A kernel launch: which kernel, its grid and block, its arguments in order.
+/// A kernel launch: which kernel, its grid and block, its dynamic shared memory, its arguments
+/// in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Launch {
     pub kernel: &'static str,
@@ -79,7 +80,25 @@ pub struct Launch {
     pub sig: &'static str,
     pub grid: [u32; 3],
     pub block: [u32; 3],
+    /// Bytes of dynamic shared memory per block (`extern __shared__`; 0 for most kernels). Above
+    /// 48 KiB a kernel must be opted in first, up to the device's limit (the driver path does).
+    pub smem: u32,
     pub args: Vec<Arg>,
+}
+
+/// A launch shape: (grid, block) or (grid, block, dynamic shared bytes).
+pub trait Shape {
+    fn dims(self) -> ([u32; 3], [u32; 3], u32);
+}
+impl Shape for ([u32; 3], [u32; 3]) {
+    fn dims(self) -> ([u32; 3], [u32; 3], u32) {
+        (self.0, self.1, 0)
+    }
+}
+impl Shape for ([u32; 3], [u32; 3], u32) {
+    fn dims(self) -> ([u32; 3], [u32; 3], u32) {
+        self
+    }
 }
 
 /// ceil(n / d) as a grid dimension.
@@ -103,7 +122,7 @@ macro_rules! sig_char {
     };
 }
 
-/// Declares kernels: `Type = name(arg: ty, ...) |trials| (grid, block);`
+/// Declares kernels: `Type = name(arg: ty, ...) |trials| (grid, block[, dynamic shared bytes]);`
 macro_rules! kernels {
     ($(
         $(#[$doc:meta])*
@@ -120,12 +139,13 @@ macro_rules! kernels {
                 /// The launch of this kernel over a cohort of `trials`.
                 pub fn launch(&self, $trials: u32) -> Launch {
                     let $ty { $($arg),* } = *self;
-                    let (grid, block): ([u32; 3], [u32; 3]) = $shape;
+                    let (grid, block, smem) = Shape::dims($shape);
                     Launch {
                         kernel: Self::NAME,
                         sig: Self::SIG,
                         grid,
                         block,
+                        smem,
                         args: vec![$(Arg::from($arg)),*],
                     }
                 }
@@ -183,12 +203,37 @@ kernels! {
     SoftmaxXent = softmax_xent(slots: Ptr, rows: i32, classes: i32, logits: Ptr, labels: Ptr,
                                scale: f32, dlogits: Ptr, stats: Ptr, train: i32)
         |trials| ([1, trials, 1], [XENT_BLOCK, 1, 1]);
-    /// One Adam step over the arena. kernels/adam.cu.
-    Adam = adam(slots: Ptr, n: i32, step: u32, params: Ptr, grads: Ptr, m: Ptr, v: Ptr)
+    /// Adam's step size α for every trial and step of an epoch. kernels/adam.cu.
+    AdamAlpha = adam_alpha(slots: Ptr, steps: i32, alpha: Ptr)
+        |trials| ([div_up(steps, ELEMENTWISE_BLOCK), trials, 1], [ELEMENTWISE_BLOCK, 1, 1]);
+    /// One Adam step over the arena, α from [`AdamAlpha`]'s table. kernels/adam.cu.
+    Adam = adam(slots: Ptr, n: i32, step: u32, alpha: Ptr, steps: i32, params: Ptr, grads: Ptr,
+                m: Ptr, v: Ptr)
         |trials| ([div_up(n, ELEMENTWISE_BLOCK), trials, 1], [ELEMENTWISE_BLOCK, 1, 1]);
     /// One Lion step over the arena. kernels/lion.cu.
     Lion = lion(slots: Ptr, n: i32, params: Ptr, grads: Ptr, m: Ptr)
         |trials| ([div_up(n, ELEMENTWISE_BLOCK), trials, 1], [ELEMENTWISE_BLOCK, 1, 1]);
+    /// One epoch of every trial, one CTA each, at the trials' own layouts. kernels/fused.cu.
+    FusedTrain = fused_train(slots: Ptr, dim: i32, classes: i32, order: Ptr, n: i32, batch: i32,
+                             src_x: Ptr, src_y: Ptr, params: Ptr, m: Ptr, v: Ptr, scratch: Ptr,
+                             scratch_stride: u32, stats: Ptr, smem_floats: u32)
+        |trials| ([trials, 1, 1], [FUSED_THREADS, 1, 1], smem_floats * 4);
+    /// Loss and accuracy of every trial on a split, one CTA each. kernels/fused.cu.
+    FusedEval = fused_eval(slots: Ptr, dim: i32, classes: i32, x: Ptr, y: Ptr, n: i32, params: Ptr,
+                           stats: Ptr, chunk: i32, widest: i32, skip_inactive: i32)
+        |trials| ([trials, 1, 1], [FUSED_THREADS, 1, 1],
+                  fused_eval_floats(chunk, widest, classes) * 4);
+}
+
+/// Threads per CTA of the fused kernels (one CTA per trial).
+pub const FUSED_THREADS: u32 = 256;
+
+/// The kernels that take dynamic shared memory (opted in to the device's limit at load).
+pub const DYNAMIC_SHARED: &[&str] = &[FusedTrain::NAME, FusedEval::NAME];
+
+/// Floats of shared memory `fused_eval` uses: two `chunk` × `widest` buffers and the logits.
+pub fn fused_eval_floats(chunk: i32, widest: i32, classes: i32) -> u32 {
+    (chunk.max(0) as u32) * (2 * widest.max(0) as u32 + classes.max(0) as u32)
 }
 
 /// The emulator's self-test kernels (src/backend/cuda/emu/selftest.cu; emulated build only).
@@ -202,5 +247,8 @@ pub mod selftest {
         Divergent = emu_selftest_divergent(out: Ptr) |threads| ([1, 1, 1], [threads, 1, 1]);
         Race = emu_selftest_race(input: Ptr, out: Ptr, sync: i32) |threads| ([1, 1, 1], [threads, 1, 1]);
         StructLayout = emu_selftest_layout(out: Ptr) |threads| ([1, 1, 1], [threads, 1, 1]);
+        Dynamic = emu_selftest_dynamic(before: Ptr, after: Ptr, n: i32)
+            |blocks| ([blocks, 1, 1], [96, 1, 1], n as u32 * 4);
+        Votes = emu_selftest_votes(out: Ptr, k: i32) |threads| ([1, 1, 1], [threads, 1, 1]);
     }
 }

@@ -3,6 +3,8 @@
 //!
 //! - [`slot`]: the per-trial slot table and accumulators (`#[repr(C)]` twins of common.cuh).
 //! - [`launch`]: one declaration per kernel (name, arguments, launch shape) → [`launch::Launch`].
+//! - [`engine`]: the CUDA backend; its per-op path (one launch per op per step, padded cohorts)
+//!   and [`fused`], its fused path (one launch per epoch, true widths).
 //! - [`emu`]: the same `.cu` sources compiled for the host through a model of the CUDA execution
 //!   model (fibers, shared memory, barriers with diagnostics, shuffles, atomics).
 //!
@@ -13,6 +15,7 @@
 pub mod driver;
 pub mod engine;
 pub mod fake;
+pub mod fused;
 pub mod launch;
 pub mod slot;
 pub mod toolchain;
@@ -154,6 +157,9 @@ pub trait Gpu: Sync {
     }
 }
 
+/// Dynamic shared memory per block the emulated device allows: sm_75's opt-in limit.
+pub const EMULATED_SHARED: usize = 64 * 1024;
+
 /// Any device this build can drive, as one concrete type (tests and the engine take this).
 #[derive(Debug, Clone)]
 pub enum AnyGpu {
@@ -194,6 +200,16 @@ impl Gpu for AnyGpu {
 }
 
 impl AnyGpu {
+    /// The most dynamic shared memory one block may have, in bytes: the device's opt-in limit;
+    /// under emulation a T4's (64 KiB), the smallest of the GPUs fastfc targets.
+    pub fn max_dynamic_shared(&self) -> usize {
+        match self {
+            AnyGpu::Cuda(g) => g.info.max_shared_optin,
+            #[cfg(feature = "emu")]
+            AnyGpu::Emu(_) => EMULATED_SHARED,
+        }
+    }
+
     /// The same device on a stream of its own (for work that runs beside this stream's).
     pub fn fork(&self) -> Result<AnyGpu> {
         Ok(match self {

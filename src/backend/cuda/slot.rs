@@ -36,13 +36,14 @@ pub struct Slot {
     pub active: u32,
     /// Optimizer steps taken before the current epoch.
     pub step0: u32,
-    /// True hidden widths (0 = no such layer); the cohort pads every layer to its widest.
-    pub hidden: [u32; 4],
+    /// True hidden widths (0 = no such layer). The per-op path pads every layer to the cohort's
+    /// widest; the fused kernel trains each trial at these widths.
+    pub hidden: [u32; MAX_HIDDEN],
     pub reserved: u32,
 }
 
-/// Most hidden layers a slot describes.
-pub const MAX_HIDDEN: usize = 4;
+/// Most hidden layers a slot describes (`FFC_MAX_HIDDEN`), on either path.
+pub const MAX_HIDDEN: usize = 8;
 
 impl Slot {
     /// The slot of `spec`, placed at `param_off` in the cohort's arenas, after `step` optimizer
@@ -50,7 +51,7 @@ impl Slot {
     pub fn new(spec: &TrialSpec, param_off: u32, step: u64) -> Slot {
         let hp = &spec.hp;
         let (b1, b2, eps) = hp.optimizer.betas();
-        let mut hidden = [0u32; 4];
+        let mut hidden = [0u32; MAX_HIDDEN];
         for (h, &w) in hidden.iter_mut().zip(&hp.hidden) {
             *h = w as u32;
         }
@@ -133,7 +134,7 @@ mod tests {
 
     #[test]
     fn layout_of_the_c_twin() {
-        assert_eq!(std::mem::size_of::<Slot>(), 88);
+        assert_eq!(std::mem::size_of::<Slot>(), 104);
         assert_eq!(std::mem::align_of::<Slot>(), 8);
         assert_eq!(std::mem::size_of::<Stats>(), 24);
     }

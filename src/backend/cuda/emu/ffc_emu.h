@@ -7,7 +7,9 @@
 // stack. Fibers switch only at __syncthreads, __syncwarp, shuffles and votes, in a configurable
 // order (forward, reverse, seeded random), so order-dependent races show up as wrong results.
 // `__shared__` is `thread_local`: at block scope that implies `static`, so the fibers of a block
-// share one copy. Barriers record file:line and the runtime aborts the launch with a diagnostic when
+// share one copy. Dynamic shared memory (FFC_DYNAMIC_SHARED, common.cuh) is the launch's byte
+// count, filled with NaN at each block's start (CUDA leaves it undefined, so a kernel that reads
+// what it never wrote computes NaN), and ends right before an unmapped page (an overrun faults). Barriers record file:line and the runtime aborts the launch with a diagnostic when
 // threads wait at different barriers, or some exited while others wait.
 #pragma once
 
@@ -43,6 +45,7 @@ struct Fiber {
     uint3 tid{};
     unsigned linear = 0;      // linear thread index in the block
     Wait wait = Wait::Run;
+    int pred = 0;             // the predicate this thread brought to a __syncthreads_or/and/count
     unsigned mask = 0;        // warp-op participation mask
     const char* file = "";
     int line = 0;
@@ -51,13 +54,16 @@ struct Fiber {
 struct Block {
     uint3 idx{}, dim{}, grid{};
     unsigned threads = 0;
+    unsigned char* dyn = nullptr;  // dynamic shared memory of the launch (`dyn_bytes`)
+    unsigned dyn_bytes = 0;
+    int red_or = 0, red_and = 0, red_count = 0;  // the last barrier's reductions of `pred`
     unsigned long long exch[32][32];  // per-warp exchange slots for shuffles/votes (<= 1024 threads)
 };
 
 extern thread_local Fiber* t_fiber;
 extern thread_local Block* t_block;
 
-void sync_block(const char* file, int line);
+void sync_block(const char* file, int line, int pred = 0);
 void sync_warp(const char* file, int line, unsigned mask);
 [[noreturn]] void trap(const char* file, int line, const char* what);
 
@@ -106,6 +112,13 @@ inline int width_src(int lane_id, int src, int width) { return (lane_id & ~(widt
 #define warpSize 32
 
 #define __syncthreads() ::ffc_emu::sync_block(__FILE__, __LINE__)
+// A barrier that also reduces a predicate over the block, as CUDA's __syncthreads_or/and/count.
+#define __syncthreads_or(p) (::ffc_emu::sync_block(__FILE__, __LINE__, (p) != 0), ::ffc_emu::t_block->red_or)
+#define __syncthreads_and(p) (::ffc_emu::sync_block(__FILE__, __LINE__, (p) != 0), ::ffc_emu::t_block->red_and)
+#define __syncthreads_count(p) (::ffc_emu::sync_block(__FILE__, __LINE__, (p) != 0), ::ffc_emu::t_block->red_count)
+// `extern __shared__ T name[]` cannot name one buffer per launch on the host: the kernels declare
+// dynamic shared memory through this macro (common.cuh gives CUDA's spelling).
+#define FFC_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(::ffc_emu::t_block->dyn)
 #define __syncwarp(...) ::ffc_emu::sync_warp(__FILE__, __LINE__, ffc_emu_mask_or_all(__VA_ARGS__))
 #define __trap() ::ffc_emu::trap(__FILE__, __LINE__, "__trap()")
 inline unsigned ffc_emu_mask_or_all() { return 0xffffffffu; }
@@ -297,6 +310,7 @@ struct Invoker<void (*)(A...)> {
 extern "C" const ::ffc_emu::Entry* ffc_emu_find(const char* name, unsigned mode);
 
 // Runs one launch to completion on the calling thread (see runtime.cpp).
+// `shared`: the launch's dynamic shared memory in bytes (at most kMaxDynamicShared).
 extern "C" int ffc_emu_run(const ::ffc_emu::Entry* e, const unsigned grid[3], const unsigned block[3],
-                           void** params, unsigned order, unsigned long long seed, char* err,
-                           std::size_t err_len);
+                           unsigned shared, void** params, unsigned order, unsigned long long seed,
+                           char* err, std::size_t err_len);

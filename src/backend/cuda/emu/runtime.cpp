@@ -59,6 +59,10 @@ ffc_emu_switch:
 
 struct Launch;
 
+// The most dynamic shared memory one block may have here: sm_90's opt-in limit (227 KiB). The
+// launchers hold a launch to its device's own limit before it gets here.
+constexpr std::size_t kMaxDynamicShared = 227 * 1024;
+
 struct Worker {
     std::vector<Fiber> fibers;
 #if defined(__x86_64__)
@@ -69,9 +73,13 @@ struct Worker {
 #endif
     Launch* launch = nullptr;
     std::string error;
+    // Dynamic shared memory: kMaxDynamicShared rounded up to pages, then one unmapped page.
+    unsigned char* dyn_map = nullptr;
+    std::size_t dyn_len = 0;
     ~Worker() {
         for (auto& f : fibers)
             if (f.stack) munmap(f.stack, kStack + page());
+        if (dyn_map) munmap(dyn_map, dyn_len + page());
     }
     static std::size_t page() { return (std::size_t)sysconf(_SC_PAGESIZE); }
 };
@@ -119,6 +127,20 @@ bool ensure_fibers(Worker& w, unsigned n) {
 #endif
     }
     return true;
+}
+
+// The block's dynamic shared memory: `bytes` (rounded up to 16) ending at the guard page.
+unsigned char* dynamic_shared(Worker& w, unsigned bytes) {
+    if (!w.dyn_map) {
+        std::size_t page = Worker::page();
+        w.dyn_len = (kMaxDynamicShared + page - 1) / page * page;
+        void* m = mmap(nullptr, w.dyn_len + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) return nullptr;
+        mprotect(static_cast<char*>(m) + w.dyn_len, page, PROT_NONE);
+        w.dyn_map = static_cast<unsigned char*>(m);
+    }
+    std::size_t len = ((std::size_t)bytes + 15) / 16 * 16;
+    return w.dyn_map + w.dyn_len - len;
 }
 
 void reset_fiber(Worker& w, unsigned i) {
@@ -174,6 +196,10 @@ std::string block_name(const Block& b) {
 // Runs one block to completion. Returns false (with t_worker.error set) on a diagnosed bug.
 bool run_block(Worker& w, Block& b, unsigned order, std::uint64_t& rng) {
     const unsigned n = b.threads;
+    if (b.dyn_bytes) {
+        const float nan = std::nanf("");
+        for (unsigned i = 0; i + 4 <= b.dyn_bytes; i += 4) std::memcpy(b.dyn + i, &nan, 4);
+    }
     for (unsigned i = 0; i < n; i++) {
         reset_fiber(w, i);
         Fiber& f = w.fibers[i];
@@ -255,13 +281,21 @@ bool run_block(Worker& w, Block& b, unsigned order, std::uint64_t& rng) {
                       " waits, but " + buf + " (early return before a barrier?)";
             return false;
         }
-        for (unsigned i = 0; i < n; i++) w.fibers[i].wait = Wait::Run;
+        int any = 0, all = 1, count = 0;
+        for (unsigned i = 0; i < n; i++) {
+            any |= w.fibers[i].pred;
+            all &= w.fibers[i].pred;
+            count += w.fibers[i].pred;
+            w.fibers[i].wait = Wait::Run;
+        }
+        b.red_or = any, b.red_and = all, b.red_count = count;
     }
 }
 
 }  // namespace
 
-void sync_block(const char* file, int line) {
+void sync_block(const char* file, int line, int pred) {
+    t_fiber->pred = pred;
     t_fiber->wait = Wait::Block;
     t_fiber->file = file;
     t_fiber->line = line;
@@ -291,13 +325,14 @@ void trap(const char* file, int line, const char* what) {
 
 }  // namespace ffc_emu
 
-// Launches kernel `name` over grid × block with CUDA-style params. `sig` is the caller's argument
+// Launches kernel `name` over grid × block with `shared` bytes of dynamic shared memory and
+// CUDA-style params. `sig` is the caller's argument
 // kinds (p pointer, i int, u unsigned, f float, d double, l/L 64-bit), checked against the
 // kernel's real C++ signature. mode: 0 plain arithmetic, 1 contracted (FMA). order: 0 forward,
 // 1 reverse, 2 random (seeded). Returns 0, or 1 with a diagnostic in err.
-extern "C" int ffc_emu_launch(const char* name, const unsigned grid[3], const unsigned block[3], const char* sig,
-                              void** params, unsigned mode, unsigned order, unsigned long long seed, char* err,
-                              std::size_t err_len) {
+extern "C" int ffc_emu_launch(const char* name, const unsigned grid[3], const unsigned block[3], unsigned shared,
+                              const char* sig, void** params, unsigned mode, unsigned order,
+                              unsigned long long seed, char* err, std::size_t err_len) {
     const ffc_emu::Entry* e = ffc_emu_find(name, mode);
     if (!e) {
         std::snprintf(err, err_len, "%s: no such kernel in the emulated build (mode %u)", name, mode);
@@ -308,11 +343,11 @@ extern "C" int ffc_emu_launch(const char* name, const unsigned grid[3], const un
                       e->sig, sig);
         return 1;
     }
-    return ffc_emu_run(e, grid, block, params, order, seed, err, err_len);
+    return ffc_emu_run(e, grid, block, shared, params, order, seed, err, err_len);
 }
 
-extern "C" int ffc_emu_run(const ffc_emu::Entry* e, const unsigned grid[3], const unsigned block[3], void** params,
-                           unsigned order, unsigned long long seed, char* err, std::size_t err_len) {
+extern "C" int ffc_emu_run(const ffc_emu::Entry* e, const unsigned grid[3], const unsigned block[3], unsigned shared,
+                           void** params, unsigned order, unsigned long long seed, char* err, std::size_t err_len) {
     using namespace ffc_emu;
     const char* name = e->name;
     auto fail = [&](const std::string& m) {
@@ -325,6 +360,9 @@ extern "C" int ffc_emu_run(const ffc_emu::Entry* e, const unsigned grid[3], cons
         return fail("grid dimensions out of range");
     Worker& w = t_worker;
     if (!ensure_fibers(w, threads)) return fail("cannot map fiber stacks");
+    if (shared > kMaxDynamicShared)
+        return fail(std::to_string(shared) + " bytes of dynamic shared memory (the emulator models at most " +
+                    std::to_string(kMaxDynamicShared) + ")");
     Launch l{e, params};
     w.launch = &l;
     w.error.clear();
@@ -332,6 +370,8 @@ extern "C" int ffc_emu_run(const ffc_emu::Entry* e, const unsigned grid[3], cons
     b.dim = uint3{block[0], block[1], block[2]};
     b.grid = uint3{grid[0], grid[1], grid[2]};
     b.threads = threads;
+    b.dyn_bytes = shared;
+    if (shared && !(b.dyn = dynamic_shared(w, shared))) return fail("cannot map dynamic shared memory");
     Block* prev_block = t_block;
     Fiber* prev_fiber = t_fiber;
     t_block = &b;

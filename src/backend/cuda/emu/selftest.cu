@@ -80,3 +80,34 @@ extern "C" __global__ void emu_selftest_layout(unsigned* out) {
     };
     for (unsigned i = threadIdx.x; i < sizeof v / sizeof v[0]; i += blockDim.x) out[i] = v[i];
 }
+
+// Dynamic shared memory (the launch's size, NaN-filled by the emulator before each block):
+// before[i] = what slot i held before this block wrote it, after[i] = the neighbour's value
+// written by another thread, for n floats per block.
+extern "C" __global__ void emu_selftest_dynamic(float* before, float* after, int n) {
+    FFC_DYNAMIC_SHARED(float, s);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) before[blockIdx.x * n + i] = s[i];
+    __syncthreads();
+    for (int i = threadIdx.x; i < n; i += blockDim.x) s[i] = (float)(blockIdx.x * 1000 + i);
+    __syncthreads();
+    for (int i = threadIdx.x; i < n; i += blockDim.x) after[blockIdx.x * n + i] = s[(i + 1) % n];
+}
+
+// The barrier votes: out[0] = __syncthreads_or(thread k only), out[1] = __syncthreads_and(all but
+// thread k), out[2] = __syncthreads_and(every thread), out[3] = __syncthreads_count(odd threads),
+// out[4] = __syncthreads_or(no thread).
+extern "C" __global__ void emu_selftest_votes(int* out, int k) {
+    const int t = (int)threadIdx.x;
+    const int a = __syncthreads_or(t == k);
+    const int b = __syncthreads_and(t != k);
+    const int c = __syncthreads_and(1);
+    const int d = __syncthreads_count(t & 1);
+    const int e = __syncthreads_or(0);
+    if (t == 0) {
+        out[0] = a;
+        out[1] = b;
+        out[2] = c;
+        out[3] = d;
+        out[4] = e;
+    }
+}

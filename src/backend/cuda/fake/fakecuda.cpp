@@ -19,6 +19,10 @@
 //   address ranges are never reused. Leaks and double frees are reported at context release.
 // - cuMemFree of a buffer that queued, unsynchronised work still uses is reported: CUDA would
 //   wait for that work, but code that relies on the implicit wait is one refactor from a race.
+// - Dynamic shared memory: a launch may ask for up to 48 KiB, or up to what cuFuncSetAttribute
+//   (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES) opted the kernel in to, which is itself held
+//   to the device's opt-in limit for its compute capability (sm_75 64 KiB, sm_80 163 KiB,
+//   sm_86/89 99 KiB, sm_90 227 KiB); anything more fails as CUDA does (CUDA_ERROR_INVALID_VALUE).
 // - Not modelled: overruns inside a kernel (pointers are checked where they start), the memory
 //   model, timing.
 // - Faults on demand: FAKECUDA_FAIL="cuMemAlloc_v2:3,cuLaunchKernel:10" fails the 3rd allocation
@@ -125,6 +129,7 @@ struct Op {
     // Kernel
     const ffc_emu::Entry* entry = nullptr;
     unsigned grid[3] = {1, 1, 1}, block[3] = {1, 1, 1};
+    unsigned shared = 0;  // dynamic shared memory, bytes
     std::vector<std::vector<unsigned char>> params;
     // Copies and memset
     unsigned long long dev = 0;
@@ -137,6 +142,7 @@ struct Op {
 struct Node {  // a captured kernel
     const ffc_emu::Entry* entry;
     unsigned grid[3], block[3];
+    unsigned shared;
     std::vector<std::vector<unsigned char>> params;
 };
 
@@ -183,6 +189,7 @@ struct Module {
 struct Function {
     Module* module;
     const ffc_emu::Entry* entry;
+    int max_dynamic_shared = 48 * 1024;  // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
 };
 
 struct Ctx {
@@ -219,6 +226,9 @@ struct State {
     std::vector<std::string> problems;
     // Counters for fakecuda_stats.
     unsigned long long calls = 0, launches = 0, replays = 0, syncs = 0, allocations = 0, faults_fired = 0;
+    // What the host asks of the device: launch calls (cuLaunchKernel outside a capture, and
+    // cuGraphLaunch), the kernels those graph launches hold, and bytes copied each way.
+    unsigned long long host_launches = 0, graph_nodes = 0, htod_bytes = 0, dtoh_bytes = 0;
     // Every handle handed out, to tell a live one from a stale or foreign pointer.
     std::vector<void*> modules, functions, graphs, execs;
 };
@@ -457,7 +467,7 @@ int execute(Op& op) {
             for (auto& p : op.params) ptrs.push_back(p.data());
             char err[1024] = {0};
             s.launches++;
-            if (ffc_emu_run(op.entry, op.grid, op.block, ptrs.data(), 0, 0, err, sizeof err) != 0)
+            if (ffc_emu_run(op.entry, op.grid, op.block, op.shared, ptrs.data(), 0, 0, err, sizeof err) != 0)
                 return fail(LAUNCH_FAILED, fmt("%s (kernel %s) failed in the emulator: %s", op.call, op.entry->name, err));
             return OK;
         }
@@ -603,6 +613,16 @@ API cuDeviceGetName(char* name, int len, int dev) {
     return OK;
 }
 
+// The most dynamic shared memory one block may opt in to on a device of compute capability `cc`
+// (CUDA C Programming Guide, "Technical Specifications per Compute Capability").
+static int optin_shared(int cc) {
+    if (cc >= 90) return 227 * 1024;
+    if (cc >= 86) return 99 * 1024;
+    if (cc >= 80) return 163 * 1024;
+    if (cc >= 70) return cc == 75 ? 64 * 1024 : 96 * 1024;
+    return 48 * 1024;
+}
+
 API cuDeviceGetAttribute(int* v, int attr, int dev) {
     ENTER;
     NEED_INIT;
@@ -614,6 +634,7 @@ API cuDeviceGetAttribute(int* v, int attr, int dev) {
         case 13: *v = 0; break;                  // clock: unknown (no peak FLOP/s for a fake)
         case 1: *v = 1024; break;                // max threads per block
         case 8: *v = 48 * 1024; break;           // shared memory per block
+        case 97: *v = optin_shared(S().cc); break;  // shared memory per block, opt-in
         case 10: *v = 32; break;                 // warp size
         default:
             if (attr < 0 || attr > 140) return fail(INVALID_VALUE, fmt("cuDeviceGetAttribute: attribute %d", attr));
@@ -816,6 +837,7 @@ API cuMemcpyHtoDAsync_v2(unsigned long long dst, const void* src, std::size_t n,
     Op op{Op::HtoD, "cuMemcpyHtoDAsync", 0};
     op.dev = dst;
     op.bytes = n;
+    S().htod_bytes += n;
     // Pageable host memory: CUDA stages it before returning, so the caller may reuse it at once.
     op.data.assign(static_cast<const unsigned char*>(src), static_cast<const unsigned char*>(src) + n);
     return enqueue(st, std::move(op));
@@ -830,6 +852,7 @@ API cuMemcpyDtoHAsync_v2(void* dst, unsigned long long src, std::size_t n, void*
     Alloc* a = nullptr;
     if (int rc = find_alloc(src, n, st, &a, "cuMemcpyDtoHAsync (source)")) return rc;
     if (int rc = touch(*a, st, false, S().seq + 1, "cuMemcpyDtoHAsync", "cuMemcpyDtoHAsync")) return rc;
+    S().dtoh_bytes += n;
     // Lands in host memory when the stream is synchronised: a read before that sees old bytes.
     Op op{Op::DtoH, "cuMemcpyDtoHAsync", 0};
     op.dev = src;
@@ -946,6 +969,20 @@ API cuModuleGetFunction(void** out, void* module, const char* name) {
     return OK;
 }
 
+// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES (8) only: the opt-in above 48 KiB.
+API cuFuncSetAttribute(void* f, int attr, int value) {
+    ENTER;
+    auto* fn = handle<Function>(S().functions, f);
+    if (!fn) return fail(INVALID_HANDLE, fmt("cuFuncSetAttribute: %p is not a function handle", f));
+    if (attr != 8) return fail(INVALID_VALUE, fmt("cuFuncSetAttribute(%s): attribute %d is not modelled", fn->entry->name, attr));
+    if (value < 0 || value > optin_shared(S().cc))
+        return fail(INVALID_VALUE, fmt("cuFuncSetAttribute(%s): %d bytes of dynamic shared memory; the device (sm_%d) "
+                                       "allows at most %d",
+                                       fn->entry->name, value, S().cc, optin_shared(S().cc)));
+    fn->max_dynamic_shared = value;  // as CUDA: the new maximum, also when below 48 KiB
+    return OK;
+}
+
 API cuModuleUnload(void* module) {
     ENTER;
     auto* m = handle<Module>(S().modules, module);
@@ -971,7 +1008,11 @@ API cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
     if (!gx || !gy || !gz || gy > 65535 || gz > 65535 || gx > 0x7fffffffu || !threads || threads > 1024 || bz > 64)
         return fail(INVALID_VALUE, fmt("cuLaunchKernel(%s): grid (%u,%u,%u) block (%u,%u,%u) out of range", name, gx, gy,
                                        gz, bx, by, bz));
-    if (shared > 48 * 1024) return fail(INVALID_VALUE, fmt("cuLaunchKernel(%s): %u bytes of shared memory", name, shared));
+    if ((long long)shared > fn->max_dynamic_shared)
+        return fail(INVALID_VALUE,
+                    fmt("cuLaunchKernel(%s): %u bytes of dynamic shared memory, above the %d the kernel may use "
+                        "(above 48 KiB a kernel must be opted in with cuFuncSetAttribute, up to the device's %d)",
+                        name, shared, fn->max_dynamic_shared, optin_shared(S().cc)));
     if (planted(st->ctx->device, "cuLaunchKernel"))
         return fail(LAUNCH_FAILED, fmt("cuLaunchKernel(%s) on %s failed (planted by FAKECUDA_FAIL)", name,
                                        st->name().c_str()), false);
@@ -981,6 +1022,7 @@ API cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
     op.entry = fn->entry;
     op.grid[0] = gx, op.grid[1] = gy, op.grid[2] = gz;
     op.block[0] = bx, op.block[1] = by, op.block[2] = bz;
+    op.shared = shared;
     for (std::size_t i = 0; i < n; i++) {
         const auto* v = static_cast<const unsigned char*>(params[i]);
         std::vector<unsigned char> bytes(v, v + fn->entry->sizes[i]);
@@ -996,11 +1038,12 @@ API cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
             }
             return rc;
         }
-        Node node{fn->entry, {gx, gy, gz}, {bx, by, bz}, op.params};
+        Node node{fn->entry, {gx, gy, gz}, {bx, by, bz}, shared, op.params};
         st->graph->nodes.push_back(std::move(node));
         return OK;
     }
     if (int rc = check_kernel(fn->entry, op.params, st, S().seq + 1, "cuLaunchKernel", true)) return rc;
+    S().host_launches++;
     return enqueue(st, std::move(op));
 }
 
@@ -1076,12 +1119,15 @@ API cuGraphLaunch(void* exec, void* stream) {
         if (int rc = check_kernel(nd.entry, nd.params, st, seq0 + k + 1, call, true)) return rc;
     }
     S().replays++;
+    S().host_launches++;
+    S().graph_nodes += x->nodes.size();
     for (std::size_t k = 0; k < x->nodes.size(); k++) {
         Node& nd = x->nodes[k];
         Op op{Op::Kernel, "cuGraphLaunch", 0};
         op.entry = nd.entry;
         std::memcpy(op.grid, nd.grid, sizeof op.grid);
         std::memcpy(op.block, nd.block, sizeof op.block);
+        op.shared = nd.shared;
         op.params = nd.params;
         enqueue(st, std::move(op));
     }
@@ -1154,12 +1200,15 @@ extern "C" __attribute__((visibility("default"))) int fakecuda_set_memory(int de
     return OK;
 }
 
-// Counters as "calls=N launches=N replays=N syncs=N allocations=N problems=N"; returns the length.
+// Counters as "calls=N launches=N replays=N syncs=N allocations=N faults=N problems=N
+// host_launches=N graph_nodes=N htod_bytes=N dtoh_bytes=N"; returns the length.
 extern "C" __attribute__((visibility("default"))) std::size_t fakecuda_stats(char* buf, std::size_t len) {
     std::lock_guard<std::mutex> lock(S().mu);
     State& s = S();
-    std::string t = fmt("calls=%llu launches=%llu replays=%llu syncs=%llu allocations=%llu faults=%llu problems=%zu",
-                        s.calls, s.launches, s.replays, s.syncs, s.allocations, s.faults_fired, s.problems.size());
+    std::string t = fmt("calls=%llu launches=%llu replays=%llu syncs=%llu allocations=%llu faults=%llu problems=%zu "
+                        "host_launches=%llu graph_nodes=%llu htod_bytes=%llu dtoh_bytes=%llu",
+                        s.calls, s.launches, s.replays, s.syncs, s.allocations, s.faults_fired, s.problems.size(),
+                        s.host_launches, s.graph_nodes, s.htod_bytes, s.dtoh_bytes);
     if (buf && len) std::snprintf(buf, len, "%s", t.c_str());
     return t.size();
 }
@@ -1181,7 +1230,7 @@ __attribute__((destructor)) static void fakecuda_exit_report() {
     // Another thread may hold the lock at exit: report only if it is free.
     if (!S().mu.try_lock()) return;
     S().mu.unlock();
-    char buf[256];
+    char buf[512];
     fakecuda_stats(buf, sizeof buf);
     std::fprintf(stderr, "fakecuda stats at exit: %s\n", buf);
 }
