@@ -2,10 +2,12 @@
 # One prepared GPU check, for a machine with an NVIDIA GPU and no Rust toolchain. Pack it here with
 # scripts/gpu-pack.sh (release binary, kernel + engine test binaries, bench binary), carry .device/
 # to the GPU machine, and run:  bash .device/gpu-check.sh
-# Stages: devices; kernel suite and engine parity on real CUDA (FASTFC_TEST_GPU=cuda: a missing GPU
-# fails); compute-sanitizer memcheck, racecheck and synccheck on short training runs; the criterion
-# CUDA kernel benchmarks; fastfc search hyperband and random (108 trials) on cuda and on the CPU,
-# side by side, with the CUDA run's ranking compared to the CPU's within a stated tolerance. Each
+# Stages: devices; kernel suite, engine parity and the fused engine's parity on real CUDA
+# (FASTFC_TEST_GPU=cuda: a missing GPU fails); compute-sanitizer memcheck, racecheck and synccheck on
+# short training runs of both engines; the criterion CUDA kernel benchmarks; `fastfc bench` and the
+# 108-trial random search with the per-op engine and the fused one side by side (times, the ratio,
+# launches per second, share of FP32 peak); fastfc search hyperband and random on cuda and on the
+# CPU, with the CUDA run's ranking compared to the CPU's within a stated tolerance. Each
 # stage's row is printed as it finishes (a timeout loses nothing done), and the summary table
 # again last; logs go to $OUT (or .device/out). The whole check is one command within an
 # 8-minute budget (GPU_CHECK_BUDGET seconds, default 450): each stage gets what is left.
@@ -53,7 +55,7 @@ stage() {
   tail -n 3 "$out/$name.log"
 }
 
-for f in fastfc kernels cuda_engine bench_main; do
+for f in fastfc kernels cuda_engine fused bench_main; do
   [ -x "$bin/$f" ] || { echo "missing $bin/$f: run scripts/gpu-pack.sh first"; exit 2; }
 done
 
@@ -80,6 +82,8 @@ stage kernels 300 "${suite_env[@]}" "$bin/kernels"
 row "kernel suite" "$last_status" "$last_secs" "$(grep -m1 -oE '[0-9]+ passed; [0-9]+ failed' "$out/kernels.log")"
 stage parity 300 "${suite_env[@]}" "$bin/cuda_engine" --nocapture
 row "engine parity vs cpu" "$last_status" "$last_secs" "$(grep -m1 -oE '[0-9]+ passed; [0-9]+ failed' "$out/parity.log")"
+stage fused 300 "${suite_env[@]}" "$bin/fused" --nocapture
+row "fused engine parity vs cpu" "$last_status" "$last_secs" "$(grep -m1 -oE '[0-9]+ passed; [0-9]+ failed' "$out/fused.log")"
 
 # compute-sanitizer comes from the machine's CUDA toolkit, often installed without being on PATH.
 for d in /usr/local/cuda/bin /usr/local/cuda-*/bin /opt/cuda/bin /opt/nvidia/*/bin; do
@@ -88,13 +92,18 @@ done
 if [ "$emu" != 1 ] && command -v compute-sanitizer >/dev/null; then
   for tool in memcheck racecheck synccheck; do
     fail_before=$fail
-    stage "$tool" 240 env FASTFC_TEST_GPU=cuda compute-sanitizer --tool "$tool" --error-exitcode 9 \
-      "$bin/cuda_engine" states_round_trip --test-threads 1
-    # Some sandboxes (gVisor) run CUDA but refuse the sanitizer: that is no finding about fastfc.
-    if [ "$last_status" != ok ] && grep -q "Device not supported" "$out/$tool.log"; then
-      last_status=n/a; fail=$fail_before
-    fi
-    row "sanitizer $tool (training run)" "$last_status" "$last_secs" "$(grep -m1 -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool.log" | cut -c1-60)"
+    # The per-op path (a training run through every op), then a cohort split between both paths.
+    for target in "cuda_engine states_round_trip" "fused a_cohort_split"; do
+      set -- $target
+      fail_before=$fail
+      stage "$tool-$1" 240 env FASTFC_TEST_GPU=cuda compute-sanitizer --tool "$tool" --error-exitcode 9 \
+        "$bin/$1" "$2" --test-threads 1
+      # Some sandboxes (gVisor) run CUDA but refuse the sanitizer: that is no finding about fastfc.
+      if [ "$last_status" != ok ] && grep -q "Device not supported" "$out/$tool-$1.log"; then
+        last_status=n/a; fail=$fail_before
+      fi
+      row "sanitizer $tool ($1)" "$last_status" "$last_secs" "$(grep -m1 -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool-$1.log" | cut -c1-60)"
+    done
   done
 else
   row "compute-sanitizer" not-run 0 "no GPU, or no compute-sanitizer in this machine's toolkit"
@@ -120,20 +129,31 @@ else
         break}; id = ""}' "$out/bench.log")
 fi
 
-# Whole training epochs (train + validation) of a 108-trial cohort, GFLOP/s against the peak.
+# Whole training epochs (train + validation) of a 108-trial cohort, GFLOP/s against the peak, on
+# the per-op engine and on the fused one (FASTFC_CUDA_ENGINE), side by side.
 if [ "$emu" = 1 ]; then archs=(16,16); else archs=(64,64,64,64 64,64); fi
 for arch in "${archs[@]}"; do
   if [ "$emu" = 1 ]; then bench=(--device emu --trials 2 --epochs 1); else bench=(--device cuda --trials 108 --epochs 3); fi
   bench+=(--hidden "$arch")
-  stage "bench-$arch" 240 "$bin/fastfc" bench --json "${data[@]}" "${bench[@]}"
-  fig=$(python3 - "$out/bench-$arch.log" <<'PY' 2>/dev/null
+  for engine in per-op auto; do
+    stage "bench-$arch-$engine" 240 env FASTFC_CUDA_ENGINE=$engine "$bin/fastfc" bench --json "${data[@]}" "${bench[@]}"
+    fig=$(python3 - "$out/bench-$arch-$engine.log" <<'PY' 2>/dev/null
 import json, sys
 j = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")][-1]
-share = f" = {100 * j['gflops'] / j['peak_gflops']:.2f}% of peak" if j.get("peak_gflops") else ""
-print(f"{j['trials']} x {j['hidden']}: {j['epoch_seconds']:.3f} s/epoch, {j['gflops']:.1f} GFLOP/s{share}")
+share = f" = {100 * j['gflops'] / j['peak_gflops']:.2f}% of peak, {j['epoch_seconds'] / j['floor_seconds']:.0f}x the floor" if j.get("peak_gflops") else ""
+p = j.get("paths") or {}
+print(f"{j['epoch_seconds']:.4f} s/epoch, {j['gflops']:.1f} GFLOP/s{share}, {j['launches_per_epoch']} launches/epoch, fused {p.get('fused')} per-op {p.get('per_op')}")
 PY
 )
-  row "fastfc bench $arch" "$last_status" "$last_secs" "${fig:-no result}"
+    row "bench $arch $engine" "$last_status" "$last_secs" "${fig:-no result}"
+  done
+  ratio=$(python3 - "$out/bench-$arch-per-op.log" "$out/bench-$arch-auto.log" <<'PY' 2>/dev/null
+import json, sys
+a, b = ([json.loads(l) for l in open(p) if l.startswith("{")][-1]["epoch_seconds"] for p in sys.argv[1:])
+print(f"per-op {a:.4f} s / fused {b:.4f} s per epoch = {a / b:.2f}x")
+PY
+)
+  row "bench $arch: fused vs per-op" "$last_status" 0 "${ratio:-no result}"
 done
 
 if [ "$emu" = 1 ]; then
@@ -141,10 +161,10 @@ if [ "$emu" = 1 ]; then
 else
   hb=(); rnd=(--trials 108 --epochs 10); dev=cuda
 fi
-search() { # NAME STRATEGY DEVICE ARGS...
+search() { # NAME STRATEGY DEVICE ARGS...  (the environment in $senv, if set)
   local name=$1 strat=$2 device=$3; shift 3
   rm -rf "${out:?}/$name"
-  stage "$name" 600 "$bin/fastfc" search --strategy "$strat" --device "$device" "${data[@]}" --out "$out/$name" "$@"
+  stage "$name" 600 env ${senv:-} "$bin/fastfc" search --strategy "$strat" --device "$device" "${data[@]}" --out "$out/$name" "$@"
   local fig
   fig=$(python3 - "$out/$name/summary.json" "$out/$name.log" <<'PY' 2>/dev/null
 import json, re, sys
@@ -152,13 +172,28 @@ s = json.load(open(sys.argv[1]))
 log = open(sys.argv[2]).read()
 m = re.search(r"(\d+) kernel launches, (\d+) per second", log)
 extra = f", {int(m.group(2)):,} launches/s" if m else ""
-print(f"{s['wall_seconds']:.1f} s wall, best val {s['best']['val_accuracy']:.4f}, test {s['test_accuracy']:.4f}{extra}")
+m = re.search(r"cuda engine: (\d+) runs fused, (\d+) per-op; ([0-9.]+) TFLOP trained, ([0-9.]+) GFLOP/s of wall time( = ([0-9.]+)% of peak)?", log)
+if m:
+    extra += f", fused {m.group(1)} per-op {m.group(2)}, {m.group(4)} GFLOP/s" + (f" = {m.group(6)}% of peak" if m.group(6) else "")
+print(f"{s['wall_seconds']:.2f} s wall, best val {s['best']['val_accuracy']:.4f}, test {s['test_accuracy']:.4f}{extra}")
 PY
 )
   row "search $name" "$last_status" "$last_secs" "${fig:-no summary}"
 }
+# The seed's random search on each engine, same machine, same data, one after the other.
+if [ "$emu" = 1 ]; then edev=emu; ernd=(--trials 2 --epochs 1); else edev=cuda; ernd=("${rnd[@]}"); fi
+senv="FASTFC_CUDA_ENGINE=per-op" search random-$edev-per-op random $edev "${ernd[@]}"
+senv="FASTFC_CUDA_ENGINE=auto" search random-$edev-fused random $edev "${ernd[@]}"
+ratio=$(python3 - "$out/random-$edev-per-op/summary.json" "$out/random-$edev-fused/summary.json" <<'PY' 2>/dev/null
+import json, sys
+a, b = (json.load(open(p))["wall_seconds"] for p in sys.argv[1:])
+print(f"per-op {a:.2f} s / fused {b:.2f} s wall = {a / b:.2f}x")
+PY
+)
+row "random search: fused vs per-op" "$last_status" 0 "${ratio:-no result}"
 search hb-$dev hyperband $dev "${hb[@]}"
-search random-$dev random $dev "${rnd[@]}"
+# On a GPU the fused engine's random search above is the CUDA side of the ranking check.
+[ "$emu" = 1 ] && search random-$dev random $dev "${rnd[@]}"
 if [ "$emu" != 1 ]; then
   search hb-cpu hyperband cpu
   search random-cpu random cpu "${rnd[@]}"
@@ -166,7 +201,8 @@ if [ "$emu" != 1 ]; then
   # tolerance: 10 epochs of float differences (FMA, the GPU's expf/erff) move a trial's
   # validation accuracy by a few samples, so near-ties may trade places.
   for s in hb random; do
-    cmp=$(python3 - "$out/$s-cuda/results.csv" "$out/$s-cpu/results.csv" <<'PY' 2>&1
+    gdir=$out/$s-cuda; [ "$s" = random ] && gdir=$out/random-cuda-fused
+    cmp=$(python3 - "$gdir/results.csv" "$out/$s-cpu/results.csv" <<'PY' 2>&1
 import csv, sys
 TOL = 0.005
 # A run is (trial, first epoch, last epoch): Hyperband may promote other trials on a GPU when two

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds everything scripts/gpu-check.sh needs into .device/ (ignored by git), for a GPU machine
-# without a Rust toolchain: the release binary, the kernel and engine test binaries, the criterion
+# without a Rust toolchain: the release binary, the kernel, engine and fused-engine test binaries, the criterion
 # bench binary (all stripped), and the check script itself: about 38 MB, at most 60 MiB.
 # Usage: scripts/gpu-pack.sh   then on the GPU machine: bash .device/gpu-check.sh
 set -euo pipefail
@@ -19,8 +19,8 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in sys.argv[1:]:
         print(m["target"]["name"], m["executable"])' "$@"
 }
-cargo test --release --no-run --message-format=json --test kernels --test cuda_engine 2>/dev/null \
-  | exes kernels cuda_engine > "$out/tests.txt"
+cargo test --release --no-run --message-format=json --test kernels --test cuda_engine --test fused 2>/dev/null \
+  | exes kernels cuda_engine fused > "$out/tests.txt"
 cargo bench --no-run --message-format=json --bench bench_main 2>/dev/null | exes bench_main > "$out/bench.txt"
 cat "$out/tests.txt" "$out/bench.txt" | while read -r name path; do
   objcopy --strip-all "$path" "$out/bin/$name"

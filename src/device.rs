@@ -164,6 +164,11 @@ pub fn describe() -> String {
             }
         }
     }
+    out += &match crate::backend::cuda::engine::Engine::from_env() {
+        Ok(crate::backend::cuda::engine::Engine::Auto) => "engine  auto: each trial on the fused kernel where it fits (up to 8 hidden layers, activations in shared memory), the per-op path otherwise; FASTFC_CUDA_ENGINE=per-op for per-op only\n".to_string(),
+        Ok(crate::backend::cuda::engine::Engine::PerOp) => "engine  per-op (FASTFC_CUDA_ENGINE=per-op): every trial on the per-op path\n".to_string(),
+        Err(e) => format!("engine  {e}\n"),
+    };
     out += &format!(
         "kernels {} compiled for sm_75, sm_80, sm_86, sm_89, sm_90 (+ compute_75 PTX){}\n",
         crate::kernels::KERNELS.len(),

@@ -465,7 +465,8 @@ fn planted_faults_out_of_memory_splits_the_cohort_and_a_failed_launch_is_named()
             a.spec.id
         );
     }
-    fake::set_faults(1, "cuLaunchKernel:3").unwrap();
+    // The 2nd launch: the fused engine launches twice an epoch (training, then validation).
+    fake::set_faults(1, "cuLaunchKernel:2").unwrap();
     let e = train_cohort(&backend, jobs(), &cfg, &mut |_| {}, &|_| {})
         .unwrap_err()
         .to_string();
@@ -690,7 +691,8 @@ fn environment_variables_set_devices_memory_capability_arithmetic_and_faults() {
         ],
         &[
             ("FAKECUDA_DEVICES", "3"),
-            ("FAKECUDA_FAIL", "cuLaunchKernel:5"),
+            // The validation pass after the fused engine's one training launch of the epoch.
+            ("FAKECUDA_FAIL", "cuLaunchKernel:2"),
         ],
     );
     assert_ne!(code, 0, "{out}");

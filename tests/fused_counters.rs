@@ -23,6 +23,9 @@ use fastfc::study::{self, NoUi, StudyConfig};
 
 const TRIALS: usize = 108;
 
+/// One of fakecuda's counters.
+type Counter = fn(&Stats) -> u64;
+
 /// Counts of one study of `epochs` epochs on `rows` training rows.
 fn counts(
     engine: Engine,
@@ -100,7 +103,7 @@ fn the_fused_engine_launches_at_most_twice_an_epoch_and_nothing_per_step() {
             Engine::Auto => assert_eq!((pa.fused, pa.per_op), (TRIALS, 0)),
             Engine::PerOp => assert_eq!((pa.fused, pa.per_op), (0, TRIALS)),
         }
-        let rows: [(&str, fn(&Stats) -> u64); 5] = [
+        let rows: [(&str, Counter); 5] = [
             ("host launches (kernels + graphs)", |s| s.host_launches),
             ("graph launches", |s| s.replays),
             ("kernels run inside graphs (graph nodes × replays)", |s| {

@@ -1,7 +1,7 @@
 //! [`AnyBackend`]: the backend `--device` chose, as one type the commands and the study use.
 
 use super::cpu::{CpuBackend, CpuCohort};
-use super::cuda::engine::{CudaBackend, CudaCohort};
+use super::cuda::engine::{CudaBackend, CudaCohort, Paths};
 use super::spread::{Spread, SpreadCohort};
 use super::{Backend, EvalStats, SplitId, TrainStats};
 use crate::data::Dataset;
@@ -27,6 +27,22 @@ impl AnyBackend {
         match self {
             AnyBackend::Cuda(b) => AnyBackend::peak_of(b),
             AnyBackend::Spread(s) => s.devices().iter().map(AnyBackend::peak_of).sum(),
+            AnyBackend::Cpu(_) => None,
+        }
+    }
+
+    /// How many trials the CUDA engine loaded on its fused and its per-op path so far (None on
+    /// the CPU).
+    pub fn paths(&self) -> Option<Paths> {
+        match self {
+            AnyBackend::Cuda(b) => Some(b.paths()),
+            AnyBackend::Spread(s) => Some(s.devices().iter().fold(Paths::default(), |a, b| {
+                let p = b.paths();
+                Paths {
+                    fused: a.fused + p.fused,
+                    per_op: a.per_op + p.per_op,
+                }
+            })),
             AnyBackend::Cpu(_) => None,
         }
     }

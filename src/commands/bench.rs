@@ -1,5 +1,7 @@
 //! `fastfc bench`: times whole training epochs (train + validation) of a cohort on this machine and
-//! prints the napkin math beside it: FLOP per epoch and achieved GFLOP/s.
+//! prints the napkin math beside it: FLOP per epoch, achieved GFLOP/s and, on a GPU that reports
+//! its clock, the floor (the epoch's FLOP at the device's peak FP32 rate), which path of the CUDA
+//! engine ran the trials, and kernel launches per epoch.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +18,12 @@ pub fn epoch_flop(dims: &[usize], n_train: usize, n_val: usize) -> f64 {
     let fwd: usize = dims.windows(2).map(|w| 2 * w[0] * w[1]).sum();
     let bwd = 2 * fwd - 2 * dims[0] * dims[1];
     ((fwd + bwd) * n_train + fwd * n_val) as f64
+}
+
+/// The napkin model's floor: seconds `flop` take at `peak_gflops` (every lane issuing an FMA
+/// every cycle). Measured time over this floor is how far an engine is from the device.
+pub fn floor_seconds(flop: f64, peak_gflops: f64) -> f64 {
+    flop / (peak_gflops * 1e9)
 }
 
 pub fn run(a: &BenchArgs) -> Result<()> {
@@ -54,13 +62,16 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let mut c = backend.load(trials)?;
     let active = vec![true; a.trials];
     let mut times = vec![];
+    let mut launches = 0;
     for e in 0..=a.epochs {
+        let before = crate::backend::cuda::launch::launches();
         let order = epoch_order(a.common.seed, e, data.train.len());
         let t = Instant::now();
         backend.train_epoch(&mut c, &order, a.common.batch_size, &active, &|_| {})?;
         backend.evaluate(&c, SplitId::Val, &active)?;
         if e > 0 {
             times.push(t.elapsed().as_secs_f64());
+            launches = crate::backend::cuda::launch::launches() - before;
         }
     }
     times.sort_by(|x, y| x.total_cmp(y));
@@ -68,6 +79,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let flop = epoch_flop(&dims, data.train.len(), data.val.len()) * a.trials as f64;
     let gflops = flop / median / 1e9;
     let peak = backend.peak_gflops();
+    let floor = peak.map(|p| floor_seconds(flop, p));
+    let paths = backend.paths();
     if a.json {
         let line = serde_json::json!({
             "backend": backend.name(),
@@ -81,6 +94,9 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             "epoch_seconds": median,
             "gflops": gflops,
             "peak_gflops": peak,
+            "floor_seconds": floor,
+            "launches_per_epoch": launches,
+            "paths": paths.map(|p| serde_json::json!({"fused": p.fused, "per_op": p.per_op})),
         });
         println!("{line}");
     } else {
@@ -104,13 +120,49 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             gflops,
             (data.train.len() * a.trials) as f64 / median
         );
-        if let Some(p) = peak {
+        if let (Some(p), Some(f)) = (peak, floor) {
             println!(
-                "{:.2}% of the GPU's peak FP32 ({:.1} TFLOP/s)",
+                "{:.2}% of the GPU's peak FP32 ({:.1} TFLOP/s): floor {:.4} s/epoch, measured {:.1}x the floor",
                 100.0 * gflops / p,
-                p / 1e3
+                p / 1e3,
+                f,
+                median / f
+            );
+        }
+        if let Some(p) = paths {
+            println!(
+                "cuda engine: {} trials fused, {} per-op; {} kernel launches per epoch",
+                p.fused, p.per_op, launches
             );
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_napkin_model_counts_each_layers_multiply_adds() {
+        // 4 x 64 on 64 inputs, 10 classes: 64·64·4 + 64·10 = 17,024 MACs forward.
+        let dims = [64, 64, 64, 64, 64, 10];
+        assert_eq!(epoch_flop(&dims, 1, 0), (34_048 + 59_904) as f64);
+        assert_eq!(epoch_flop(&dims, 0, 1), 34_048.0);
+        // Backward is twice forward less the first layer's input gradient (2·64·64).
+        assert_eq!(epoch_flop(&dims, 3, 2), (3 * 93_952 + 2 * 34_048) as f64);
+        let one = epoch_flop(&[64, 32, 10], 1, 0);
+        assert_eq!(one, (2 * (64 * 32 + 32 * 10) * 3 - 2 * 64 * 32) as f64);
+    }
+
+    #[test]
+    fn the_floor_is_flop_at_peak() {
+        // 2.6 TFLOP (the seed's random search) at a T4's and an H200's peak FP32: the floors the
+        // fused engine's issue names (0.32 s and 0.04 s).
+        let t4 = floor_seconds(2.6e12, 8141.0);
+        let h200 = floor_seconds(2.6e12, 66908.0);
+        assert!((t4 - 0.3194).abs() < 1e-3, "{t4}");
+        assert!((h200 - 0.0389).abs() < 1e-3, "{h200}");
+        assert_eq!(floor_seconds(0.0, 1.0), 0.0);
+    }
 }

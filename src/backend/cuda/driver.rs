@@ -181,7 +181,13 @@ impl std::fmt::Display for DeviceInfo {
                 p / 1e3
             )?;
         }
-        Ok(())
+        // What the fused path can hold: activations and their gradients, 2·batch·Σ widths floats.
+        write!(
+            f,
+            "; fused path: {} KiB shared memory per trial (4 x 64 fused up to batch {})",
+            self.max_shared_optin / 1024,
+            self.max_shared_optin / (4 * 2 * 4 * 64)
+        )
     }
 }
 
@@ -510,6 +516,12 @@ mod tests {
         let line = info((7, 5), 40, 1_590_000).to_string();
         assert!(
             line.contains("40 SMs at 1.59 GHz: peak FP32 8.1 TFLOP/s"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(
+                "fused path: 64 KiB shared memory per trial (4 x 64 fused up to batch 32)"
+            ),
             "{line}"
         );
     }

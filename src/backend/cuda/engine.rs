@@ -151,10 +151,11 @@ struct Group {
     graph: std::sync::Mutex<Option<(usize, usize, super::Graph)>>,
 }
 
-/// One part of a cohort: a per-op depth group, or the fused trials.
+/// One part of a cohort: a per-op depth group, or the fused trials (both boxed: a cohort holds
+/// few parts, each hundreds of bytes of handles).
 enum Part {
-    PerOp(Group),
-    Fused(FusedGroup),
+    PerOp(Box<Group>),
+    Fused(Box<FusedGroup>),
 }
 
 impl Part {
@@ -278,12 +279,12 @@ impl CudaBackend {
             for (pos, &j) in order.iter().enumerate() {
                 at[fused_idx[j]] = (0, pos);
             }
-            groups.push(Part::Fused(FusedGroup::new(
+            groups.push(Part::Fused(Box::new(FusedGroup::new(
                 &self.gpu,
                 sorted,
                 self.shared,
                 self.variant,
-            )?));
+            )?)));
         }
         // The rest by depth, keeping the caller's order inside each group.
         let mut by_depth: Vec<(usize, Vec<usize>)> = vec![];
@@ -300,7 +301,7 @@ impl CudaBackend {
             for (pos, &i) in idx.iter().enumerate() {
                 at[i] = (groups.len(), pos);
             }
-            groups.push(Part::PerOp(self.new_group(members)?));
+            groups.push(Part::PerOp(Box::new(self.new_group(members)?)));
         }
         let c = CudaCohort { groups, at, batch };
         let p = c.paths();

@@ -404,7 +404,7 @@ mod tests {
         let cap = (64 << 10) / 4;
         for (w, c) in [(64, 10), (1000, 37), (4096, 10)] {
             let rows = eval_chunk(w, c, cap);
-            assert!(rows >= 1 && rows <= 256);
+            assert!((1..=256).contains(&rows));
             assert!(rows * (2 * w + c) <= cap, "{w} {c}: {rows}");
         }
         assert_eq!(eval_chunk(64, 10, cap), 118);
