@@ -88,3 +88,28 @@ FFC_HD float ffc_adam_alpha(const FfcSlot& s, unsigned t) {
 }
 
 #define FFC_TILE 16
+
+// Softmax cross-entropy of one row of logits z against label y: adds −ln p_y to *loss and 1 to
+// *correct when the first maximum is the label. With d, writes the gradient of scale·loss,
+// scale·(p − onehot(y)), to d (which may be z itself: each logit is read before it is replaced).
+// softmax_xent.cu and the fused kernel both score rows with this; the CPU twin is
+// src/backend/cpu/softmax_xent.rs.
+__device__ __forceinline__ void ffc_xent_row(const float* z, int classes, int y, float scale, float* d, double* loss,
+                                             unsigned* correct) {
+    int arg = 0;
+    for (int c = 1; c < classes; c++)
+        if (z[c] > z[arg]) arg = c;
+    const float zmax = z[arg];
+    float sum = 0.0f;
+    for (int c = 0; c < classes; c++) sum += expf(z[c] - zmax);
+    *correct += arg == y;
+    // −ln p_y = ln Σ e^(z − max) − (z_y − max)
+    *loss += (double)logf(sum) - (double)(z[y] - zmax);
+    if (d) {
+        const float inv = 1.0f / sum;
+        for (int c = 0; c < classes; c++) {
+            const float p = expf(z[c] - zmax) * inv;
+            d[c] = scale * (p - (c == y ? 1.0f : 0.0f));
+        }
+    }
+}

@@ -30,6 +30,25 @@
 #define FFC_FUSED_TC 4
 #define FFC_FUSED_GW 4  // weight-gradient tile edge
 
+// A thread's register tile of FFC_FUSED_TR × FFC_FUSED_TC outputs (rows rt, rt + NRT, …; columns
+// ct, ct + NCT, …), accumulated one outer product per term of the dot products.
+struct FfcTile {
+    float v[FFC_FUSED_TR][FFC_FUSED_TC];
+    __device__ __forceinline__ FfcTile() {
+#pragma unroll
+        for (int i = 0; i < FFC_FUSED_TR; i++)
+#pragma unroll
+            for (int j = 0; j < FFC_FUSED_TC; j++) v[i][j] = 0.0f;
+    }
+    // v += a ⊗ b.
+    __device__ __forceinline__ void add_outer(const float (&a)[FFC_FUSED_TR], const float (&b)[FFC_FUSED_TC]) {
+#pragma unroll
+        for (int i = 0; i < FFC_FUSED_TR; i++)
+#pragma unroll
+            for (int j = 0; j < FFC_FUSED_TC; j++) v[i][j] += a[i] * b[j];
+    }
+};
+
 // Where a layer reads its input rows: row r at base + r·stride, or, for the network input read in
 // place, at base + idx[r]·stride (the epoch order).
 struct FfcRows {
@@ -71,21 +90,14 @@ __device__ __forceinline__ void ffc_fused_forward(const FfcSlot& s, int mode, un
             const int o = ct + j * NCT;
             w[j] = W + (size_t)(o < n_out ? o : 0) * n_in;
         }
-        float acc[FFC_FUSED_TR][FFC_FUSED_TC];
-#pragma unroll
-        for (int i = 0; i < FFC_FUSED_TR; i++)
-#pragma unroll
-            for (int j = 0; j < FFC_FUSED_TC; j++) acc[i][j] = 0.0f;
+        FfcTile acc;
         for (int k = 0; k < n_in; k++) {
             float av[FFC_FUSED_TR], bv[FFC_FUSED_TC];
 #pragma unroll
             for (int i = 0; i < FFC_FUSED_TR; i++) av[i] = a[i][k];
 #pragma unroll
             for (int j = 0; j < FFC_FUSED_TC; j++) bv[j] = w[j][k];
-#pragma unroll
-            for (int i = 0; i < FFC_FUSED_TR; i++)
-#pragma unroll
-                for (int j = 0; j < FFC_FUSED_TC; j++) acc[i][j] += av[i] * bv[j];
+            acc.add_outer(av, bv);
         }
 #pragma unroll
         for (int i = 0; i < FFC_FUSED_TR; i++) {
@@ -95,7 +107,7 @@ __device__ __forceinline__ void ffc_fused_forward(const FfcSlot& s, int mode, un
             for (int j = 0; j < FFC_FUSED_TC; j++) {
                 const int o = ct + j * NCT;
                 if (o >= n_out) continue;
-                const float z = acc[i][j] + B[o];
+                const float z = acc.v[i][j] + B[o];
                 const size_t at = (size_t)r * n_out + o;
                 if (mode == 0) {
                     Out[at] = z;
@@ -120,22 +132,7 @@ __device__ __forceinline__ void ffc_fused_xent(float* logits, int rows, int clas
     unsigned correct = 0;
     for (int r = (int)threadIdx.x; r < rows; r += 32) {
         float* z = logits + (size_t)r * classes;
-        int arg = 0;
-        for (int c = 1; c < classes; c++)
-            if (z[c] > z[arg]) arg = c;
-        const float zmax = z[arg];
-        float sum = 0.0f;
-        for (int c = 0; c < classes; c++) sum += expf(z[c] - zmax);
-        const int y = (int)src_y[idx ? idx[r] : (unsigned)r];
-        correct += arg == y;
-        loss += (double)logf(sum) - (double)(z[y] - zmax);
-        if (grad) {
-            const float inv = 1.0f / sum;
-            for (int c = 0; c < classes; c++) {
-                const float p = expf(z[c] - zmax) * inv;
-                z[c] = scale * (p - (c == y ? 1.0f : 0.0f));
-            }
-        }
+        ffc_xent_row(z, classes, (int)src_y[idx ? idx[r] : (unsigned)r], scale, grad ? z : nullptr, &loss, &correct);
     }
     for (int off = 16; off > 0; off >>= 1) {
         loss += __shfl_xor_sync(0xffffffffu, loss, off);
@@ -165,11 +162,7 @@ __device__ __forceinline__ void ffc_fused_backward_input(const FfcSlot& s, unsig
             const int k = ct + j * NCT;
             col[j] = k < n_in ? k : 0;
         }
-        float acc[FFC_FUSED_TR][FFC_FUSED_TC];
-#pragma unroll
-        for (int i = 0; i < FFC_FUSED_TR; i++)
-#pragma unroll
-            for (int j = 0; j < FFC_FUSED_TC; j++) acc[i][j] = 0.0f;
+        FfcTile acc;
         for (int o = 0; o < n_out; o++) {
             const float* w = W + (size_t)o * n_in;
             float av[FFC_FUSED_TR], bv[FFC_FUSED_TC];
@@ -177,10 +170,7 @@ __device__ __forceinline__ void ffc_fused_backward_input(const FfcSlot& s, unsig
             for (int i = 0; i < FFC_FUSED_TR; i++) av[i] = g[i][o];
 #pragma unroll
             for (int j = 0; j < FFC_FUSED_TC; j++) bv[j] = w[col[j]];
-#pragma unroll
-            for (int i = 0; i < FFC_FUSED_TR; i++)
-#pragma unroll
-                for (int j = 0; j < FFC_FUSED_TC; j++) acc[i][j] += av[i] * bv[j];
+            acc.add_outer(av, bv);
         }
 #pragma unroll
         for (int i = 0; i < FFC_FUSED_TR; i++) {
@@ -190,7 +180,7 @@ __device__ __forceinline__ void ffc_fused_backward_input(const FfcSlot& s, unsig
             for (int j = 0; j < FFC_FUSED_TC; j++) {
                 const int k = ct + j * NCT;
                 if (k >= n_in) continue;
-                float v = acc[i][j];
+                float v = acc.v[i][j];
                 if (dropout) v *= ffc_fused_mask(s, t, layer, r, k);
                 const size_t at = (size_t)r * n_in + k;
                 D[at] = v * D[at];

@@ -22,24 +22,8 @@ extern "C" __global__ void softmax_xent(FfcSlot* __restrict__ slots, int rows, i
     unsigned correct = 0;
     for (int r = threadIdx.x; r < rows; r += blockDim.x) {
         const float* z = zk + (size_t)r * classes;
-        int arg = 0;
-        for (int c = 1; c < classes; c++)
-            if (z[c] > z[arg]) arg = c;
-        const float zmax = z[arg];
-        float sum = 0.0f;
-        for (int c = 0; c < classes; c++) sum += expf(z[c] - zmax);
-        const int y = labels[r];
-        correct += arg == y;
-        // −ln p_y = ln Σ e^(z − max) − (z_y − max)
-        loss += (double)logf(sum) - (double)(z[y] - zmax);
-        if (dlogits) {
-            float* d = dlogits + ((size_t)k * rows + r) * classes;
-            const float inv = 1.0f / sum;
-            for (int c = 0; c < classes; c++) {
-                const float p = expf(z[c] - zmax) * inv;
-                d[c] = scale * (p - (c == y ? 1.0f : 0.0f));
-            }
-        }
+        float* d = dlogits ? dlogits + ((size_t)k * rows + r) * classes : nullptr;
+        ffc_xent_row(z, classes, (int)labels[r], scale, d, &loss, &correct);
     }
     for (int off = 16; off > 0; off >>= 1) {
         loss += __shfl_down_sync(0xffffffffu, loss, off);

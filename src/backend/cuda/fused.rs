@@ -241,30 +241,14 @@ impl FusedGroup {
         let on = active.iter().filter(|&&a| a).count() as u64;
         progress(steps as u64 * on);
         let stats = g.read(&self.stats)?;
-        let mut out = vec![];
-        for (k, st) in stats.iter().enumerate() {
-            if !active[k] {
-                out.push(TrainStats::default());
-                continue;
-            }
-            let diverged = st.diverged != 0;
-            let rows = st.rows as u64;
-            self.steps[k] += if diverged {
-                rows.div_ceil(batch as u64)
-            } else {
-                steps as u64
-            };
-            if !diverged {
-                self.epochs[k] += 1;
-            }
-            out.push(TrainStats {
-                loss_sum: st.loss_sum,
-                correct: st.correct as u64,
-                samples: rows,
-                diverged,
-            });
-        }
-        Ok(out)
+        Ok(super::slot::epoch_stats(
+            &stats,
+            active,
+            steps,
+            batch,
+            &mut self.steps,
+            &mut self.epochs,
+        ))
     }
 
     /// Loss and accuracy of the `active` trials on a resident split; one launch.

@@ -42,6 +42,43 @@ pub struct Slot {
     pub reserved: u32,
 }
 
+/// One epoch's stats of a cohort as the trainer takes them, advancing each trial's step and epoch
+/// counters: a trial that diverged counts the steps it took (its rows in whole batches) and no
+/// epoch. Inactive trials get empty stats and keep their counters.
+pub fn epoch_stats(
+    stats: &[Stats],
+    active: &[bool],
+    steps: usize,
+    batch: usize,
+    step_count: &mut [u64],
+    epoch_count: &mut [usize],
+) -> Vec<crate::backend::TrainStats> {
+    let mut out = vec![];
+    for (k, st) in stats.iter().enumerate() {
+        if !active[k] {
+            out.push(crate::backend::TrainStats::default());
+            continue;
+        }
+        let diverged = st.diverged != 0;
+        let rows = st.rows as u64;
+        step_count[k] += if diverged {
+            rows.div_ceil(batch as u64)
+        } else {
+            steps as u64
+        };
+        if !diverged {
+            epoch_count[k] += 1;
+        }
+        out.push(crate::backend::TrainStats {
+            loss_sum: st.loss_sum,
+            correct: st.correct as u64,
+            samples: rows,
+            diverged,
+        });
+    }
+    out
+}
+
 /// Most hidden layers a slot describes (`FFC_MAX_HIDDEN`), on either path.
 pub const MAX_HIDDEN: usize = 8;
 
