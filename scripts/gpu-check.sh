@@ -55,6 +55,11 @@ stage() {
   tail -n 3 "$out/$name.log"
 }
 
+# The pack holds the binaries gzipped (what a device run carries is limited): unpack them once.
+for z in "$bin"/*.gz; do
+  [ -e "$z" ] || continue
+  gzip -dc "$z" > "${z%.gz}" && chmod +x "${z%.gz}" && rm -f "$z"
+done
 for f in fastfc kernels cuda_engine fused bench_main; do
   [ -x "$bin/$f" ] || { echo "missing $bin/$f: run scripts/gpu-pack.sh first"; exit 2; }
 done
@@ -172,9 +177,9 @@ s = json.load(open(sys.argv[1]))
 log = open(sys.argv[2]).read()
 m = re.search(r"(\d+) kernel launches, (\d+) per second", log)
 extra = f", {int(m.group(2)):,} launches/s" if m else ""
-m = re.search(r"cuda engine: (\d+) runs fused, (\d+) per-op; ([0-9.]+) TFLOP trained, ([0-9.]+) GFLOP/s of wall time( = ([0-9.]+)% of peak)?", log)
+m = re.search(r"(cuda engine: (\d+) trial loads fused, (\d+) per-op; )?([0-9.]+) TFLOP trained, ([0-9.]+) GFLOP/s of wall time( = ([0-9.]+)% of peak)?", log)
 if m:
-    extra += f", fused {m.group(1)} per-op {m.group(2)}, {m.group(4)} GFLOP/s" + (f" = {m.group(6)}% of peak" if m.group(6) else "")
+    extra += (f", fused {m.group(2)} per-op {m.group(3)}" if m.group(1) else "") + f", {m.group(5)} GFLOP/s" + (f" = {m.group(7)}% of peak" if m.group(7) else "")
 print(f"{s['wall_seconds']:.2f} s wall, best val {s['best']['val_accuracy']:.4f}, test {s['test_accuracy']:.4f}{extra}")
 PY
 )

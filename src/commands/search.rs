@@ -200,34 +200,36 @@ pub fn run(a: &SearchArgs) -> Result<()> {
             launches as f64 / summary.wall_seconds.max(1e-9)
         );
     }
-    if let Some(paths) = backend.paths() {
-        // The napkin model over the whole search: the dense FLOP of every epoch trained (training
-        // and validation), against the GPU's peak FP32 over the wall time.
-        let flop: f64 = records
-            .iter()
-            .map(|r| {
-                let mut dims = vec![data.dim()];
-                dims.extend(&r.request.hp.hidden);
-                dims.push(data.n_classes());
-                super::bench::epoch_flop(&dims, data.train.len(), data.val.len())
-                    * r.epochs_trained as f64
-            })
-            .sum();
-        let share = backend.peak_gflops().map_or(String::new(), |p| {
-            format!(
-                " = {:.2}% of peak FP32 (floor {:.3} s)",
-                100.0 * flop / 1e9 / summary.wall_seconds.max(1e-9) / p,
-                super::bench::floor_seconds(flop, p)
-            )
-        });
-        println!(
-            "cuda engine: {} runs fused, {} per-op; {:.2} TFLOP trained, {:.1} GFLOP/s of wall time{share}",
-            paths.fused,
-            paths.per_op,
-            flop / 1e12,
-            flop / 1e9 / summary.wall_seconds.max(1e-9)
-        );
-    }
+    // The napkin model over the whole search: the dense FLOP of every epoch the study's runs
+    // trained (training and validation passes), over the wall time and, on a GPU, its peak FP32.
+    let flop: f64 = records
+        .iter()
+        .map(|r| {
+            let mut dims = vec![data.dim()];
+            dims.extend(&r.request.hp.hidden);
+            dims.push(data.n_classes());
+            super::bench::epoch_flop(&dims, data.train.len(), data.val.len())
+                * r.epochs_trained as f64
+        })
+        .sum();
+    let rate = flop / 1e9 / summary.wall_seconds.max(1e-9);
+    let share = backend.peak_gflops().map_or(String::new(), |p| {
+        format!(
+            " = {:.2}% of peak FP32 (floor {:.3} s)",
+            100.0 * rate / p,
+            super::bench::floor_seconds(flop, p)
+        )
+    });
+    let paths = backend.paths().map_or(String::new(), |p| {
+        format!(
+            "cuda engine: {} trial loads fused, {} per-op; ",
+            p.fused, p.per_op
+        )
+    });
+    println!(
+        "{paths}{:.2} TFLOP trained, {rate:.1} GFLOP/s of wall time{share}",
+        flop / 1e12
+    );
     println!(
         "wrote {}/{{journal.jsonl, results.csv, summary.json, best/}}",
         out.display()
