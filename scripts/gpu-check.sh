@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # One prepared GPU check, for a machine with an NVIDIA GPU and no Rust toolchain. Pack it here with
-# scripts/gpu-pack.sh (release binary, kernel + engine test binaries, bench binary), carry .device/
+# scripts/gpu-pack.sh (release binary, kernel + engine + fused test binaries, bench binary), carry .device/
 # to the GPU machine, and run:  bash .device/gpu-check.sh
 # Stages: devices; kernel suite, engine parity and the fused engine's parity on real CUDA
-# (FASTFC_TEST_GPU=cuda: a missing GPU fails); compute-sanitizer memcheck, racecheck and synccheck on
-# short training runs of both engines; the criterion CUDA kernel benchmarks; `fastfc bench` and the
-# 108-trial random search with the per-op engine and the fused one side by side (times, the ratio,
-# launches per second, share of FP32 peak); fastfc search hyperband and random on cuda and on the
-# CPU, with the CUDA run's ranking compared to the CPU's within a stated tolerance. Each
+# (FASTFC_TEST_GPU=cuda: a missing GPU fails); `fastfc bench` and the 108-trial random search with
+# the per-op engine and the fused one side by side (times, the ratio, launches per second, share of
+# FP32 peak); compute-sanitizer memcheck, racecheck and synccheck on short training runs of both
+# engines; the criterion CUDA kernel benchmarks; fastfc search hyperband on cuda, and hyperband and
+# random on the CPU, with the CUDA runs' rankings compared to the CPU's within a stated tolerance. Each
 # stage's row is printed as it finishes (a timeout loses nothing done), and the summary table
 # again last; logs go to $OUT (or .device/out). The whole check is one command within an
 # 8-minute budget (GPU_CHECK_BUDGET seconds, default 450): each stage gets what is left.
@@ -21,6 +21,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=$here/bin
 out=${OUT:-$here/out}
 mkdir -p "$out"
+# A previous run's logs and studies would be read as this run's figures: start clean.
+rm -rf "${out:?}"/*.log "${out:?}"/hb-* "${out:?}"/random-*
 export FASTFC_NO_PROGRESS=1
 emu=${GPU_CHECK_EMU:-0}
 data=()
@@ -41,7 +43,7 @@ stage() {
   local left=$((budget - SECONDS))
   if [ "$left" -lt 10 ]; then
     last_status=not-run; last_secs=0
-    echo "== $name: not run (the ${budget}s budget is spent)"
+    echo "== $name: not run (the ${budget}s budget is spent)" | tee "$out/$name.log"
     return
   fi
   [ "$limit" -gt "$left" ] && limit=$left
@@ -90,50 +92,6 @@ row "engine parity vs cpu" "$last_status" "$last_secs" "$(grep -m1 -oE '[0-9]+ p
 stage fused 300 "${suite_env[@]}" "$bin/fused" --nocapture
 row "fused engine parity vs cpu" "$last_status" "$last_secs" "$(grep -m1 -oE '[0-9]+ passed; [0-9]+ failed' "$out/fused.log")"
 
-# compute-sanitizer comes from the machine's CUDA toolkit, often installed without being on PATH.
-for d in /usr/local/cuda/bin /usr/local/cuda-*/bin /opt/cuda/bin /opt/nvidia/*/bin; do
-  [ -d "$d" ] && PATH=$PATH:$d
-done
-if [ "$emu" != 1 ] && command -v compute-sanitizer >/dev/null; then
-  for tool in memcheck racecheck synccheck; do
-    fail_before=$fail
-    # The per-op path (a training run through every op), then a cohort split between both paths.
-    for target in "cuda_engine states_round_trip" "fused a_cohort_split"; do
-      set -- $target
-      fail_before=$fail
-      stage "$tool-$1" 240 env FASTFC_TEST_GPU=cuda compute-sanitizer --tool "$tool" --error-exitcode 9 \
-        "$bin/$1" "$2" --test-threads 1
-      # Some sandboxes (gVisor) run CUDA but refuse the sanitizer: that is no finding about fastfc.
-      if [ "$last_status" != ok ] && grep -q "Device not supported" "$out/$tool-$1.log"; then
-        last_status=n/a; fail=$fail_before
-      fi
-      row "sanitizer $tool ($1)" "$last_status" "$last_secs" "$(grep -m1 -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool-$1.log" | cut -c1-60)"
-    done
-  done
-else
-  row "compute-sanitizer" not-run 0 "no GPU, or no compute-sanitizer in this machine's toolkit"
-fi
-
-stage bench 300 "$bin/bench_main" --bench cuda --warm-up-time 0.5 --measurement-time 2 --noplot
-if grep -q 'cuda benchmarks skipped' "$out/bench.log"; then
-  row "criterion cuda kernels" skipped "$last_secs" "$(grep -m1 'skipped' "$out/bench.log" | cut -c1-60)"
-else
-  row "criterion cuda kernels" "$last_status" "$last_secs" "see below"
-  # "<id>", then "time: [lo mid hi]" and "thrpt: [lo mid hi]" (FLOP for dense, elements otherwise);
-  # dense rows also as a share of the GPU's peak FP32 (from `fastfc devices`).
-  while read -r line; do rows+=("  $line"); done < <(awk -v peak="${peak_gflops:-0}" '
-    function giga(v, u) { return v * (u ~ /^K/ ? 1e-6 : u ~ /^M/ ? 1e-3 : u ~ /^T/ ? 1e3 : u ~ /^G/ ? 1 : 1e-9) }
-    /\/cuda\/t108/ {id=$1}
-    /time:/ && id != "" {for (i = 1; i < NF; i++) if ($i ~ /\[/) {t = $(i+2) " " $(i+3); break}}
-    /thrpt:/ && id != "" {for (i = 1; i < NF; i++) if ($i ~ /\[/) {
-        v = $(i+2); u = $(i+3)
-        if (id ~ /^dense/) {
-          g = giga(v, u); share = peak > 0 ? sprintf(" = %.2f%% of peak", 100 * g / peak) : ""
-          printf "%-32s %s per launch, %.1f GFLOP/s%s\n", id, t, g, share
-        } else printf "%-32s %s per launch, %s %s\n", id, t, v, u
-        break}; id = ""}' "$out/bench.log")
-fi
-
 # Whole training epochs (train + validation) of a 108-trial cohort, GFLOP/s against the peak, on
 # the per-op engine and on the fused one (FASTFC_CUDA_ENGINE), side by side.
 if [ "$emu" = 1 ]; then archs=(16,16); else archs=(64,64,64,64 64,64); fi
@@ -158,7 +116,7 @@ a, b = ([json.loads(l) for l in open(p) if l.startswith("{")][-1]["epoch_seconds
 print(f"per-op {a:.4f} s / fused {b:.4f} s per epoch = {a / b:.2f}x")
 PY
 )
-  row "bench $arch: fused vs per-op" "$last_status" 0 "${ratio:-no result}"
+  row "bench $arch: fused vs per-op" "$([ -n "$ratio" ] && echo ok || echo no-data)" 0 "${ratio:-no result}"
 done
 
 if [ "$emu" = 1 ]; then
@@ -195,7 +153,51 @@ a, b = (json.load(open(p))["wall_seconds"] for p in sys.argv[1:])
 print(f"per-op {a:.2f} s / fused {b:.2f} s wall = {a / b:.2f}x")
 PY
 )
-row "random search: fused vs per-op" "$last_status" 0 "${ratio:-no result}"
+row "random search: fused vs per-op" "$([ -n "$ratio" ] && echo ok || echo no-data)" 0 "${ratio:-no result}"
+# Then, with what is left of the budget, the sanitizers and the per-kernel benchmarks.
+# compute-sanitizer comes from the machine's CUDA toolkit, often installed without being on PATH.
+for d in /usr/local/cuda/bin /usr/local/cuda-*/bin /opt/cuda/bin /opt/nvidia/*/bin; do
+  [ -d "$d" ] && PATH=$PATH:$d
+done
+if [ "$emu" != 1 ] && command -v compute-sanitizer >/dev/null; then
+  for tool in memcheck racecheck synccheck; do
+    # The per-op path (a training run through every op), then a cohort split between both paths.
+    for target in "cuda_engine states_round_trip" "fused a_cohort_split"; do
+      set -- $target
+      fail_before=$fail
+      stage "$tool-$1" 120 env FASTFC_TEST_GPU=cuda compute-sanitizer --tool "$tool" --error-exitcode 9 \
+        "$bin/$1" "$2" --test-threads 1
+      # Some sandboxes (gVisor) run CUDA but refuse the sanitizer: that is no finding about fastfc.
+      if [ "$last_status" != ok ] && grep -q "Device not supported" "$out/$tool-$1.log"; then
+        last_status=n/a; fail=$fail_before
+      fi
+      row "sanitizer $tool ($1)" "$last_status" "$last_secs" "$(grep -m1 -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/$tool-$1.log" | cut -c1-60)"
+    done
+  done
+else
+  row "compute-sanitizer" not-run 0 "no GPU, or no compute-sanitizer in this machine's toolkit"
+fi
+
+stage bench 300 "$bin/bench_main" --bench cuda --warm-up-time 0.5 --measurement-time 2 --noplot
+if grep -q 'cuda benchmarks skipped' "$out/bench.log"; then
+  row "criterion cuda kernels" skipped "$last_secs" "$(grep -m1 'skipped' "$out/bench.log" | cut -c1-60)"
+else
+  row "criterion cuda kernels" "$last_status" "$last_secs" "see below"
+  # "<id>", then "time: [lo mid hi]" and "thrpt: [lo mid hi]" (FLOP for dense, elements otherwise);
+  # dense rows also as a share of the GPU's peak FP32 (from `fastfc devices`).
+  while read -r line; do rows+=("  $line"); done < <(awk -v peak="${peak_gflops:-0}" '
+    function giga(v, u) { return v * (u ~ /^K/ ? 1e-6 : u ~ /^M/ ? 1e-3 : u ~ /^T/ ? 1e3 : u ~ /^G/ ? 1 : 1e-9) }
+    /\/cuda\/t108/ {id=$1}
+    /time:/ && id != "" {for (i = 1; i < NF; i++) if ($i ~ /\[/) {t = $(i+2) " " $(i+3); break}}
+    /thrpt:/ && id != "" {for (i = 1; i < NF; i++) if ($i ~ /\[/) {
+        v = $(i+2); u = $(i+3)
+        if (id ~ /^dense/) {
+          g = giga(v, u); share = peak > 0 ? sprintf(" = %.2f%% of peak", 100 * g / peak) : ""
+          printf "%-32s %s per launch, %.1f GFLOP/s%s\n", id, t, g, share
+        } else printf "%-32s %s per launch, %s %s\n", id, t, v, u
+        break}; id = ""}' "$out/bench.log")
+fi
+
 search hb-$dev hyperband $dev "${hb[@]}"
 # On a GPU the fused engine's random search above is the CUDA side of the ranking check.
 [ "$emu" = 1 ] && search random-$dev random $dev "${rnd[@]}"

@@ -59,9 +59,10 @@ fn trials(data: &Dataset, widths: &[&[usize]]) -> Vec<(TrialSpec, TrialState)> {
 
 /// Trains `trials` for `epochs` epochs at batch 32 on `cuda` and on the CPU, and compares every
 /// epoch's losses and sample counts, then the step counters, the weights and both moments, and
-/// the validation scores. Err names the first difference beyond float reasons (the emulator's
-/// observed differences are ≤ 3e-7 of the largest weight; a real GPU's expf/erff and a Lion
-/// sign decided near zero allow 1e-3 there). Returns the paths the cohort took.
+/// the validation scores. Err is "mismatch: " and the first difference beyond float reasons (the
+/// emulator's observed differences are ≤ 3e-7 of the largest weight; a real GPU's expf/erff and a
+/// Lion sign decided near zero allow 1e-3 there), or "engine error: " and the engine's error.
+/// Returns the paths the cohort took.
 fn parity(
     cuda: &CudaBackend,
     trials: &[(TrialSpec, TrialState)],
@@ -71,7 +72,9 @@ fn parity(
     let cpu = CpuBackend::new(Arc::new(data.clone()));
     let n = trials.len();
     let mut a = cpu.load(trials.to_vec()).unwrap();
-    let mut b = cuda.load(trials.to_vec()).map_err(|e| e.to_string())?;
+    let mut b = cuda
+        .load(trials.to_vec())
+        .map_err(|e| format!("engine error: {e}"))?;
     let paths = b.paths();
     let active = vec![true; n];
     let (tol_p, tol_v) = if real(cuda.gpu()) {
@@ -86,12 +89,12 @@ fn parity(
             .unwrap();
         let sb = cuda
             .train_epoch(&mut b, &order, 32, &active, &|_| {})
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("engine error: {e}"))?;
         for k in 0..n {
             let (la, lb) = (sa[k].loss(), sb[k].loss());
             if sa[k].samples != sb[k].samples || (la - lb).abs() > 1e-4 * la {
                 return Err(format!(
-                    "epoch {epoch} trial {k}: train loss cpu {la} ({} samples) vs cuda {lb} ({})",
+                    "mismatch: epoch {epoch} trial {k}: train loss cpu {la} ({} samples) vs cuda {lb} ({})",
                     sa[k].samples, sb[k].samples
                 ));
             }
@@ -101,7 +104,7 @@ fn parity(
         let (x, y) = (cpu.state(&a, k).unwrap(), cuda.state(&b, k).unwrap());
         if (x.step, x.epochs) != (y.step, y.epochs) {
             return Err(format!(
-                "trial {k}: counters {:?} vs {:?}",
+                "mismatch: trial {k}: counters {:?} vs {:?}",
                 (x.step, x.epochs),
                 (y.step, y.epochs)
             ));
@@ -109,17 +112,17 @@ fn parity(
         let (dp, dm) = (rel_diff(&y.params, &x.params), rel_diff(&y.m, &x.m));
         if dp > tol_p || dm > tol_p {
             return Err(format!(
-                "trial {k}: params differ by {dp:e}, first moments by {dm:e} (tolerance {tol_p:e})"
+                "mismatch: trial {k}: params differ by {dp:e}, first moments by {dm:e} (tolerance {tol_p:e})"
             ));
         }
         if x.v.len() != y.v.len() || elem_rel_diff(&y.v, &x.v) > tol_v {
-            return Err(format!("trial {k}: second moments differ"));
+            return Err(format!("mismatch: trial {k}: second moments differ"));
         }
     }
     let (ea, eb) = (
         cpu.evaluate(&a, SplitId::Val, &active).unwrap(),
         cuda.evaluate(&b, SplitId::Val, &active)
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| format!("engine error: {e}"))?,
     );
     let rows = data.val.len() as f64;
     for k in 0..n {
@@ -127,7 +130,7 @@ fn parity(
             || (ea[k].accuracy - eb[k].accuracy).abs() > 2.0 / rows
         {
             return Err(format!(
-                "trial {k}: val {:?} vs {:?}",
+                "mismatch: trial {k}: val {:?} vs {:?}",
                 (ea[k].loss, ea[k].accuracy),
                 (eb[k].loss, eb[k].accuracy)
             ));
@@ -168,6 +171,8 @@ fn each_planted_bug_in_the_fused_kernel_fails_parity() {
     for bug in 1..=4 {
         let err = parity(&backend(Variant::Planted(bug)), &ts, 2)
             .expect_err(&format!("planted bug {bug} passed the parity check"));
+        // Caught by the numbers, not by a build or launch that failed outright.
+        assert!(err.starts_with("mismatch: "), "planted bug {bug}: {err}");
         eprintln!("planted bug {bug}: {err}");
     }
     assert!(parity(&backend(Variant::Planted(5)), &ts, 1)

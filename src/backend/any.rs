@@ -36,13 +36,11 @@ impl AnyBackend {
     pub fn paths(&self) -> Option<Paths> {
         match self {
             AnyBackend::Cuda(b) => Some(b.paths()),
-            AnyBackend::Spread(s) => Some(s.devices().iter().fold(Paths::default(), |a, b| {
-                let p = b.paths();
-                Paths {
-                    fused: a.fused + p.fused,
-                    per_op: a.per_op + p.per_op,
-                }
-            })),
+            AnyBackend::Spread(s) => Some(
+                s.devices()
+                    .iter()
+                    .fold(Paths::default(), |a, b| a + b.paths()),
+            ),
             AnyBackend::Cpu(_) => None,
         }
     }
@@ -54,6 +52,18 @@ impl AnyBackend {
             super::cuda::AnyGpu::Cuda(g) => g.info.peak_fp32_gflops(),
             #[allow(unreachable_patterns)]
             _ => None,
+        }
+    }
+}
+
+impl AnyCohort {
+    /// How many of the cohort's trials run on the CUDA engine's fused and per-op paths now (None
+    /// on the CPU).
+    pub fn paths(&self) -> Option<Paths> {
+        match self {
+            AnyCohort::Cuda(c) => Some(c.paths()),
+            AnyCohort::Spread(s) => Some(s.parts().fold(Paths::default(), |a, c| a + c.paths())),
+            AnyCohort::Cpu(_) => None,
         }
     }
 }

@@ -32,6 +32,11 @@ impl<C> SpreadCohort<C> {
     pub fn devices(&self) -> Vec<usize> {
         self.at.iter().map(|&(d, _)| d).collect()
     }
+
+    /// Each device's part of the cohort (None where a device got no trial).
+    pub fn parts(&self) -> impl Iterator<Item = &C> {
+        self.parts.iter().flatten()
+    }
 }
 
 /// Deals trials of the given costs to `k` devices: biggest first, each to the least loaded device

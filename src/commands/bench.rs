@@ -80,7 +80,9 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let gflops = flop / median / 1e9;
     let peak = backend.peak_gflops();
     let floor = peak.map(|p| floor_seconds(flop, p));
-    let paths = backend.paths();
+    // The paths of the trials as they trained (the cohort is reassigned when the batch size is
+    // not the one it was loaded for).
+    let paths = c.paths();
     if a.json {
         let line = serde_json::json!({
             "backend": backend.name(),

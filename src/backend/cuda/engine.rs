@@ -70,13 +70,39 @@ pub enum Engine {
 impl Engine {
     /// `FASTFC_CUDA_ENGINE`: `auto` (default) or `per-op`.
     pub fn from_env() -> Result<Engine> {
-        match std::env::var("FASTFC_CUDA_ENGINE").as_deref() {
-            Err(_) | Ok("") | Ok("auto") | Ok("fused") => Ok(Engine::Auto),
-            Ok("per-op") => Ok(Engine::PerOp),
-            Ok(other) => Err(Error::flag(
+        Engine::parse(std::env::var("FASTFC_CUDA_ENGINE").ok().as_deref())
+    }
+
+    /// The engine a `FASTFC_CUDA_ENGINE` value names (unset or empty: auto).
+    pub fn parse(value: Option<&str>) -> Result<Engine> {
+        match value {
+            None | Some("") | Some("auto") => Ok(Engine::Auto),
+            Some("per-op") => Ok(Engine::PerOp),
+            Some(other) => Err(Error::flag(
                 "FASTFC_CUDA_ENGINE",
-                format!("{other:?}: expected auto (fused where it fits) or per-op"),
+                format!("{other:?}: expected auto (the fused kernel for every trial that fits it, the per-op path for the rest) or per-op"),
             )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod engine_choice {
+    use super::Engine;
+
+    #[test]
+    fn the_engine_variable_takes_auto_or_per_op_and_names_itself_otherwise() {
+        assert_eq!(Engine::parse(None).unwrap(), Engine::Auto);
+        assert_eq!(Engine::parse(Some("")).unwrap(), Engine::Auto);
+        assert_eq!(Engine::parse(Some("auto")).unwrap(), Engine::Auto);
+        assert_eq!(Engine::parse(Some("per-op")).unwrap(), Engine::PerOp);
+        // No fused-only mode: a trial that does not fit has no fused kernel to run on.
+        for bad in ["fused", "PerOp", "per_op"] {
+            let e = Engine::parse(Some(bad)).unwrap_err().to_string();
+            assert!(
+                e.contains("FASTFC_CUDA_ENGINE") && e.contains(bad) && e.contains("per-op"),
+                "{e}"
+            );
         }
     }
 }
@@ -86,6 +112,16 @@ impl Engine {
 pub struct Paths {
     pub fused: usize,
     pub per_op: usize,
+}
+
+impl std::ops::Add for Paths {
+    type Output = Paths;
+    fn add(self, o: Paths) -> Paths {
+        Paths {
+            fused: self.fused + o.fused,
+            per_op: self.per_op + o.per_op,
+        }
+    }
 }
 
 /// The CUDA backend: a device and the resident data.
