@@ -183,6 +183,7 @@ fn ops_cpu(c: &mut Criterion) {
                             1e-4,
                             0.9,
                             0.99,
+                            0.0,
                         )
                     } else {
                         adam::step(
@@ -190,11 +191,12 @@ fn ops_cpu(c: &mut Criterion) {
                             &gr[r.clone()],
                             &mut m1[r.clone()],
                             &mut v1[r],
-                            1e-3,
+                            adam::alpha(1e-3, 0.9, 0.999, 10),
                             0.9,
                             0.999,
                             1e-7,
-                            10,
+                            0.0,
+                            0.0,
                         )
                     }
                 }
@@ -232,6 +234,7 @@ fn ops_cuda(c: &mut Criterion) {
         dropout: 0.1,
         learning_rate: 1e-3,
         optimizer: Optimizer::Adam,
+        ..Default::default()
     };
     let slots: Vec<Slot> = (0..T)
         .map(|t| {
@@ -263,13 +266,13 @@ fn ops_cuda(c: &mut Criterion) {
         .upload(&(0..B).map(|i| (i % 10) as u32).collect::<Vec<u32>>())
         .unwrap();
     let stats = g.alloc::<Stats>(T).unwrap();
-    // Adam's α table for one step, as an epoch's first kernel fills it.
-    let alpha = g.alloc::<f32>(T).unwrap();
+    // The rate table for one step, as an epoch's first kernel fills it.
+    let alpha = g.alloc::<fastfc::backend::cuda::slot::Rate>(T).unwrap();
     g.launch(
-        &AdamAlpha {
+        &Rates {
             slots: sl.ptr(),
             steps: 1,
-            alpha: alpha.ptr(),
+            table: alpha.ptr(),
         }
         .launch(T as u32),
     )
@@ -391,30 +394,19 @@ fn ops_cuda(c: &mut Criterion) {
             .launch(t),
         ),
         (
-            "adam",
+            // Every optimizer of the cohort's slots in one launch (the trials cycle through them).
+            "optimize",
             (T * NP) as u64,
-            Adam {
+            Optimize {
                 slots: sl.ptr(),
                 n: NP as i32,
                 step: 0,
-                alpha: alpha.ptr(),
+                table: alpha.ptr(),
                 steps: 1,
                 params: params.ptr(),
                 grads: grads.ptr(),
                 m: m.ptr(),
                 v: v.ptr(),
-            }
-            .launch(t),
-        ),
-        (
-            "lion",
-            (T * NP) as u64,
-            Lion {
-                slots: sl.ptr(),
-                n: NP as i32,
-                params: params.ptr(),
-                grads: grads.ptr(),
-                m: m.ptr(),
             }
             .launch(t),
         ),
@@ -450,6 +442,7 @@ fn epoch(c: &mut Criterion) {
             dropout: 0.049,
             learning_rate: 1e-3,
             optimizer: Optimizer::Adam,
+            ..Default::default()
         };
         let cohort: Vec<_> = (0..trials as u64)
             .map(|i| {

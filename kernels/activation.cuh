@@ -1,12 +1,27 @@
-// activation.cuh: the six activations and their derivatives as device functions, shared by
-// activation.cu (standalone kernels) and dense.cu (fused into the forward/backward epilogues).
-// CPU twin: src/backend/cpu/activation.rs. Every activation maps 0 to 0 (padding stays exact).
+// activation.cuh: the eleven activations and their derivatives as device functions, shared by
+// activation.cu (standalone kernels), dense.cu (fused into the forward/backward epilogues) and
+// fused.cu. CPU twin: src/backend/cpu/activation.rs, whose eˣ-only forms of tanh, softplus and mish
+// these follow. sigmoid(0) = 0.5 and softplus(0) = ln 2, so on the per-op path (widths padded to
+// the cohort's widest) dense.cu zeroes a padded unit's output instead of trusting f(0) = 0.
 #pragma once
 #include "common.cuh"
 
 #define FFC_SELU_ALPHA 1.6732632423543772f
 #define FFC_SELU_SCALE 1.0507009873554805f
 #define FFC_SELU_SA 1.7580993408473766f  // scale·alpha, rounded once from f64 as the CPU does
+
+#define FFC_LEAKY_SLOPE 0.2f  // model::LEAKY_RELU_SLOPE
+#define FFC_MISH_SATURATES 20.0f
+
+// tanh z = 1 − 2/(e²ᶻ + 1); softplus z = max(z, 0) + ln(1 + e^−|z|); tanh(softplus z) = w/(w + 2),
+// w = eᶻ(eᶻ + 2), and 1 above FFC_MISH_SATURATES (as the CPU computes them).
+FFC_HD float ffc_tanh(float z) { return 1.0f - 2.0f / (expf(z + z) + 1.0f); }
+FFC_HD float ffc_softplus(float z) { return (z > 0.0f ? z : 0.0f) + logf(1.0f + expf(-fabsf(z))); }
+FFC_HD float ffc_tanh_softplus(float z) {
+    const float n = expf(z);
+    const float w = n * (n + 2.0f);
+    return z > FFC_MISH_SATURATES ? 1.0f : w / (w + 2.0f);
+}
 
 // y = f(z) for activation id `act`.
 FFC_HD float ffc_act(unsigned act, float z) {
@@ -20,8 +35,18 @@ FFC_HD float ffc_act(unsigned act, float z) {
             return z > 0.0f ? z : 0.0f;
         case 4:  // selu
             return z > 0.0f ? FFC_SELU_SCALE * z : FFC_SELU_SA * (expf(z) - 1.0f);
-        default:  // 5: silu
+        case 5:  // silu
             return z / (1.0f + expf(-z));
+        case 6:  // tanh
+            return ffc_tanh(z);
+        case 7:  // sigmoid
+            return 1.0f / (1.0f + expf(-z));
+        case 8:  // leaky_relu
+            return z > 0.0f ? z : FFC_LEAKY_SLOPE * z;
+        case 9:  // softplus
+            return ffc_softplus(z);
+        default:  // 10: mish
+            return z * ffc_tanh_softplus(z);
     }
 }
 
@@ -40,9 +65,22 @@ FFC_HD float ffc_dact(unsigned act, float z, float y) {
             return z > 0.0f ? 1.0f : 0.0f;
         case 4:
             return z > 0.0f ? FFC_SELU_SCALE : y + FFC_SELU_SA;
-        default: {
+        case 5: {
             float s = 1.0f / (1.0f + expf(-z));
             return s + z * s * (1.0f - s);
+        }
+        case 6:
+            return 1.0f - y * y;
+        case 7:
+            return y * (1.0f - y);
+        case 8:
+            return z > 0.0f ? 1.0f : FFC_LEAKY_SLOPE;
+        case 9:
+            return 1.0f / (1.0f + expf(-z));
+        default: {
+            const float t = ffc_tanh_softplus(z);
+            const float s = 1.0f / (1.0f + expf(-z));
+            return t + z * (1.0f - t * t) * s;
         }
     }
 }

@@ -54,19 +54,25 @@ FFC_HD float ffc_unit(unsigned h) { return (float)(h >> 8) * (1.0f / 16777216.0f
 // `hidden`. `param_off` places the trial in the cohort's arenas (params, grads, Adam/Lion moments).
 #define FFC_MAX_HIDDEN 8
 struct FfcSlot {
-    double b1, b2;        // optimizer betas in f64 (the Adam bias correction is computed in f64)
-    float lr;             // learning rate
+    double b1, b2;        // β1, β2 (RMSprop: b1 = ρ) in f64 (Adam's bias correction is computed in f64)
+    double rate_a, rate_b;  // schedule parameters (schedule.rs `Schedule::params`)
+    float lr;             // base learning rate (the schedule scales it per step)
     float dropout;        // dropout rate of every hidden layer (0 = none)
-    float eps;            // Adam epsilon
+    float eps;            // ε of Adam, AdamW, RMSprop, Adagrad
     float c1, c2;         // 1 - b1, 1 - b2, rounded from f64
-    float b1f, b2f;       // b1, b2 rounded to f32 (Lion)
+    float b1f, b2f;       // b1, b2 rounded to f32 (Lion, RMSprop)
+    float momentum;       // SGD / RMSprop momentum (0 = none)
+    float wd;             // weight decay: decoupled for AdamW, L2 for every other optimizer
     unsigned param_off;   // offset of the trial's parameters in the arenas
-    unsigned act;         // activation id: elu 0, celu 1, gelu 2, relu 3, selu 4, silu 5
-    unsigned opt;         // optimizer id: adam 0, lion 1
+    unsigned act;         // activation id: elu 0, celu 1, gelu 2, relu 3, selu 4, silu 5, tanh 6,
+                          // sigmoid 7, leaky_relu 8, softplus 9, mish 10
+    unsigned opt;         // optimizer id: adam 0, lion 1, sgd 2, rmsprop 3, adamw 4, adagrad 5
     unsigned seed;        // dropout seed
     unsigned active;      // 1 = training; 0 = early-stopped (host) or diverged (softmax_xent)
     unsigned step0;       // optimizer steps taken before this epoch
     unsigned hidden[FFC_MAX_HIDDEN];  // true hidden widths (0 = no such layer)
+    unsigned sched;       // schedule id: constant 0, cosine 1, exponential 2, step 3
+    unsigned nesterov;    // 1 = Nesterov momentum (SGD)
     unsigned reserved;
 };
 
@@ -78,14 +84,6 @@ struct FfcStats {
     unsigned diverged;    // 1 once a training step's loss was not finite
     unsigned reserved;
 };
-
-// Adam's step size at 1-based step t, as Keras 3 computes it: lr·√(1 − β2ᵗ)/(1 − β1ᵗ) in f64,
-// rounded to f32 (CPU twin: src/backend/cpu/adam.rs). The same for every parameter of a trial at a
-// step, so it is computed once per trial and step (adam_alpha, or the fused kernel's epoch start),
-// never per block: FP64 is 1/32 of FP32 on a T4 and 1/64 on consumer parts.
-FFC_HD float ffc_adam_alpha(const FfcSlot& s, unsigned t) {
-    return (float)((double)s.lr * sqrt(1.0 - pow(s.b2, (double)t)) / (1.0 - pow(s.b1, (double)t)));
-}
 
 #define FFC_TILE 16
 

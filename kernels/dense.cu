@@ -6,7 +6,9 @@
 // rows, width) row-major, except the network input, which every trial shares (x_tstride = 0).
 #include "activation.cuh"
 
-// ---- forward: z = x·Wᵀ + b, and with mode 1 also y = f(z) (the trial's activation) ----
+// ---- forward: z = x·Wᵀ + b, and with mode 1 + l also y = f(z) (the trial's activation) for
+// hidden layer l: units at or beyond the trial's true width of layer l (padding) get y = 0, since
+// sigmoid and softplus do not map their z = 0 to 0 ----
 // grid: (ceil(n_out/16), ceil(rows/16), trials), block (16, 16). With skip_inactive, trials whose
 // slot is inactive are skipped (training); evaluation passes 0.
 extern "C" __global__ void dense_fwd(const FfcSlot* __restrict__ slots, unsigned w_off, unsigned b_off,
@@ -37,14 +39,15 @@ extern "C" __global__ void dense_fwd(const FfcSlot* __restrict__ slots, unsigned
         const float v = acc + params[s.param_off + b_off + o];
         const size_t at = ((size_t)blockIdx.z * rows + r) * n_out + o;
         z[at] = v;
-        if (mode) y[at] = ffc_act(s.act, v);
+        if (mode) y[at] = (unsigned)o < s.hidden[mode - 1] ? ffc_act(s.act, v) : 0.0f;
     }
 }
 
 // ---- backward for the data: dx = (dy·W) [⊙ mask] [⊙ f'(z)] ----
 // dy (trials, rows, n_out); dx, mask, z, y (trials, rows, n_in). `mask` (the previous layer's
-// dropout mask) may be null; with mode 1 the result goes back through the previous layer's
-// activation (z and y are that layer's pre- and post-activation). Inactive trials are skipped.
+// dropout mask) may be null; with mode 1 + l the result goes back through the activation of hidden
+// layer l, the previous one (z and y are its pre- and post-activation), and is 0 on its padded
+// units. Inactive trials are skipped.
 // grid: (ceil(n_in/16), ceil(rows/16), trials), block (16, 16).
 extern "C" __global__ void dense_bwd_x(const FfcSlot* __restrict__ slots, unsigned w_off, int rows, int n_in,
                                        int n_out, const float* __restrict__ dy,
@@ -73,7 +76,7 @@ extern "C" __global__ void dense_bwd_x(const FfcSlot* __restrict__ slots, unsign
         const size_t at = ((size_t)blockIdx.z * rows + r) * n_in + i;
         float g = acc;
         if (mask) g *= mask[at];
-        if (mode) g *= ffc_dact(s.act, z[at], y[at]);
+        if (mode) g = (unsigned)i < s.hidden[mode - 1] ? g * ffc_dact(s.act, z[at], y[at]) : 0.0f;
         dx[at] = g;
     }
 }

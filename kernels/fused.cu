@@ -1,16 +1,16 @@
 // fused.cu: the fused engine. One CTA trains one trial for a whole epoch (one launch per epoch per
 // cohort), at the trial's true widths and depth (from its slot: no padding), with its own activation
 // and optimizer; fused_eval scores every trial of a cohort on a split in one more launch.
-// CPU twin: the training step of src/backend/cpu/mod.rs (forward, softmax_xent, backward, adam /
-// lion), which tests/fused.rs checks this against through the emulator and fakecuda.
+// CPU twin: the training step of src/backend/cpu/mod.rs (forward, softmax_xent, backward, the
+// optimizer), which tests/fused.rs checks this against through the emulator and fakecuda.
 //
 // Per step, inside the CTA: the batch rows are gathered (into shared memory when they fit, else
 // read in place through the epoch's order); every layer's forward runs with bias, activation and
 // dropout fused into its epilogue (masks from the stateless hash of common.cuh, keyed as the CPU
 // keys them); warp 0 computes the softmax cross-entropy, its loss and accuracy; the backward pass
 // goes layer by layer: first the gradient for the layer's input (through the old weights), then,
-// after a barrier, the weight and bias gradients, which update the parameters in place (Adam or
-// Lion) straight from registers. No gradient buffer exists.
+// after a barrier, the weight and bias gradients, which update the parameters in place (any of
+// the six optimizers, optimizer.cuh) straight from registers. No gradient buffer exists.
 //
 // Memory: activations and their gradients live in dynamic shared memory; weights and optimizer
 // moments stay in global memory (small enough to stay in L1/L2). For hidden layer l, with w_l its
@@ -25,6 +25,7 @@
 // step whose loss is not finite stops the CTA (the trial is marked diverged; that step is not
 // counted). Trials run in blockIdx.x order, which the engine sorts heaviest first.
 #include "activation.cuh"
+#include "optimizer.cuh"
 
 #define FFC_FUSED_TR 2
 #define FFC_FUSED_TC 4
@@ -189,27 +190,15 @@ __device__ __forceinline__ void ffc_fused_backward_input(const FfcSlot& s, unsig
     }
 }
 
-// One parameter's optimizer update from its gradient g (as adam.cu / lion.cu).
-__device__ __forceinline__ void ffc_fused_update(const FfcSlot& s, float alpha, float* params, float* m, float* v,
+// One parameter's optimizer update from its gradient g (optimizer.cuh's rule, as optimizer.cu).
+__device__ __forceinline__ void ffc_fused_update(const FfcSlot& s, FfcRate r, float* params, float* m, float* v,
                                                  size_t at, float g) {
-    const float mi = m[at];
-    if (s.opt == 0) {
-        const float mn = mi + (g - mi) * s.c1;
-        const float vn = v[at] + (g * g - v[at]) * s.c2;
-        m[at] = mn;
-        v[at] = vn;
-        params[at] -= alpha * mn / (sqrtf(vn) + s.eps);
-    } else {
-        const float c = s.b1f * mi + s.c1 * g;
-        const float sgn = c > 0.0f ? 1.0f : (c < 0.0f ? -1.0f : 0.0f);
-        params[at] -= s.lr * sgn;
-        m[at] = s.b2f * mi + s.c2 * g;
-    }
+    ffc_update(s, r, g, params + at, m + at, v + at);
 }
 
 // dW = Gᵀ·In and db = Σ_rows G for one layer, each applied at once to the parameters (W at
 // w_off, b at b_off of the arenas).
-__device__ __forceinline__ void ffc_fused_weights(const FfcSlot& s, float alpha, const float* G, FfcRows in, int rows,
+__device__ __forceinline__ void ffc_fused_weights(const FfcSlot& s, FfcRate alpha, const float* G, FfcRows in, int rows,
                                                   int n_in, int n_out, size_t w_off, size_t b_off, float* params,
                                                   float* m, float* v) {
     const int NOT = (n_out + FFC_FUSED_GW - 1) / FFC_FUSED_GW, NKT = (n_in + FFC_FUSED_GW - 1) / FFC_FUSED_GW;
@@ -285,7 +274,7 @@ struct FfcNet {
 // One epoch of every trial (grid: trials, one CTA each; block: FFC_FUSED_THREADS, a multiple of
 // 32). order[0..n) is the epoch's order over the resident training split (src_x: rows × dim,
 // src_y), taken `batch` rows a step. params, m, v: the cohort's arenas at the trials' own layouts.
-// scratch: per trial `scratch_stride` floats: Adam's α for each step of the epoch, then room for
+// scratch: per trial `scratch_stride` floats: the rates (FfcRate) of each step of the epoch, then room for
 // the logits. smem_floats: the launch's dynamic shared memory in floats. stats[trial] is
 // overwritten with the epoch's totals. Inactive trials return at once.
 extern "C" __global__ void __launch_bounds__(256)
@@ -309,16 +298,17 @@ extern "C" __global__ void __launch_bounds__(256)
         off += (unsigned)(batch * net.dims[l + 1]);
     }
     float* mine = scratch + (size_t)blockIdx.x * scratch_stride;
-    float* alpha_table = mine;
-    float* logits = mine + steps;
+    FfcRate* rate_table = reinterpret_cast<FfcRate*>(mine);
+    float* logits = mine + 2 * steps;
     if (off + (unsigned)(batch * classes) <= smem_floats) {
         logits = smem + off;
         off += (unsigned)(batch * classes);
     }
     float* xs = off + (unsigned)(batch * dim) <= smem_floats ? smem + off : nullptr;
-    if (s.opt == 0) {
-        for (int i = threadIdx.x; i < steps; i += blockDim.x)
-            alpha_table[i] = FFC_PLANT(4) ? s.lr : ffc_adam_alpha(s, s.step0 + (unsigned)i + 1u);  // bug 4: no correction
+    for (int i = threadIdx.x; i < steps; i += blockDim.x) {
+        FfcRate r = ffc_rate(s, s.step0 + (unsigned)i, steps);
+        if (FFC_PLANT(4)) r.alpha = r.lr;  // bug 4: no bias correction
+        rate_table[i] = r;
     }
     __syncthreads();
     const bool lane0 = threadIdx.x == 0, warp0 = threadIdx.x < 32;
@@ -364,7 +354,7 @@ extern "C" __global__ void __launch_bounds__(256)
         loss_sum += step_loss;
         correct += step_correct;
         seen += (unsigned)rows;
-        const float alpha = s.opt == 0 ? alpha_table[step] : 0.0f;
+        const FfcRate alpha = rate_table[step];
         // Backward, layer by layer: the input's gradient through the old weights first, then the
         // update (planted bug 3 updates first: the backward pass reads a stale-by-one-step W).
         for (int l = depth; l >= 0; l--) {

@@ -229,6 +229,8 @@ pub struct TrainArgs {
     /// Dropout rate after each hidden layer, in [0, 1).
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub dropout: f32,
+    #[command(flatten)]
+    pub knobs: KnobArgs,
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
     /// Early stopping: epochs without a lower val_loss before stopping (0 disables).
@@ -242,6 +244,89 @@ pub struct TrainArgs {
     pub overwrite: bool,
     #[command(flatten)]
     pub common: Common,
+}
+
+/// The optimizer's parameters and the learning-rate schedule of `fastfc train` (each left out
+/// takes Keras' default for the optimizer; one the optimizer lacks is refused).
+#[derive(Debug, Clone, Default, Args)]
+pub struct KnobArgs {
+    /// β1 (adam, adamw, lion).
+    #[arg(long, allow_hyphen_values = true)]
+    pub beta_1: Option<f64>,
+    /// β2 (adam, adamw, lion).
+    #[arg(long, allow_hyphen_values = true)]
+    pub beta_2: Option<f64>,
+    /// Momentum (sgd, rmsprop; default 0).
+    #[arg(long, allow_hyphen_values = true)]
+    pub momentum: Option<f64>,
+    /// Nesterov momentum (sgd).
+    #[arg(long)]
+    pub nesterov: bool,
+    /// ρ, the mean square's decay (rmsprop; default 0.9).
+    #[arg(long, allow_hyphen_values = true)]
+    pub rho: Option<f64>,
+    /// Weight decay: decoupled for adamw (default 0.004), L2 added to the gradient otherwise.
+    #[arg(long, allow_hyphen_values = true)]
+    pub weight_decay: Option<f64>,
+    /// Learning-rate schedule: constant, cosine, exponential or step.
+    #[arg(long, default_value = "constant")]
+    pub schedule: String,
+    /// Cosine: epochs of linear warmup from 0 (default 0).
+    #[arg(long, allow_hyphen_values = true)]
+    pub warmup_epochs: Option<f64>,
+    /// Cosine: epochs until the rate reaches 0 (default --epochs); exponential/step: epochs per
+    /// decay by --decay-rate (defaults 1 and 3).
+    #[arg(long, allow_hyphen_values = true)]
+    pub decay_epochs: Option<f64>,
+    /// Exponential/step: the factor per --decay-epochs (defaults 0.9 and 0.5).
+    #[arg(long, allow_hyphen_values = true)]
+    pub decay_rate: Option<f64>,
+}
+
+impl KnobArgs {
+    /// Puts these flags into `hp` (`horizon`: the epochs a cosine schedule decays over by default).
+    pub fn apply(
+        &self,
+        hp: &mut crate::model::Hyperparams,
+        horizon: usize,
+    ) -> crate::error::Result<()> {
+        hp.beta_1 = self.beta_1;
+        hp.beta_2 = self.beta_2;
+        hp.momentum = self.momentum;
+        hp.nesterov = self.nesterov.then_some(true);
+        hp.rho = self.rho;
+        hp.weight_decay = self.weight_decay;
+        hp.schedule = crate::schedule::Schedule::build(
+            &self.schedule,
+            self.decay_epochs,
+            self.warmup_epochs,
+            self.decay_rate,
+            horizon,
+        )
+        .map_err(|e| crate::error::Error::flag("--schedule", e))?;
+        let given = |f: &str, v: bool| -> crate::error::Result<()> {
+            if v {
+                return Err(crate::error::Error::flag(
+                    f,
+                    format!("the {} schedule has no such parameter", hp.schedule.name()),
+                ));
+            }
+            Ok(())
+        };
+        given(
+            "--warmup-epochs",
+            self.warmup_epochs.is_some() && hp.schedule.warmup_epochs().is_none(),
+        )?;
+        given(
+            "--decay-epochs",
+            self.decay_epochs.is_some() && hp.schedule.decay_epochs().is_none(),
+        )?;
+        given(
+            "--decay-rate",
+            self.decay_rate.is_some() && hp.schedule.decay_rate().is_none(),
+        )?;
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -10,6 +10,7 @@ pub mod error;
 pub mod model;
 pub mod results;
 pub mod rng;
+pub mod schedule;
 pub mod train;
 
 pub use error::{Error, Result};

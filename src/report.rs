@@ -339,7 +339,12 @@ where
     let legend_at = legend_layout(&root, studies, &font)?;
     let rows = legend_at.last().map_or(0, |a| a.1 + 1);
     let (body, legend) = root.split_vertically(root.dim_in_pixel().1 - LEGEND_ROW * rows - 10);
-    let panels = body.split_evenly((3, 2));
+    // The knobs a study searched get a panel each (batch size, schedule) after the seed's six.
+    let searched = |f: fn(&SearchSpace) -> bool| studies.iter().any(|s| f(&s.space));
+    let with_batch = searched(|s| s.knobs.batch_size.is_some());
+    let with_schedule = searched(|s| s.knobs.schedule.is_some());
+    let extra = with_batch as usize + with_schedule as usize;
+    let panels = body.split_evenly((3 + extra.div_ceil(2), 2));
     let runs: Vec<Vec<&RunRecord>> = studies.iter().map(|s| last_runs(&s.records)).collect();
     let y = accuracy_range(&runs);
 
@@ -388,7 +393,7 @@ where
         }
     }
 
-    let keys: [(&str, KeyOf); 4] = [
+    let mut keys: Vec<(&str, KeyOf)> = vec![
         (
             "activation",
             Box::new(|r| r.request.hp.activation.name().to_string()),
@@ -406,6 +411,23 @@ where
             Box::new(|r| r.request.hp.hidden.iter().max().unwrap().to_string()),
         ),
     ];
+    if with_batch {
+        keys.push((
+            "batch size",
+            Box::new(|r| {
+                r.request
+                    .hp
+                    .batch_size
+                    .map_or("study's".to_string(), |b| b.to_string())
+            }),
+        ));
+    }
+    if with_schedule {
+        keys.push((
+            "schedule",
+            Box::new(|r| r.request.hp.schedule.name().to_string()),
+        ));
+    }
     for (panel, (name, key)) in panels[nums.len()..].iter().zip(keys.iter()) {
         let (cats, pts) = by_param(&runs, key.as_ref());
         let n = cats.len();
@@ -473,7 +495,7 @@ where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(|e| plot_err("fill", e))?;
-    let params = importance::PARAMS;
+    let params = importance_params(studies);
     let n = params.len();
     let mut chart = ChartBuilder::on(&root)
         .caption(
@@ -679,13 +701,28 @@ where
     root.present().map_err(|e| plot_err("present", e))
 }
 
+/// The parameters the studies' importances cover: the seed's six, then every knob any of their
+/// spaces searched (a study without one shows 0 there).
+fn importance_params(studies: &[Study]) -> Vec<&'static str> {
+    let mut v = importance::PARAMS.to_vec();
+    for s in studies {
+        for k in importance::params_of(&s.space) {
+            if !v.contains(&k) {
+                v.push(k);
+            }
+        }
+    }
+    v
+}
+
 /// The importance table for `fastfc report`.
 pub fn importance_table(studies: &[Study]) -> String {
     let mut s = String::from(
         "\nhyperparameter importance (PED-ANOVA: top 10% of trials vs all, each trial at its longest run; sums to 1):\n",
     );
     s += &format!("{:<30}", "study");
-    for p in importance::PARAMS {
+    let params = importance_params(studies);
+    for p in &params {
         s += &format!(" {p:>13}");
     }
     s.push('\n');
@@ -693,8 +730,8 @@ pub fn importance_table(studies: &[Study]) -> String {
         s += &format!("{:<30}", st.label);
         match importance::importances(&st.records, &st.space) {
             Some(imp) => {
-                for p in importance::PARAMS {
-                    let v = imp.iter().find(|x| x.0 == p).map_or(0.0, |x| x.1);
+                for p in &params {
+                    let v = imp.iter().find(|x| x.0 == *p).map_or(0.0, |x| x.1);
                     s += &format!(" {v:>13.3}");
                 }
             }
@@ -750,7 +787,7 @@ pub fn draw(studies: &[Study], out: &Path) -> Result<Vec<PathBuf>> {
         .map(|(s, n)| format!("{} has {n}", s.label))
         .collect();
     if short.len() < studies.len() {
-        let h = 150 + 110 * importance::PARAMS.len() as u32;
+        let h = 150 + 110 * importance_params(studies).len() as u32;
         svg_and_png!(
             files,
             out,

@@ -278,6 +278,12 @@ pub fn prepare(s: &Search) -> Result<Prepared> {
         asha: (s.strategy == StrategyName::Asha)
             .then(|| (s.min_epochs.unwrap_or(1), s.cohort_size().unwrap_or(8))),
     };
+    // A schedule's horizon: the most epochs a trial of this study trains.
+    let horizon = match s.strategy {
+        StrategyName::Random | StrategyName::Grid | StrategyName::Tpe => cfg.epochs,
+        _ => cfg.max_epochs,
+    };
+    let space = space.with_horizon(horizon);
     let strategy = strategy_for(&cfg, &space, &space_path)?;
     let plan = strategy.plan();
     Ok(Prepared {
@@ -303,6 +309,19 @@ impl Prepared {
     /// absent folder; a resumed one the same settings and data, else the error names both).
     pub fn bind(&mut self, data: &Dataset) -> Result<()> {
         data.check_batch(self.cfg.batch_size)?;
+        if let Some(b) = &self.space.knobs.batch_size {
+            let largest = b.max() as usize;
+            if data.train.len() < largest {
+                return Err(Error::space(
+                    &self.space_path,
+                    "batch_size",
+                    format!(
+                        "{largest}: the training split has only {} rows; expected at least one full batch",
+                        data.train.len()
+                    ),
+                ));
+            }
+        }
         self.cfg.image_size = data.image_size();
         self.cfg.data = Some(data.record());
         study::prepare_dir(&self.out, &self.cfg, self.resume)

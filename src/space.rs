@@ -16,15 +16,25 @@
 //! [activation]
 //! choice = ["elu", "celu", "gelu", "relu", "selu", "silu"]
 //! [optimizer]
-//! choice = ["adam", "lion"]
+//! choice = ["adam", "lion"]   # or any of sgd, rmsprop, adamw, adagrad
 //! ```
+//!
+//! Optional keys, each drawn only when the file names it (so the seed's space draws exactly what
+//! it always drew): `batch_size` (integers), the optimizer parameters `beta_1`, `beta_2`
+//! (adam, adamw, lion), `momentum` (sgd, rmsprop), `nesterov` (sgd; `choice = [true, false]`),
+//! `rho` (rmsprop), `weight_decay` (every optimizer), and `schedule`
+//! (`choice = ["constant", "cosine", "exponential", "step"]`) with its `warmup_epochs` (cosine),
+//! `decay_epochs` (all but constant; cosine's default is the study's epochs) and `decay_rate`
+//! (exponential, step). The optimizer and schedule parameters are conditional: a configuration
+//! has one only when its optimizer or schedule does ([`applies`]); TPE and BOHB fit each on the
+//! configurations that have it.
 
 use std::path::Path;
 
 use rand::Rng;
 
 use crate::error::{Error, IoContext, Result};
-use crate::model::{Activation, Hyperparams, Optimizer};
+use crate::model::{Activation, Hyperparams, Optimizer, Schedule};
 
 /// A numeric parameter.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +68,14 @@ impl Num {
             }
             Num::Uniform { low, high, .. } => rng.random_range(*low..=*high),
             Num::LogUniform { low, high, .. } => rng.random_range(low.ln()..=high.ln()).exp(),
+        }
+    }
+    /// The largest value it can take.
+    pub fn max(&self) -> f64 {
+        match self {
+            Num::Choice(v) => v.iter().cloned().fold(f64::MIN, f64::max),
+            Num::Int { low, high, step } => (low + step * ((high - low) / step)) as f64,
+            Num::Uniform { high, .. } | Num::LogUniform { high, .. } => *high,
         }
     }
     /// Drawn on a log scale (`loguniform`): plots and importance read its values as logarithms.
@@ -98,6 +116,135 @@ choice = ["elu", "celu", "gelu", "relu", "selu", "silu"]
 choice = ["adam", "lion"]
 "#;
 
+/// The optional parameters ([`Knobs`]), in the order a configuration draws them.
+pub const KNOBS: [&str; 11] = [
+    "batch_size",
+    "beta_1",
+    "beta_2",
+    "momentum",
+    "nesterov",
+    "rho",
+    "weight_decay",
+    "schedule",
+    "warmup_epochs",
+    "decay_epochs",
+    "decay_rate",
+];
+
+/// The optional parameters of a space: `None` when the space file leaves the key out.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Knobs {
+    pub batch_size: Option<Num>,
+    pub beta_1: Option<Num>,
+    pub beta_2: Option<Num>,
+    pub momentum: Option<Num>,
+    pub nesterov: Option<Vec<bool>>,
+    pub rho: Option<Num>,
+    pub weight_decay: Option<Num>,
+    /// Schedule names (`Schedule::NAMES`).
+    pub schedule: Option<Vec<String>>,
+    pub warmup_epochs: Option<Num>,
+    pub decay_epochs: Option<Num>,
+    pub decay_rate: Option<Num>,
+}
+
+impl Knobs {
+    /// The numeric knob `name`, if the space has it.
+    pub fn num(&self, name: &str) -> Option<&Num> {
+        match name {
+            "batch_size" => self.batch_size.as_ref(),
+            "beta_1" => self.beta_1.as_ref(),
+            "beta_2" => self.beta_2.as_ref(),
+            "momentum" => self.momentum.as_ref(),
+            "rho" => self.rho.as_ref(),
+            "weight_decay" => self.weight_decay.as_ref(),
+            "warmup_epochs" => self.warmup_epochs.as_ref(),
+            "decay_epochs" => self.decay_epochs.as_ref(),
+            "decay_rate" => self.decay_rate.as_ref(),
+            _ => None,
+        }
+    }
+    /// The knobs the space has, in draw order.
+    pub fn present(&self) -> Vec<&'static str> {
+        KNOBS
+            .into_iter()
+            .filter(|&k| match k {
+                "nesterov" => self.nesterov.is_some(),
+                "schedule" => self.schedule.is_some(),
+                k => self.num(k).is_some(),
+            })
+            .collect()
+    }
+}
+
+/// Whether a configuration with `hp`'s optimizer and schedule has the knob `name`.
+pub fn applies(hp: &Hyperparams, name: &str) -> bool {
+    match name {
+        "batch_size" | "schedule" => true,
+        "warmup_epochs" => matches!(hp.schedule, Schedule::Cosine { .. }),
+        "decay_epochs" => !hp.schedule.is_constant(),
+        "decay_rate" => matches!(
+            hp.schedule,
+            Schedule::Exponential { .. } | Schedule::Step { .. }
+        ),
+        opt => hp.optimizer.has(opt),
+    }
+}
+
+/// The value of knob `name` in `hp` as a number (nesterov 0/1, schedule its id), or None when
+/// `hp` does not set it (conditional parameters of other optimizers and schedules, defaults).
+pub fn knob(hp: &Hyperparams, name: &str) -> Option<f64> {
+    match name {
+        "batch_size" => hp.batch_size.map(|b| b as f64),
+        "beta_1" => hp.beta_1,
+        "beta_2" => hp.beta_2,
+        "momentum" => hp.momentum,
+        "nesterov" => hp.nesterov.map(|b| b as u8 as f64),
+        "rho" => hp.rho,
+        "weight_decay" => hp.weight_decay,
+        "schedule" => Some(hp.schedule.id() as f64),
+        "warmup_epochs" => hp.schedule.warmup_epochs(),
+        "decay_epochs" => hp.schedule.decay_epochs(),
+        "decay_rate" => hp.schedule.decay_rate(),
+        _ => None,
+    }
+}
+
+/// Sets knob `name` of `hp` to `v` (numbers; nesterov 0/1); a schedule's parameter goes into the
+/// schedule `hp` has. `schedule` itself is set with [`Schedule::build`].
+pub fn set_knob(hp: &mut Hyperparams, name: &str, v: f64) {
+    match name {
+        "batch_size" => hp.batch_size = Some(v.round().max(1.0) as usize),
+        "beta_1" => hp.beta_1 = Some(v),
+        "beta_2" => hp.beta_2 = Some(v),
+        "momentum" => hp.momentum = Some(v),
+        "nesterov" => hp.nesterov = Some(v != 0.0),
+        "rho" => hp.rho = Some(v),
+        "weight_decay" => hp.weight_decay = Some(v),
+        "warmup_epochs" => {
+            if let Schedule::Cosine { warmup_epochs, .. } = &mut hp.schedule {
+                *warmup_epochs = v;
+            }
+        }
+        "decay_epochs" => match &mut hp.schedule {
+            Schedule::Cosine { decay_epochs, .. }
+            | Schedule::Exponential { decay_epochs, .. }
+            | Schedule::Step { decay_epochs, .. } => *decay_epochs = v,
+            Schedule::Constant => {}
+        },
+        "decay_rate" => match &mut hp.schedule {
+            Schedule::Exponential { decay_rate, .. } | Schedule::Step { decay_rate, .. } => {
+                *decay_rate = v
+            }
+            _ => {}
+        },
+        _ => {}
+    }
+}
+
+/// Sets one knob's value on a configuration (a grid's values of one knob).
+type Setter<'a> = Box<dyn Fn(&mut Hyperparams) + 'a>;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchSpace {
     pub layers: Num,
@@ -108,6 +255,11 @@ pub struct SearchSpace {
     pub learning_rate: Num,
     pub activation: Vec<Activation>,
     pub optimizer: Vec<Optimizer>,
+    /// The optional parameters (none in the seed's space).
+    pub knobs: Knobs,
+    /// Epochs a trial of the study may train in all (`--epochs`, or Hyperband's largest budget):
+    /// a cosine schedule's `decay_epochs` when the space leaves it out. Not part of the file.
+    pub horizon: usize,
 }
 
 impl Default for SearchSpace {
@@ -127,14 +279,23 @@ impl Default for SearchSpace {
                 high: 2.5e-3,
                 grid: Some(vec![5e-4, 1.5e-3, 2.5e-3]),
             },
-            activation: Activation::ALL.to_vec(),
-            optimizer: Optimizer::ALL.to_vec(),
+            activation: Activation::SEED.to_vec(),
+            optimizer: Optimizer::SEED.to_vec(),
+            knobs: Knobs::default(),
+            horizon: 10,
         }
     }
 }
 
 impl SearchSpace {
-    /// Draws one configuration.
+    /// The space with `epochs` as its trials' horizon ([`SearchSpace::horizon`]).
+    pub fn with_horizon(mut self, epochs: usize) -> Self {
+        self.horizon = epochs.max(1);
+        self
+    }
+
+    /// Draws one configuration: the seed's six parameters first, then each knob the space has
+    /// and the configuration's optimizer and schedule take.
     pub fn sample(&self, rng: &mut impl Rng) -> Hyperparams {
         let layers = self.layers.sample(rng) as usize;
         let hidden = if self.per_layer {
@@ -144,17 +305,41 @@ impl SearchSpace {
         } else {
             vec![self.units.sample(rng) as usize; layers]
         };
-        Hyperparams {
+        let mut hp = Hyperparams {
             hidden,
             dropout: self.dropout.sample(rng) as f32,
             learning_rate: self.learning_rate.sample(rng) as f32,
             activation: self.activation[rng.random_range(0..self.activation.len())],
             optimizer: self.optimizer[rng.random_range(0..self.optimizer.len())],
+            ..Default::default()
+        };
+        for name in self.knobs.present() {
+            if !applies(&hp, name) {
+                continue;
+            }
+            match name {
+                "nesterov" => {
+                    let c = self.knobs.nesterov.as_ref().unwrap();
+                    hp.nesterov = Some(c[rng.random_range(0..c.len())]);
+                }
+                "schedule" => {
+                    let c = self.knobs.schedule.as_ref().unwrap();
+                    self.set_schedule(&mut hp, &c[rng.random_range(0..c.len())]);
+                }
+                k => set_knob(&mut hp, k, self.knobs.num(k).unwrap().sample(rng)),
+            }
         }
+        hp
     }
 
-    /// Every configuration of the grid (cartesian product), or an error naming the continuous
-    /// parameter that has neither `count` nor `step`.
+    /// Gives `hp` the schedule `name` with default parameters (names were checked at parse).
+    pub fn set_schedule(&self, hp: &mut Hyperparams, name: &str) {
+        hp.schedule = Schedule::build(name, None, None, None, self.horizon).unwrap_or_default();
+    }
+
+    /// Every configuration of the grid (cartesian product, each conditional knob only under the
+    /// optimizers or schedules that have it), or an error naming the continuous parameter that
+    /// has neither `count` nor `step`.
     pub fn grid(&self, path: &Path) -> Result<Vec<Hyperparams>> {
         let need = |key: &str, n: &Num| {
             n.grid().ok_or_else(|| {
@@ -201,11 +386,52 @@ impl SearchSpace {
                                 optimizer: opt,
                                 dropout: d as f32,
                                 learning_rate: r as f32,
+                                ..Default::default()
                             });
                         }
                     }
                 }
             }
+        }
+        for name in self.knobs.present() {
+            let values: Vec<Setter> = match name {
+                "nesterov" => self
+                    .knobs
+                    .nesterov
+                    .clone()
+                    .unwrap()
+                    .into_iter()
+                    .map(|b| Box::new(move |hp: &mut Hyperparams| hp.nesterov = Some(b)) as _)
+                    .collect(),
+                "schedule" => self
+                    .knobs
+                    .schedule
+                    .clone()
+                    .unwrap()
+                    .into_iter()
+                    .map(|n| Box::new(move |hp: &mut Hyperparams| self.set_schedule(hp, &n)) as _)
+                    .collect(),
+                k => need(k, self.knobs.num(k).unwrap())?
+                    .into_iter()
+                    .map(|v| Box::new(move |hp: &mut Hyperparams| set_knob(hp, k, v)) as _)
+                    .collect(),
+            };
+            out = out
+                .into_iter()
+                .flat_map(|hp| {
+                    if !applies(&hp, name) {
+                        return vec![hp];
+                    }
+                    values
+                        .iter()
+                        .map(|set| {
+                            let mut h = hp.clone();
+                            set(&mut h);
+                            h
+                        })
+                        .collect()
+                })
+                .collect();
         }
         Ok(out)
     }
@@ -221,7 +447,7 @@ impl SearchSpace {
             Error::file(path, format!("not valid TOML: {}", e.message()))
         })?;
         let mut s = SearchSpace::default();
-        const KEYS: [&str; 6] = [
+        const BASE: [&str; 6] = [
             "layers",
             "units",
             "dropout",
@@ -229,12 +455,13 @@ impl SearchSpace {
             "activation",
             "optimizer",
         ];
+        let keys: Vec<&str> = BASE.iter().chain(KNOBS.iter()).copied().collect();
         for (k, v) in &doc {
-            if !KEYS.contains(&k.as_str()) {
+            if !keys.contains(&k.as_str()) {
                 return Err(Error::space(
                     path,
                     k,
-                    format!("unknown parameter; expected one of {}", KEYS.join(", ")),
+                    format!("unknown parameter; expected one of {}", keys.join(", ")),
                 ));
             }
             let t = v.as_table().ok_or_else(|| {
@@ -277,10 +504,108 @@ impl SearchSpace {
                         .map(|n| n.parse::<Optimizer>().map_err(|e| Error::space(path, k, e)))
                         .collect::<Result<_>>()?
                 }
+                "batch_size" => {
+                    s.knobs.batch_size = Some(num(path, k, t, true, Some((1.0, 65536.0)))?)
+                }
+                "beta_1" => s.knobs.beta_1 = Some(num(path, k, t, false, Some((0.0, 0.999_999)))?),
+                "beta_2" => s.knobs.beta_2 = Some(num(path, k, t, false, Some((0.0, 0.999_999)))?),
+                "momentum" => {
+                    s.knobs.momentum = Some(num(path, k, t, false, Some((0.0, 0.999_999)))?)
+                }
+                "rho" => s.knobs.rho = Some(num(path, k, t, false, Some((0.0, 0.999_999)))?),
+                "weight_decay" => {
+                    s.knobs.weight_decay = Some(num(path, k, t, false, Some((0.0, 1.0)))?)
+                }
+                "warmup_epochs" => {
+                    s.knobs.warmup_epochs = Some(num(path, k, t, false, Some((0.0, 1e4)))?)
+                }
+                "decay_epochs" => {
+                    s.knobs.decay_epochs = Some(num(path, k, t, false, Some((1e-3, 1e6)))?)
+                }
+                "decay_rate" => {
+                    s.knobs.decay_rate = Some(num(path, k, t, false, Some((1e-6, 1.0)))?)
+                }
+                "nesterov" => {
+                    let c = t
+                        .get("choice")
+                        .and_then(|v| v.as_array())
+                        .filter(|c| !c.is_empty())
+                        .ok_or_else(|| {
+                            Error::space(path, k, "expected `choice = [true, false]`")
+                        })?;
+                    s.knobs.nesterov = Some(
+                        c.iter()
+                            .map(|v| {
+                                v.as_bool().ok_or_else(|| {
+                                    Error::space(path, k, format!("{v} is not true or false"))
+                                })
+                            })
+                            .collect::<Result<_>>()?,
+                    );
+                }
+                "schedule" => {
+                    let n = names(path, k, t)?;
+                    for name in &n {
+                        Schedule::build(name, None, None, None, 1)
+                            .map_err(|e| Error::space(path, k, e))?;
+                    }
+                    s.knobs.schedule = Some(n);
+                }
                 _ => unreachable!(),
             }
         }
+        s.check_conditions(path)?;
         Ok(s)
+    }
+
+    /// Refuses a conditional knob that no configuration of the space can have (momentum in a
+    /// space of Adam and Lion, warmup_epochs without cosine), and schedule parameters no schedule
+    /// of the space could run with.
+    fn check_conditions(&self, path: &Path) -> Result<()> {
+        let schedules: Vec<&str> = self
+            .knobs
+            .schedule
+            .as_ref()
+            .map(|v| v.iter().map(String::as_str).collect())
+            .unwrap_or_else(|| vec!["constant"]);
+        for name in self.knobs.present() {
+            let owners: Vec<&str> = match name {
+                "batch_size" | "schedule" => continue,
+                "warmup_epochs" => vec!["cosine"],
+                "decay_epochs" => vec!["cosine", "exponential", "step"],
+                "decay_rate" => vec!["exponential", "step"],
+                opt => {
+                    let owners: Vec<&str> = Optimizer::ALL
+                        .iter()
+                        .filter(|o| o.has(opt))
+                        .map(|o| o.name())
+                        .collect();
+                    if !self.optimizer.iter().any(|o| o.has(opt)) {
+                        return Err(Error::space(
+                            path,
+                            name,
+                            format!(
+                                "no optimizer of the space has it (it belongs to {}; the space has {})",
+                                owners.join(", "),
+                                self.optimizer.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
+                            ),
+                        ));
+                    }
+                    continue;
+                }
+            };
+            if !schedules.iter().any(|s| owners.contains(s)) {
+                return Err(Error::space(
+                    path,
+                    name,
+                    format!(
+                        "no schedule of the space has it (it belongs to {}; add them to [schedule] choice)",
+                        owners.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

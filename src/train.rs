@@ -30,15 +30,31 @@ pub struct TrainConfig {
 impl TrainConfig {
     /// One line saying what trains how, and where (`fastfc train`'s and `FCNNClassifier.fit`'s).
     pub fn describe(&self, hp: &crate::model::Hyperparams, backend: &str) -> String {
+        let mut opt = hp.optimizer.to_string();
+        for (k, v) in hp.optimizer_params() {
+            opt.push_str(&format!(" {k} {v}"));
+        }
+        if !hp.schedule.is_constant() {
+            opt.push_str(&format!(" schedule {}", hp.schedule.name()));
+            for (k, v) in [
+                ("warmup_epochs", hp.schedule.warmup_epochs()),
+                ("decay_epochs", hp.schedule.decay_epochs()),
+                ("decay_rate", hp.schedule.decay_rate()),
+            ] {
+                if let Some(v) = v {
+                    opt.push_str(&format!(" {k} {v}"));
+                }
+            }
+        }
         format!(
             "train: hidden {:?} {} {} lr {} dropout {} | {} epochs, batch {}, patience {}, seed {} on {backend}",
             hp.hidden,
             hp.activation,
-            hp.optimizer,
+            opt,
             hp.learning_rate,
             hp.dropout,
             self.epochs,
-            self.batch_size,
+            hp.batch(self.batch_size),
             self.patience.unwrap_or(0),
             self.seed,
         )
@@ -168,6 +184,48 @@ pub fn train_cohort<B: Backend>(
     on_event: &mut dyn FnMut(Event),
     on_steps: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<TrialOutcome>> {
+    // Trials of different batch sizes take different steps, so the cohort trains as one group
+    // per batch size (each in lockstep), one after another; outcomes come back in job order. The
+    // batch order of an epoch is a function of (seed, epoch) alone, so a trial's result does not
+    // depend on the group it trained in.
+    let batch_of = |j: &TrialJob| j.spec.hp.batch(cfg.batch_size);
+    if let Some(first) = jobs.first().map(batch_of) {
+        if jobs.iter().any(|j| batch_of(j) != first) {
+            let mut sizes: Vec<usize> = jobs.iter().map(batch_of).collect();
+            sizes.sort();
+            sizes.dedup();
+            let mut out: Vec<Option<TrialOutcome>> = vec![None; jobs.len()];
+            for b in sizes {
+                let (idx, group): (Vec<usize>, Vec<TrialJob>) = jobs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, j)| batch_of(j) == b)
+                    .map(|(i, j)| (i, j.clone()))
+                    .unzip();
+                let sub = TrainConfig {
+                    batch_size: b,
+                    ..cfg.clone()
+                };
+                for (i, o) in idx
+                    .into_iter()
+                    .zip(train_cohort(backend, group, &sub, on_event, on_steps)?)
+                {
+                    out[i] = Some(o);
+                }
+            }
+            return Ok(out
+                .into_iter()
+                .map(|o| o.expect("every job trained"))
+                .collect());
+        }
+        if first != cfg.batch_size {
+            let sub = TrainConfig {
+                batch_size: first,
+                ..cfg.clone()
+            };
+            return train_cohort(backend, jobs, &sub, on_event, on_steps);
+        }
+    }
     let specs: Vec<TrialSpec> = jobs.iter().map(|j| j.spec.clone()).collect();
     let max = backend.max_cohort(&specs, cfg.batch_size).max(1);
     if jobs.len() > max {

@@ -76,20 +76,45 @@ fn bad_flags_are_named() {
         "--hidden",
     );
     fails_with(
-        &["train", "--hidden", "32", "--activation", "tanh"],
-        "expected one of elu, celu, gelu, relu, selu, silu",
+        &["train", "--hidden", "32", "--activation", "swish"],
+        "expected one of elu, celu, gelu, relu, selu, silu, tanh, sigmoid, leaky_relu, softplus, mish",
     );
     fails_with(
-        &[
-            "train",
-            "--hidden",
-            "32",
-            "--activation",
-            "elu",
-            "--optimizer",
-            "sgd",
-        ],
-        "expected adam or lion",
+        &with(&["--optimizer", "adadelta"]),
+        "expected one of adam, lion, sgd, rmsprop, adamw, adagrad",
+    );
+    // A knob the optimizer does not have, and a schedule parameter of another schedule.
+    fails_with(
+        &with(&["--momentum", "0.9"]),
+        "adam has no momentum (it belongs to sgd, rmsprop)",
+    );
+    fails_with(
+        &with(&["--optimizer", "sgd", "--rho", "0.9"]),
+        "--rho: sgd has no rho (it belongs to rmsprop)",
+    );
+    fails_with(
+        &with(&["--optimizer", "sgd", "--momentum", "1.5"]),
+        "--momentum: 1.5",
+    );
+    fails_with(&with(&["--weight-decay", "-1"]), "--weight-decay: -1");
+    fails_with(
+        &with(&["--schedule", "linear"]),
+        "--schedule: `linear`: expected one of",
+    );
+    fails_with(
+        &with(&["--decay-rate", "0.5"]),
+        "--decay-rate: the constant schedule",
+    );
+    fails_with(
+        &with(&[
+            "--schedule",
+            "cosine",
+            "--warmup-epochs",
+            "20",
+            "--epochs",
+            "5",
+        ]),
+        "warmup_epochs 20",
     );
 }
 
@@ -442,6 +467,7 @@ fn a_model_file_with_tensors_unlike_its_config_is_refused() {
                 dropout: 0.0,
                 learning_rate: 1e-3,
                 optimizer: Optimizer::Adam,
+                ..Default::default()
             },
             1,
             64,

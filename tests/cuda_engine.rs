@@ -106,13 +106,31 @@ fn cohort(data: &Dataset) -> Vec<(TrialSpec, TrialState)> {
     (0..8)
         .map(|k| {
             let depth = if k % 2 == 0 { 2 } else { 3 };
-            let hp = Hyperparams {
+            // Every optimizer, the five activations after the seed's six (sigmoid and softplus
+            // map 0 elsewhere: the per-op path must mask its padded units) and the knobs:
+            // momentum, Nesterov, ρ's partner momentum, L2 and decoupled decay, every schedule.
+            let mut hp = Hyperparams {
                 hidden: widths[k][..depth].to_vec(),
-                activation: Activation::ALL[k % 6],
+                activation: Activation::ALL[(k + 6) % Activation::ALL.len()],
                 dropout: [0.0, 0.1, 0.3][k % 3],
                 learning_rate: if k % 4 < 2 { 2e-3 } else { 3e-4 },
-                optimizer: Optimizer::ALL[(k / 2) % 2],
+                optimizer: Optimizer::ALL[k % Optimizer::ALL.len()],
+                ..Default::default()
             };
+            let sched = |name: &str| {
+                fastfc::model::Schedule::build(name, None, Some(1.0), None, 3).unwrap()
+            };
+            match k {
+                0 => hp.schedule = sched("exponential"),
+                2 => (hp.momentum, hp.nesterov) = (Some(0.9), Some(true)),
+                3 => (hp.momentum, hp.weight_decay) = (Some(0.5), Some(1e-3)),
+                4 => (hp.weight_decay, hp.schedule) = (Some(0.01), sched("cosine")),
+                5 => hp.schedule = sched("step"),
+                6 => (hp.beta_1, hp.weight_decay) = (Some(0.8), Some(1e-3)),
+                7 => hp.weight_decay = Some(1e-3),
+                _ => {}
+            }
+            hp.validate().unwrap();
             let spec = TrialSpec::new(k as u64, hp, 7, data.dim(), 10);
             let st = TrialState::init(&spec);
             (spec, st)
@@ -442,6 +460,7 @@ fn cohorts_are_bounded_by_the_grid_and_the_arena_offsets() {
             dropout: 0.0,
             learning_rate: 1e-3,
             optimizer: Optimizer::Adam,
+            ..Default::default()
         };
         TrialSpec::new(0, hp, 1, data.dim(), 10)
     };
@@ -622,6 +641,7 @@ fn other_feature_and_class_counts_train_to_the_cpu_weights() {
                     // where Adam on the same trial agrees to 3e-7. The mixed-cohort test covers
                     // Lion's arithmetic on every activation.)
                     optimizer: Optimizer::ALL[t / 2],
+                    ..Default::default()
                 };
                 let spec = TrialSpec::new(t as u64, hp, 3, data.dim(), data.n_classes());
                 let st = TrialState::init(&spec);

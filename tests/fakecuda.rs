@@ -393,6 +393,7 @@ fn planted_faults_out_of_memory_splits_the_cohort_and_a_failed_launch_is_named()
                     dropout: 0.1,
                     learning_rate: 1e-3,
                     optimizer: Optimizer::ALL[k % 2],
+                    ..Default::default()
                 };
                 TrialJob::fresh(TrialSpec::new(k as u64, hp, 3, 64, 10))
             })

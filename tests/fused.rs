@@ -49,6 +49,7 @@ fn trials(data: &Dataset, widths: &[&[usize]]) -> Vec<(TrialSpec, TrialState)> {
                 dropout: [0.2, 0.1, 0.0][k % 3],
                 learning_rate: [2e-3, 5e-4][(k / 2) % 2],
                 optimizer: Optimizer::ALL[k % 2],
+                ..Default::default()
             };
             let spec = TrialSpec::new(k as u64, hp, 13, data.dim(), data.n_classes());
             let st = TrialState::init(&spec);

@@ -84,7 +84,7 @@ fn every_activation_gradient() {
 
 #[test]
 fn activation_values_match_keras_definitions() {
-    let z = [-1.5f64, -0.2, 0.0, 0.7, 2.0];
+    let z = [-30.0f64, -1.5, -0.2, 0.0, 0.7, 2.0, 25.0];
     let erf = |x: f64| libm::erf(x);
     for act in Activation::ALL {
         let mut y = vec![0.0; z.len()];
@@ -109,6 +109,17 @@ fn activation_values_match_keras_definitions() {
                         }
                 }
                 Activation::Silu => v / (1.0 + (-v).exp()),
+                Activation::Tanh => v.tanh(),
+                Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+                Activation::LeakyRelu => {
+                    if v > 0.0 {
+                        v
+                    } else {
+                        0.2 * v
+                    }
+                }
+                Activation::Softplus => v.exp().ln_1p(),
+                Activation::Mish => v * v.exp().ln_1p().tanh(),
             };
             assert!(
                 (y[i] - want).abs() < 1e-12,
@@ -286,6 +297,7 @@ fn the_engines_own_backprop_matches_finite_differences() {
                 dropout,
                 learning_rate: 1e-3,
                 optimizer: Optimizer::Adam,
+                ..Default::default()
             };
             let spec = TrialSpec::new(k as u64, hp, 11, data.dim(), 10);
             let mut state = TrialState::init(&spec);

@@ -536,6 +536,7 @@ fn a_run_that_diverged_at_once_round_trips_through_the_journal() {
             dropout: 0.0,
             learning_rate: lr,
             optimizer: Optimizer::Lion,
+            ..Default::default()
         },
         epochs: 2,
         resume_from: None,

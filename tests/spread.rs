@@ -34,6 +34,7 @@ fn jobs(data: &Dataset, n: usize) -> Vec<TrialJob> {
                 dropout: [0.0, 0.2][k % 2],
                 learning_rate: [2e-3, 0.05, 5e-4, 0.3][k % 4],
                 optimizer: Optimizer::ALL[k % 2],
+                ..Default::default()
             };
             TrialJob::fresh(TrialSpec::new(k as u64, hp, 3, data.dim(), 10))
         })

@@ -278,8 +278,32 @@ fn bad_space_files_name_the_key() {
             "key `units.choice`: 32.5 is not an integer",
         ),
         (
-            "[activation]\nchoice = [\"tanh\"]\n",
-            "key `activation`: `tanh`: expected one of elu",
+            "[activation]\nchoice = [\"swish\"]\n",
+            "key `activation`: `swish`: expected one of elu",
+        ),
+        (
+            "[momentum]\nuniform = [0.0, 0.9]\n",
+            "key `momentum`: no optimizer of the space has it (it belongs to sgd, rmsprop; the space has adam, lion)",
+        ),
+        (
+            "[warmup_epochs]\nuniform = [0.0, 2.0]\n",
+            "key `warmup_epochs`: no schedule of the space has it (it belongs to cosine",
+        ),
+        (
+            "[schedule]\nchoice = [\"cosine\", \"linear\"]\n",
+            "key `schedule`: `linear`: expected one of constant, cosine, exponential, step",
+        ),
+        (
+            "[nesterov]\nchoice = [1]\n[optimizer]\nchoice = [\"sgd\"]\n",
+            "key `nesterov`: 1 is not true or false",
+        ),
+        (
+            "[batch_size]\nchoice = [16, 0]\n",
+            "key `batch_size.choice`: 0 is outside 1..=65536",
+        ),
+        (
+            "[beta_1]\nuniform = [0.5, 1.0]\n",
+            "key `beta_1.uniform`: 1 is outside",
         ),
         (
             "[dropout]\nloguniform = [0.0, 0.4]\n",

@@ -33,9 +33,15 @@ class FCNNClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     hidden : widths of the hidden layers, input side first.
-    activation : elu, celu, gelu, relu, selu or silu.
-    optimizer : adam or lion (Keras' defaults).
+    activation : elu, celu, gelu, relu, selu, silu, tanh, sigmoid, leaky_relu, softplus or mish.
+    optimizer : adam, lion, sgd, rmsprop, adamw or adagrad (each with Keras' defaults).
     learning_rate, dropout : as in Keras.
+    beta_1, beta_2 : adam, adamw and lion; momentum : sgd and rmsprop; nesterov : sgd;
+        rho : rmsprop (None: Keras' default; an optimizer without the parameter refuses it).
+    weight_decay : decoupled for adamw (Keras, default 0.004), L2 added to the gradient for the
+        others (PyTorch's weight_decay; default 0).
+    schedule : "constant", "cosine" (warmup_epochs, decay_epochs: default the epochs),
+        "exponential" or "step" (decay_rate, decay_epochs): the learning rate per step.
     epochs : the most epochs to train.
     batch_size : rows per step (clipped to the training rows, as MLPClassifier does).
     patience : epochs without a lower validation loss before stopping (0: never stop early;
@@ -52,7 +58,12 @@ class FCNNClassifier(ClassifierMixin, BaseEstimator):
                  epochs: int = 30, batch_size: int = 32, patience: int = 5,
                  validation_fraction: float = 0.1, scale: str = "standard",
                  random_state: Optional[int] = None, device: str = "auto",
-                 threads: Optional[int] = None, verbose: int = 0):
+                 threads: Optional[int] = None, verbose: int = 0,
+                 beta_1: Optional[float] = None, beta_2: Optional[float] = None,
+                 momentum: Optional[float] = None, nesterov: bool = False,
+                 rho: Optional[float] = None, weight_decay: Optional[float] = None,
+                 schedule: str = "constant", warmup_epochs: Optional[float] = None,
+                 decay_epochs: Optional[float] = None, decay_rate: Optional[float] = None):
         self.hidden = hidden
         self.activation = activation
         self.optimizer = optimizer
@@ -67,6 +78,16 @@ class FCNNClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
         self.threads = threads
         self.verbose = verbose
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.rho = rho
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.warmup_epochs = warmup_epochs
+        self.decay_epochs = decay_epochs
+        self.decay_rate = decay_rate
 
     def _seed(self) -> int:
         rs = self.random_state
@@ -115,6 +136,13 @@ class FCNNClassifier(ClassifierMixin, BaseEstimator):
             "batch_size": max(1, min(int(self.batch_size), n_train)),
             "patience": int(self.patience), "seed": seed, "device": str(self.device),
             "threads": self.threads,
+            "knobs": {
+                "beta_1": self.beta_1, "beta_2": self.beta_2, "momentum": self.momentum,
+                "nesterov": bool(self.nesterov), "rho": self.rho,
+                "weight_decay": self.weight_decay, "schedule": str(self.schedule),
+                "warmup_epochs": self.warmup_epochs, "decay_epochs": self.decay_epochs,
+                "decay_rate": self.decay_rate,
+            },
         }
         progress = Progress(int(self.verbose))
 

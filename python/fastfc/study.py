@@ -23,7 +23,13 @@ STRATEGIES = ("random", "grid", "hyperband", "tpe", "bohb", "asha")
 RESULT_DTYPES = {
     "run_id": "int64", "trial_id": "int64", "hidden": "string", "layers": "int64",
     "units": "int64", "dropout": "float64", "learning_rate": "float64",
-    "activation": "string", "optimizer": "string", "epochs": "int64",
+    "activation": "string", "optimizer": "string",
+    # The knobs (issue #26): empty where the space did not search them or the trial's optimizer
+    # or schedule does not have them.
+    "batch_size": "Int64", "beta_1": "float64", "beta_2": "float64", "momentum": "float64",
+    "nesterov": "boolean", "rho": "float64", "weight_decay": "float64", "schedule": "string",
+    "warmup_epochs": "float64", "decay_epochs": "float64", "decay_rate": "float64",
+    "epochs": "int64",
     "start_epoch": "int64", "best_epoch": "int64", "val_loss": "float64",
     "val_accuracy": "float64", "status": "string", "seconds": "float64",
     "study_seconds": "float64", "study_epochs": "int64", "iteration": "Int64",
@@ -110,7 +116,8 @@ class Study:
 
     @property
     def best_params(self) -> Dict[str, Any]:
-        """The best run's hyperparameters (hidden, activation, dropout, learning_rate, optimizer)."""
+        """The best run's hyperparameters (hidden, activation, dropout, learning_rate, optimizer,
+        and the knobs the space searched that the best run has)."""
         return dict(self.best_run["config"])
 
     @property

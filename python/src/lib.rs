@@ -739,6 +739,37 @@ struct TrainOpts {
     seed: u64,
     device: String,
     threads: Option<usize>,
+    /// The optimizer's parameters and the schedule (`fastfc train`'s flags).
+    #[serde(default)]
+    knobs: Option<Knobs>,
+}
+
+/// `FCNNClassifier`'s optimizer and schedule parameters (None: Keras' default).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Knobs {
+    beta_1: Option<f64>,
+    beta_2: Option<f64>,
+    momentum: Option<f64>,
+    #[serde(default)]
+    nesterov: bool,
+    rho: Option<f64>,
+    weight_decay: Option<f64>,
+    schedule: Option<String>,
+    warmup_epochs: Option<f64>,
+    decay_epochs: Option<f64>,
+    decay_rate: Option<f64>,
+}
+
+/// A flag's error in the estimator's own words: `--weight-decay` is the parameter `weight_decay`.
+fn param_error(e: fastfc::error::Error) -> PyErr {
+    match e {
+        fastfc::error::Error::Flag { flag, msg } => value_error(format!(
+            "{}: {msg}",
+            flag.trim_start_matches("--").replace('-', "_")
+        )),
+        e => to_py(e),
+    }
 }
 
 /// A trained model: its config (with the classes and scaling) and its weights.
@@ -760,7 +791,7 @@ fn train(
 ) -> PyResult<(Model, String)> {
     let o: TrainOpts =
         serde_json::from_str(opts).map_err(|e| value_error(format!("train settings: {e}")))?;
-    let hp = Hyperparams {
+    let mut hp = Hyperparams {
         hidden: o.hidden.clone(),
         activation: o
             .activation
@@ -772,8 +803,25 @@ fn train(
             .optimizer
             .parse()
             .map_err(|e| value_error(format!("optimizer: {e}")))?,
+        ..Default::default()
     };
-    hp.validate().map_err(to_py)?;
+    if let Some(k) = &o.knobs {
+        fastfc::cli::KnobArgs {
+            beta_1: k.beta_1,
+            beta_2: k.beta_2,
+            momentum: k.momentum,
+            nesterov: k.nesterov,
+            rho: k.rho,
+            weight_decay: k.weight_decay,
+            schedule: k.schedule.clone().unwrap_or_else(|| "constant".into()),
+            warmup_epochs: k.warmup_epochs,
+            decay_epochs: k.decay_epochs,
+            decay_rate: k.decay_rate,
+        }
+        .apply(&mut hp, o.epochs)
+        .map_err(param_error)?;
+    }
+    hp.validate().map_err(param_error)?;
     if o.epochs == 0 {
         return Err(value_error("epochs: 0: expected at least 1"));
     }

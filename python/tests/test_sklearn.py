@@ -76,7 +76,7 @@ def test_bad_parameters_raise_in_fit(digits):
     x, y = digits[0], digits[1]
     for est, match in [
         (FCNNClassifier(activation="tanhh"), "activation"),
-        (FCNNClassifier(optimizer="sgd"), "optimizer"),
+        (FCNNClassifier(optimizer="adadelta"), "optimizer"),
         (FCNNClassifier(hidden=(0,)), "hidden"),
         (FCNNClassifier(validation_fraction=0.0), "validation_fraction"),
         (FCNNClassifier(scale="zscore"), "scale"),
@@ -116,3 +116,24 @@ def test_bad_numbers_are_value_errors():
                        (FCNNClassifier(epochs=2.5), "epochs: 2.5")]:
         with pytest.raises(ValueError, match=match):
             est.fit(x, y)
+
+
+def test_the_knobs_keras_has(digits):
+    """SGD with Nesterov momentum, L2 and a cosine schedule, RMSprop, AdamW, Adagrad and the new
+    activations train through the estimator; a parameter the optimizer lacks is refused by name."""
+    x_tr, y_tr, _, _, x_te, y_te = digits
+    for params in [
+        dict(optimizer="sgd", learning_rate=0.05, momentum=0.9, nesterov=True,
+             weight_decay=1e-4, schedule="cosine", warmup_epochs=1, activation="tanh"),
+        dict(optimizer="rmsprop", rho=0.8, momentum=0.5, schedule="step", activation="mish"),
+        dict(optimizer="adamw", weight_decay=0.01, schedule="exponential", decay_rate=0.8,
+             activation="leaky_relu"),
+        dict(optimizer="adagrad", learning_rate=0.05, activation="softplus"),
+    ]:
+        clf = FCNNClassifier(hidden=(64,), epochs=10, random_state=0, threads=1, device="cpu",
+                             **params).fit(x_tr, y_tr)
+        assert clf.score(x_te, y_te) > 0.85, params
+    with pytest.raises(ValueError, match="momentum: adam has no momentum"):
+        FCNNClassifier(optimizer="adam", momentum=0.9, epochs=1).fit(x_tr, y_tr)
+    with pytest.raises(ValueError, match="decay_rate: the constant schedule"):
+        FCNNClassifier(decay_rate=0.5, epochs=1).fit(x_tr, y_tr)

@@ -49,6 +49,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         dropout: a.dropout,
         learning_rate: 1e-3,
         optimizer: a.optimizer,
+        ..Default::default()
     };
     hp.validate()?;
     let trials: Vec<_> = (0..a.trials as u64)

@@ -35,13 +35,15 @@ pub struct Metrics {
 
 pub fn run(a: &TrainArgs) -> Result<()> {
     crate::device::init_threads(a.common.threads)?;
-    let hp = Hyperparams {
+    let mut hp = Hyperparams {
         hidden: a.hidden.clone(),
         activation: a.activation,
         dropout: a.dropout,
         learning_rate: a.lr,
         optimizer: a.optimizer,
+        ..Default::default()
     };
+    a.knobs.apply(&mut hp, a.epochs)?;
     hp.validate()?;
     if a.epochs == 0 {
         return Err(Error::flag("--epochs", "0: expected at least 1"));

@@ -37,24 +37,36 @@ enum Value {
     Cat(String),
 }
 
-/// A record's value of parameter `name`, on the scale `space` draws it (log for `loguniform`).
-fn value(name: &str, r: &RunRecord, space: &SearchSpace) -> Value {
+/// A record's value of parameter `name`, on the scale `space` draws it (log for `loguniform`);
+/// None for a conditional knob the trial's optimizer or schedule does not have.
+fn value(name: &str, r: &RunRecord, space: &SearchSpace) -> Option<Value> {
     let hp = &r.request.hp;
-    let scaled = |x: f32, n: &Num| {
-        Value::Num(if n.is_log() {
-            (x as f64).ln()
-        } else {
-            x as f64
-        })
-    };
-    match name {
-        "learning_rate" => scaled(hp.learning_rate, &space.learning_rate),
-        "dropout" => scaled(hp.dropout, &space.dropout),
+    let scaled = |x: f64, n: &Num| Value::Num(if n.is_log() { x.ln() } else { x });
+    Some(match name {
+        "learning_rate" => scaled(hp.learning_rate as f64, &space.learning_rate),
+        "dropout" => scaled(hp.dropout as f64, &space.dropout),
         "activation" => Value::Cat(hp.activation.name().into()),
         "optimizer" => Value::Cat(hp.optimizer.name().into()),
         "hidden layers" => Value::Num(hp.hidden.len() as f64),
-        _ => Value::Num(*hp.hidden.iter().max().unwrap_or(&0) as f64),
-    }
+        "width" => Value::Num(*hp.hidden.iter().max().unwrap_or(&0) as f64),
+        "schedule" => Value::Cat(hp.schedule.name().into()),
+        "nesterov" if crate::space::applies(hp, name) => Value::Cat(hp.nesterov().to_string()),
+        k if crate::space::applies(hp, k) => {
+            let x = crate::space::knob(hp, k)?;
+            match space.knobs.num(k) {
+                Some(n) => scaled(x, n),
+                None => Value::Num(x),
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// The parameters a study's importance covers: [`PARAMS`], then the knobs its space searched.
+pub fn params_of(space: &SearchSpace) -> Vec<&'static str> {
+    let mut v = PARAMS.to_vec();
+    v.extend(space.knobs.present());
+    v
 }
 
 /// Each trial's longest run, with a finite validation accuracy.
@@ -101,9 +113,14 @@ fn key(v: &Value) -> String {
 /// categories with the TPE's categorical estimator; other numbers by [`grid_pdf`] over the
 /// values all trials tried.
 fn divergence(name: &str, all: &[&RunRecord], top: &[&RunRecord], space: &SearchSpace) -> f64 {
-    let vals =
-        |rs: &[&RunRecord]| -> Vec<Value> { rs.iter().map(|r| value(name, r, space)).collect() };
+    // A conditional parameter is compared over the trials that have it.
+    let vals = |rs: &[&RunRecord]| -> Vec<Value> {
+        rs.iter().filter_map(|r| value(name, r, space)).collect()
+    };
     let (va, vt) = (vals(all), vals(top));
+    if va.is_empty() || vt.is_empty() {
+        return 0.0;
+    }
     let mut distinct: Vec<String> = va.iter().map(key).collect();
     distinct.sort();
     distinct.dedup();
@@ -197,7 +214,7 @@ fn grid_pdf(xs: &[f64], lo: f64, hi: f64) -> Vec<f64> {
         .collect()
 }
 
-/// (parameter, importance) for each of [`PARAMS`], most important first, each numeric
+/// (parameter, importance) for each of [`params_of`] the space, most important first, each numeric
 /// parameter read on the scale the study's `space` draws it; None with fewer than
 /// [`MIN_TRIALS`] finished trials.
 pub fn importances(records: &[RunRecord], space: &SearchSpace) -> Option<Vec<(&'static str, f64)>> {
@@ -208,12 +225,13 @@ pub fn importances(records: &[RunRecord], space: &SearchSpace) -> Option<Vec<(&'
     all.sort_by(|a, b| crate::study::rank_records(a, b));
     let n_top = ((all.len() as f64 * TOP_QUANTILE).ceil() as usize).max(2);
     let top = &all[..n_top];
-    let raw: Vec<f64> = PARAMS
+    let params = params_of(space);
+    let raw: Vec<f64> = params
         .iter()
         .map(|p| divergence(p, &all, top, space))
         .collect();
     let total: f64 = raw.iter().sum();
-    let mut out: Vec<(&'static str, f64)> = PARAMS
+    let mut out: Vec<(&'static str, f64)> = params
         .iter()
         .zip(raw)
         .map(|(p, d)| (*p, if total > 0.0 { d / total } else { 0.0 }))

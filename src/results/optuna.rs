@@ -142,6 +142,46 @@ fn params(space: &SearchSpace, hp: &Hyperparams) -> Vec<(String, Dist, Value)> {
         categorical(space.optimizer.iter().map(|o| json!(o.name())).collect()),
         json!(hp.optimizer.name()),
     ));
+    // The knobs the space searched, each only for the trials that have it (conditional ones
+    // belong to some optimizers or schedules; Optuna's define-by-run spaces allow that).
+    for name in space.knobs.present() {
+        if !crate::space::applies(hp, name) {
+            continue;
+        }
+        match name {
+            "nesterov" => out.push((
+                name.into(),
+                categorical(
+                    space
+                        .knobs
+                        .nesterov
+                        .iter()
+                        .flatten()
+                        .map(|b| json!(b))
+                        .collect(),
+                ),
+                json!(hp.nesterov()),
+            )),
+            "schedule" => out.push((
+                name.into(),
+                categorical(
+                    space
+                        .knobs
+                        .schedule
+                        .iter()
+                        .flatten()
+                        .map(|n| json!(n))
+                        .collect(),
+                ),
+                json!(hp.schedule.name()),
+            )),
+            k => {
+                if let (Some(n), Some(v)) = (space.knobs.num(k), crate::space::knob(hp, k)) {
+                    out.push((k.into(), dist_of(n), number(v)));
+                }
+            }
+        }
+    }
     out
 }
 

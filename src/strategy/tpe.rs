@@ -199,6 +199,15 @@ impl Dims {
         };
         dims.push(cat("activation", space.activation.len()));
         dims.push(cat("optimizer", space.optimizer.len()));
+        // The knobs the space has; a conditional one is fitted on the configurations that have
+        // it (`encode` gives None for the others).
+        for name in space.knobs.present() {
+            dims.push(match name {
+                "nesterov" => cat(name, space.knobs.nesterov.as_ref().unwrap().len()),
+                "schedule" => cat(name, space.knobs.schedule.as_ref().unwrap().len()),
+                k => num_dim(k, space.knobs.num(k).unwrap()),
+            });
+        }
         Dims {
             dims,
             per_layer: space.per_layer,
@@ -228,10 +237,19 @@ impl Dims {
                     // Their `choices` are the indices 0..n, so the index goes through as it is.
                     "activation" => index_of(&self.space.activation, &hp.activation),
                     "optimizer" => index_of(&self.space.optimizer, &hp.optimizer),
-                    units_i => {
+                    "nesterov" => {
+                        let b = hp.nesterov?;
+                        index_of(self.space.knobs.nesterov.as_ref()?, &b)
+                    }
+                    "schedule" => {
+                        let names = self.space.knobs.schedule.as_ref()?;
+                        index_of(names, &hp.schedule.name().to_string())
+                    }
+                    units_i if units_i.starts_with("units_") => {
                         let i: usize = units_i["units_".len()..].parse().ok()?;
                         hp.hidden.get(i).map(|&u| u as f64)
                     }
+                    k => crate::space::knob(hp, k),
                 }?;
                 Some(match &d.kind {
                     Kind::Cat(_) => {
@@ -268,13 +286,31 @@ impl Dims {
             vec![value(at("units")).round() as usize; layers]
         };
         let lr = value(at("learning_rate"));
-        Hyperparams {
+        let mut hp = Hyperparams {
             hidden,
             dropout: value(at("dropout")) as f32,
             learning_rate: lr as f32,
             activation: self.space.activation[x[at("activation")] as usize],
             optimizer: self.space.optimizer[x[at("optimizer")] as usize],
+            ..Default::default()
+        };
+        for name in self.space.knobs.present() {
+            if !crate::space::applies(&hp, name) {
+                continue;
+            }
+            let i = at(name);
+            match name {
+                "nesterov" => {
+                    hp.nesterov = Some(self.space.knobs.nesterov.as_ref().unwrap()[x[i] as usize])
+                }
+                "schedule" => {
+                    let n = &self.space.knobs.schedule.as_ref().unwrap()[x[i] as usize];
+                    self.space.set_schedule(&mut hp, n);
+                }
+                k => crate::space::set_knob(&mut hp, k, value(i)),
+            }
         }
+        hp
     }
 }
 

@@ -1,5 +1,6 @@
-//! adam over a cohort's arena against src/backend/cpu/adam.rs: several steps from non-zero
-//! moments, per-trial step counters and learning rates; Lion and inactive trials untouched.
+//! The `optimize` kernel's Adam rule over a cohort's arena against src/backend/cpu/adam.rs: several
+//! steps from non-zero moments, per-trial step counters and learning rates, the α table from the
+//! `rates` kernel; inactive trials (and here every non-Adam trial is made inactive) untouched.
 //!
 //! Tolerance: a bound on each element's difference derived from the terms of its formulas, not a
 //! fraction of the result (which fails where `m + (g − m)·c1` cancels). Each side rounds every
@@ -8,7 +9,8 @@
 //! roundings, plus the earlier steps' differences carried through the update.
 
 use fastfc::backend::cpu::adam;
-use fastfc::backend::cuda::launch::{Adam, AdamAlpha};
+use fastfc::backend::cuda::launch::{Optimize, Rates};
+use fastfc::backend::cuda::slot::Rate;
 use fastfc::backend::cuda::Gpu;
 use fastfc::model::Optimizer;
 
@@ -22,6 +24,12 @@ fn adam_matches_cpu_over_the_arena() {
     let c = Cohort::mixed(9, 2, &[32, 48, 64], 64, 10, 21);
     let mut slots = c.slots.clone();
     slots[4].active = 0;
+    for sl in slots
+        .iter_mut()
+        .filter(|sl| sl.opt != Optimizer::Adam as u32)
+    {
+        sl.active = 0;
+    }
     let n = c.pad.len;
     let len = c.trials() * c.stride;
     let p0 = crate::common::nonzero(len, 1);
@@ -71,11 +79,12 @@ fn adam_matches_cpu_over_the_arena() {
                 &gr[r.clone()],
                 &mut m[r.clone()],
                 &mut v[r.clone()],
-                sl.lr,
+                adam::alpha(sl.lr, sl.b1, sl.b2, (sl.step0 + s + 1) as u64),
                 sl.b1,
                 sl.b2,
                 sl.eps,
-                (sl.step0 + s + 1) as u64,
+                0.0,
+                0.0,
             );
         }
         grads_all.push(gr);
@@ -88,20 +97,20 @@ fn adam_matches_cpu_over_the_arena() {
             g.upload(&v0).unwrap(),
         );
         // α for every trial and step, as the epoch's first kernel computes it.
-        let ab = g.alloc::<f32>(c.trials() * steps as usize).unwrap();
-        let a = AdamAlpha {
+        let ab = g.alloc::<Rate>(c.trials() * steps as usize).unwrap();
+        let a = Rates {
             slots: sb.ptr(),
             steps: steps as i32,
-            alpha: ab.ptr(),
+            table: ab.ptr(),
         };
         g.launch(&a.launch(c.trials() as u32)).unwrap();
         for s in 0..steps {
             let gb = g.upload(&grads_all[s as usize]).unwrap();
-            let k = Adam {
+            let k = Optimize {
                 slots: sb.ptr(),
                 n: n as i32,
                 step: s,
-                alpha: ab.ptr(),
+                table: ab.ptr(),
                 steps: steps as i32,
                 params: pb.ptr(),
                 grads: gb.ptr(),

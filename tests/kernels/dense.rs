@@ -72,7 +72,7 @@ fn dense_fwd_matches_cpu_with_fused_bias_and_activation() {
                 params: p,
                 z: z.ptr(),
                 y: if hidden { y.ptr() } else { Ptr::NULL },
-                mode: hidden as i32,
+                mode: if hidden { 1 + l as i32 } else { 0 },
                 skip_inactive: 0,
             };
             g.launch(&k.launch(trials as u32)).unwrap();
@@ -182,7 +182,7 @@ fn dense_bwd_x_matches_cpu_through_mask_and_activation() {
                     z: zb.ptr(),
                     y: yb.ptr(),
                     dx: dx.ptr(),
-                    mode: fused as i32,
+                    mode: if fused { l as i32 } else { 0 },
                 };
                 g.launch(&k.launch(trials as u32)).unwrap();
                 let got = g.read(&dx).unwrap();

@@ -1,5 +1,6 @@
-//! lion over a cohort's arena against src/backend/cpu/lion.rs; Adam and inactive trials untouched,
-//! zero (padded) parameters stay zero.
+//! The `optimize` kernel's Lion rule over a cohort's arena against src/backend/cpu/lion.rs;
+//! inactive trials (here every non-Lion trial is made inactive) untouched, zero (padded)
+//! parameters stay zero.
 //!
 //! Tolerance: bounds derived from the terms of each formula (see tests/kernels/adam.rs). Where
 //! the interpolation `c = β1·m + (1 − β1)·g` lies within its own rounding bound of 0, its sign
@@ -7,7 +8,8 @@
 //! must stay rare, so the check cannot pass by calling everything ambiguous.
 
 use fastfc::backend::cpu::lion;
-use fastfc::backend::cuda::launch::Lion;
+use fastfc::backend::cuda::launch::{Optimize, Rates};
+use fastfc::backend::cuda::slot::Rate;
 use fastfc::backend::cuda::Gpu;
 use fastfc::model::Optimizer;
 
@@ -21,6 +23,12 @@ fn lion_matches_cpu_over_the_arena() {
     let c = Cohort::mixed(9, 3, &[32, 48, 64], 64, 10, 22);
     let mut slots = c.slots.clone();
     slots[2].active = 0;
+    for sl in slots
+        .iter_mut()
+        .filter(|sl| sl.opt != Optimizer::Lion as u32)
+    {
+        sl.active = 0;
+    }
     let n = c.pad.len;
     let len = c.trials() * c.stride;
     let p0 = c.arena(5); // padded entries are 0, gaps NaN
@@ -66,6 +74,7 @@ fn lion_matches_cpu_over_the_arena() {
                 sl.lr,
                 sl.b1,
                 sl.b2,
+                0.0,
             );
         }
         grads_all.push(gr);
@@ -77,15 +86,31 @@ fn lion_matches_cpu_over_the_arena() {
     each_gpu(|g| {
         let sb = g.upload(&slots).unwrap();
         let (pb, mb) = (g.upload(&p0).unwrap(), g.upload(&m0).unwrap());
+        // Lion has no second buffer; the kernel is given one (any trial of a cohort might).
+        let vb = g.upload(&vec![0f32; len]).unwrap();
+        let rb = g.alloc::<Rate>(c.trials() * steps as usize).unwrap();
+        g.launch(
+            &Rates {
+                slots: sb.ptr(),
+                steps: steps as i32,
+                table: rb.ptr(),
+            }
+            .launch(c.trials() as u32),
+        )
+        .unwrap();
         for s in 0..steps {
             let gb = g.upload(&grads_all[s as usize]).unwrap();
             g.launch(
-                &Lion {
+                &Optimize {
                     slots: sb.ptr(),
                     n: n as i32,
+                    step: s,
+                    table: rb.ptr(),
+                    steps: steps as i32,
                     params: pb.ptr(),
                     grads: gb.ptr(),
                     m: mb.ptr(),
+                    v: vb.ptr(),
                 }
                 .launch(c.trials() as u32),
             )

@@ -23,6 +23,7 @@ mod dense;
 mod dropout;
 mod emulator;
 mod lion;
+mod optimizer;
 mod softmax_xent;
 
 use fastfc::backend::cuda::emu::{Arith, EmuGpu, FiberOrder};
@@ -89,10 +90,11 @@ impl Cohort {
         for k in 0..trials {
             let hp = Hyperparams {
                 hidden: (0..depth).map(|l| widths[(k + l) % widths.len()]).collect(),
-                activation: Activation::ALL[k % 6],
+                activation: Activation::ALL[k % Activation::ALL.len()],
                 dropout: [0.0, 0.1, 0.35][k % 3],
                 learning_rate: rng.random_range(1e-4..3e-3),
-                optimizer: Optimizer::ALL[(k / 2) % 2],
+                optimizer: Optimizer::ALL[(k / 2) % Optimizer::ALL.len()],
+                ..Default::default()
             };
             let spec = TrialSpec::new(k as u64, hp, seed, inputs, classes);
             let mut slot = Slot::new(&spec, (k * stride) as u32, rng.random_range(0..5000));

@@ -128,18 +128,28 @@ fn avx2_dispatch_gives_the_portable_bits() {
     }
 }
 
-/// At z = 0 (and -0) every activation gives 0, and the derivative is the one from the z ≤ 0 side,
-/// as TensorFlow's gradients take it: relu'(0) = 0, selu'(0) = scale·α, elu'(0) = celu'(0) = 1
-/// (both sides agree), gelu'(0) = silu'(0) = 1/2. Exact zeros do occur: a zero input row at
-/// zero bias. In f32 (the engine) and in f64 (the reference the kernels are checked against).
+/// At z = 0 (and -0) every activation but sigmoid (1/2) and softplus (ln 2) gives 0, and the
+/// derivative is the one from the z ≤ 0 side, as TensorFlow's gradients take it: relu'(0) = 0,
+/// selu'(0) = scale·α, elu'(0) = celu'(0) = 1 (both sides agree), gelu'(0) = silu'(0) =
+/// softplus'(0) = 1/2, leaky_relu'(0) = 0.2, tanh'(0) = 1, sigmoid'(0) = 1/4, mish'(0) =
+/// tanh(ln 2) = 3/5. Exact zeros do occur: a zero input row at zero bias. In f32 (the engine) and
+/// in f64 (the reference the kernels are checked against).
 #[test]
 fn at_the_kink_the_derivative_is_taken_from_below() {
     use fastfc::backend::cpu::activation::{SELU_ALPHA, SELU_SCALE};
     let want = |act: Activation| match act {
         Activation::Relu => 0.0,
         Activation::Selu => SELU_SCALE * SELU_ALPHA,
-        Activation::Elu | Activation::Celu => 1.0,
-        Activation::Gelu | Activation::Silu => 0.5,
+        Activation::Elu | Activation::Celu | Activation::Tanh => 1.0,
+        Activation::Gelu | Activation::Silu | Activation::Softplus => 0.5,
+        Activation::LeakyRelu => fastfc::model::LEAKY_RELU_SLOPE,
+        Activation::Sigmoid => 0.25,
+        Activation::Mish => 0.6,
+    };
+    let at_zero = |act: Activation| match act {
+        Activation::Sigmoid => 0.5,
+        Activation::Softplus => std::f64::consts::LN_2,
+        _ => 0.0,
     };
     for act in Activation::ALL {
         let z = [0.0f32, -0.0];
@@ -152,9 +162,15 @@ fn at_the_kink_the_derivative_is_taken_from_below() {
         activation::fwd(act, &z64, &mut y64);
         let mut dz64 = [f64::NAN; 2];
         activation::bwd(act, &z64, &y64, &[1.0; 2], &mut dz64);
+        assert_eq!(act.maps_zero_to_zero(), at_zero(act) == 0.0, "{act}");
         for i in 0..2 {
-            assert_eq!(y[i], 0.0, "{act}({})", z[i]);
-            assert_eq!(y64[i], 0.0, "{act}({}) in f64", z64[i]);
+            assert_eq!(y[i], at_zero(act) as f32, "{act}({})", z[i]);
+            assert!(
+                (y64[i] - at_zero(act)).abs() <= 1e-15,
+                "{act}({}) in f64: {}",
+                z64[i],
+                y64[i]
+            );
             assert_eq!(dz[i], want(act) as f32, "{act}'({})", z[i]);
             assert!(
                 (dz64[i] - want(act)).abs() <= 1e-15,

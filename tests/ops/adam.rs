@@ -12,11 +12,12 @@ fn two_steps_match_hand_computed_values() {
         &[0.5, -1.0, 0.0],
         &mut m,
         &mut v,
-        0.1,
+        adam::alpha(0.1, 0.9, 0.999, 1),
         0.9,
         0.999,
         1e-7,
-        1,
+        0.0,
+        0.0,
     );
     assert_close("adam p1", &p, &[0.900_000_63, -1.900_000_3, 0.5], 1e-6, 0.0);
     assert_close("adam m1", &m, &[0.05, -0.1, 0.0], 1e-8, 1e-6);
@@ -26,11 +27,12 @@ fn two_steps_match_hand_computed_values() {
         &[0.25, 2.0, -0.1],
         &mut m,
         &mut v,
-        0.1,
+        adam::alpha(0.1, 0.9, 0.999, 2),
         0.9,
         0.999,
         1e-7,
-        2,
+        0.0,
+        0.0,
     );
     assert_close(
         "adam p2",
@@ -54,11 +56,12 @@ fn zero_gradient_zero_moment_parameters_stay_put() {
             &[0.0, 0.0],
             &mut m,
             &mut v,
-            0.01,
+            adam::alpha(0.01, 0.9, 0.999, t),
             0.9,
             0.999,
             1e-7,
-            t,
+            0.0,
+            0.0,
         );
     }
     assert_eq!(p, [0.0, 0.3]);
@@ -74,12 +77,77 @@ fn avx2_dispatch_gives_the_portable_bits() {
     let (mut p1, mut m1, mut v1) = (init.clone(), vec![0.01f32; n], vec![0.02f32; n]);
     let (mut p2, mut m2, mut v2) = (p1.clone(), m1.clone(), v1.clone());
     for t in 1..=3 {
-        fastfc::backend::cpu::adam::step(&mut p1, &g, &mut m1, &mut v1, 1e-3, 0.9, 0.999, 1e-7, t);
+        fastfc::backend::cpu::adam::step(
+            &mut p1,
+            &g,
+            &mut m1,
+            &mut v1,
+            adam::alpha(1e-3, 0.9, 0.999, t),
+            0.9,
+            0.999,
+            1e-7,
+            0.0,
+            0.0,
+        );
         fastfc::backend::cpu::adam::step_portable(
-            &mut p2, &g, &mut m2, &mut v2, 1e-3, 0.9, 0.999, 1e-7, t,
+            &mut p2,
+            &g,
+            &mut m2,
+            &mut v2,
+            adam::alpha(1e-3, 0.9, 0.999, t),
+            0.9,
+            0.999,
+            1e-7,
+            0.0,
+            0.0,
         );
     }
     let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&p1), bits(&p2));
     assert_eq!((bits(&m1), bits(&v1)), (bits(&m2), bits(&v2)));
+}
+
+/// AdamW: the decoupled decay p −= (wd·lr_t)·p comes before the Adam step and never enters the
+/// moments; Adam's L2 adds wd·p to the gradient, which the moments see. Both against f64.
+#[test]
+fn adamw_decays_decoupled_and_adam_l2_enters_the_gradient() {
+    let n = 129;
+    let p0 = crate::common::nonzero(n, 60);
+    for decoupled in [true, false] {
+        let wd = 0.01f64;
+        let (mut p, mut m, mut v) = (p0.clone(), vec![0f32; n], vec![0f32; n]);
+        let mut pr: Vec<f64> = p0.iter().map(|&x| x as f64).collect();
+        let (mut mr, mut vr) = (vec![0f64; n], vec![0f64; n]);
+        for t in 1..=4u64 {
+            let g = crate::common::nonzero(n, 60 + t);
+            let lr = 1e-2f32;
+            let a = adam::alpha(lr, 0.9, 0.999, t);
+            let (l2, decay) = if decoupled {
+                (0.0, (wd * lr as f64) as f32)
+            } else {
+                (wd as f32, 0.0)
+            };
+            adam::step(&mut p, &g, &mut m, &mut v, a, 0.9, 0.999, 1e-7, l2, decay);
+            for i in 0..n {
+                let gi = g[i] as f64 + if decoupled { 0.0 } else { wd * pr[i] };
+                if decoupled {
+                    pr[i] -= wd * lr as f64 * pr[i];
+                }
+                mr[i] = 0.9 * mr[i] + 0.1 * gi;
+                vr[i] = 0.999 * vr[i] + 0.001 * gi * gi;
+                // Keras' form: α·m/(√v + ε), α = lr·√(1 − β2ᵗ)/(1 − β1ᵗ).
+                let alpha = lr as f64 * (1.0 - 0.999f64.powi(t as i32)).sqrt()
+                    / (1.0 - 0.9f64.powi(t as i32));
+                pr[i] -= alpha * mr[i] / (vr[i].sqrt() + 1e-7);
+            }
+        }
+        let want: Vec<f32> = pr.iter().map(|&x| x as f32).collect();
+        assert_close(
+            &format!("adam decoupled {decoupled}"),
+            &p,
+            &want,
+            1e-6,
+            1e-5,
+        );
+    }
 }

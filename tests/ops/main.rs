@@ -1,15 +1,20 @@
 //! One test binary for every op: the f32 engine against the textbook reference (and, in the
 //! kernels issue, the CUDA kernels against the same reference). One module per op, named as the
-//! op is everywhere (`dense`, `activation`, `dropout`, `softmax_xent`, `adam`, `lion`).
+//! op is everywhere (`dense`, `activation`, `dropout`, `softmax_xent`, `adam` (and AdamW), `lion`, `sgd`,
+//! `rmsprop`, `adagrad`, and the learning-rate `schedule`).
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod activation;
+mod adagrad;
 mod adam;
 mod dense;
 mod dropout;
 mod lion;
+mod rmsprop;
+mod schedule;
+mod sgd;
 mod softmax_xent;
 
 /// The AVX2-vs-portable tests compare two compiled copies of a loop only where the CPU runs the

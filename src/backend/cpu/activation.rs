@@ -1,5 +1,8 @@
-//! activation: elu, celu (α = 1), gelu (exact erf form, Keras' default), relu, selu, silu.
-//! y = f(z) and dz = dy·f'(z). Reference for `kernels/activation.cu` (tests/ops/activation.rs);
+//! activation: elu, celu (α = 1), gelu (exact erf form, Keras' default), relu, selu, silu, tanh,
+//! sigmoid, leaky_relu (slope 0.2), softplus, mish. y = f(z) and dz = dy·f'(z). tanh, softplus
+//! and mish are written with eˣ alone (tanh z = 1 − 2/(e²ᶻ + 1); softplus z = max(z, 0) +
+//! ln(1 + e^−|z|); tanh(softplus z) = w/(w + 2), w = eᶻ(eᶻ + 2)), so their loops vectorise like
+//! the others; the kernels use the same forms. Reference for `kernels/activation.cu` (tests/ops/activation.rs);
 //! gradient-checked in f64 in tests/gradcheck.rs.
 
 use super::simd::avx2_dispatch;
@@ -40,6 +43,47 @@ fn f<T: Real>(act: Activation, z: T) -> T {
             }
         }
         Activation::Silu => z / (one + (-z).exp()),
+        Activation::Tanh => tanh(z),
+        Activation::Sigmoid => one / (one + (-z).exp()),
+        Activation::LeakyRelu => {
+            if z > zero {
+                z
+            } else {
+                T::c(crate::model::LEAKY_RELU_SLOPE) * z
+            }
+        }
+        Activation::Softplus => softplus(z),
+        Activation::Mish => z * tanh_softplus(z),
+    }
+}
+
+/// tanh z = 1 − 2/(e²ᶻ + 1) (exact at ±∞ with a clamped eˣ).
+#[inline(always)]
+fn tanh<T: Real>(z: T) -> T {
+    T::one() - T::c(2.0) / ((z + z).exp() + T::one())
+}
+
+/// ln(1 + eᶻ) = max(z, 0) + ln(1 + e^−|z|).
+#[inline(always)]
+fn softplus<T: Real>(z: T) -> T {
+    let zero = T::zero();
+    let (pos, abs) = if z > zero { (z, z) } else { (zero, -z) };
+    pos + (T::one() + (-abs).exp()).ln()
+}
+
+/// Above this, tanh(softplus z) is 1 in f32 and f64 alike (and e²ᶻ would overflow f32).
+const MISH_SATURATES: f64 = 20.0;
+
+/// tanh(softplus z) = ((1 + eᶻ)² − 1)/((1 + eᶻ)² + 1) = w/(w + 2), w = eᶻ(eᶻ + 2).
+#[inline(always)]
+fn tanh_softplus<T: Real>(z: T) -> T {
+    let n = z.exp();
+    let w = n * (n + T::c(2.0));
+    let t = w / (w + T::c(2.0));
+    if z > T::c(MISH_SATURATES) {
+        T::one()
+    } else {
+        t
     }
 }
 
@@ -82,6 +126,25 @@ fn df<T: Real>(act: Activation, z: T, y: T) -> T {
             let s = one / (one + (-z).exp());
             s + z * s * (one - s)
         }
+        // 1 − tanh²
+        Activation::Tanh => one - y * y,
+        // σ(1 − σ)
+        Activation::Sigmoid => y * (one - y),
+        Activation::LeakyRelu => {
+            if z > zero {
+                one
+            } else {
+                T::c(crate::model::LEAKY_RELU_SLOPE)
+            }
+        }
+        // σ(z)
+        Activation::Softplus => one / (one + (-z).exp()),
+        // t + z·(1 − t²)·σ(z), t = tanh(softplus z)
+        Activation::Mish => {
+            let t = tanh_softplus(z);
+            let s = one / (one + (-z).exp());
+            t + z * (one - t * t) * s
+        }
     }
 }
 
@@ -112,6 +175,26 @@ macro_rules! with_const_act {
             }
             Activation::Silu => {
                 const $a: Activation = Activation::Silu;
+                $body
+            }
+            Activation::Tanh => {
+                const $a: Activation = Activation::Tanh;
+                $body
+            }
+            Activation::Sigmoid => {
+                const $a: Activation = Activation::Sigmoid;
+                $body
+            }
+            Activation::LeakyRelu => {
+                const $a: Activation = Activation::LeakyRelu;
+                $body
+            }
+            Activation::Softplus => {
+                const $a: Activation = Activation::Softplus;
+                $body
+            }
+            Activation::Mish => {
+                const $a: Activation = Activation::Mish;
                 $body
             }
         }

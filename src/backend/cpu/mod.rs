@@ -3,10 +3,13 @@
 //! rayon. Twins: `kernels/<op>.cu`; tests: `tests/ops/`, `tests/gradcheck.rs`.
 
 pub mod activation;
+pub mod adagrad;
 pub mod adam;
 pub mod dense;
 pub mod dropout;
 pub mod lion;
+pub mod rmsprop;
+pub mod sgd;
 pub mod simd;
 pub mod softmax_xent;
 
@@ -17,7 +20,7 @@ use rayon::prelude::*;
 use super::{Backend, EvalStats, SplitId, TrainStats};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
-use crate::model::{Layout, Optimizer, TrialSpec, TrialState};
+use crate::model::{Layout, Optimizer, TrialSpec, TrialState, EPSILON};
 
 /// The scalar types the reference ops run in: f32 (the engine) and f64 (gradient checks).
 pub trait Real:
@@ -245,6 +248,8 @@ pub struct CpuTrial {
     pub lay: Layout,
     pub state: TrialState,
     ws: Workspace,
+    /// Steps per epoch of the epoch being trained (the schedule's unit).
+    steps_per_epoch: usize,
 }
 
 impl CpuTrial {
@@ -261,11 +266,24 @@ impl CpuTrial {
                 ),
             ));
         }
+        if spec.hp.optimizer.has_v() && state.v.len() != lay.len {
+            return Err(Error::backend(
+                "cpu",
+                format!(
+                    "trial {}: {} needs a second moment of {} values, the state has {}",
+                    spec.id,
+                    spec.hp.optimizer,
+                    lay.len,
+                    state.v.len()
+                ),
+            ));
+        }
         Ok(CpuTrial {
             spec,
             lay,
             state,
             ws: Workspace::default(),
+            steps_per_epoch: 1,
         })
     }
 
@@ -361,28 +379,19 @@ impl CpuTrial {
         ws.grad = grad;
     }
 
-    /// One optimizer step on `ws.grad`.
+    /// One optimizer step on `ws.grad`, at the rate the trial's schedule gives its step count.
     fn update(&mut self, grad: &[f32]) {
-        let hp = &self.spec.hp;
-        let (b1, b2, eps) = hp.optimizer.betas();
         let st = &mut self.state;
+        optimizer_step(
+            &self.spec.hp,
+            st.step,
+            self.steps_per_epoch,
+            &mut st.params,
+            grad,
+            &mut st.m,
+            &mut st.v,
+        );
         st.step += 1;
-        match hp.optimizer {
-            Optimizer::Adam => adam::step(
-                &mut st.params,
-                grad,
-                &mut st.m,
-                &mut st.v,
-                hp.learning_rate,
-                b1,
-                b2,
-                eps,
-                st.step,
-            ),
-            Optimizer::Lion => {
-                lion::step(&mut st.params, grad, &mut st.m, hp.learning_rate, b1, b2)
-            }
-        }
     }
 
     /// The forward pass of the gathered batch at optimizer step `step` (its dropout masks) and
@@ -440,6 +449,7 @@ impl CpuTrial {
         progress: &(dyn Fn(u64) + Sync),
     ) -> TrainStats {
         let mut st = TrainStats::default();
+        self.steps_per_epoch = order.len().div_ceil(batch.max(1));
         let mut pending = 0u64;
         for idx in order.chunks(batch) {
             let (loss, correct) = self.train_step(split, idx);
@@ -508,6 +518,49 @@ impl CpuTrial {
             }
         }
         out
+    }
+}
+
+/// One step of `hp`'s optimizer at 0-based iteration `t` (epochs of `steps` steps) over a flat
+/// parameter vector: the rates from its schedule, then the optimizer's rule (`v` may be empty for
+/// the optimizers without a second buffer). The reference the `optimize` kernel and the fused
+/// kernel are checked against (tests/kernels/optimizer.rs).
+pub fn optimizer_step(
+    hp: &crate::model::Hyperparams,
+    t: u64,
+    steps: usize,
+    p: &mut [f32],
+    grad: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+) {
+    let (b1, b2) = hp.betas();
+    let rate = crate::schedule::rate(hp, t, steps);
+    // The coefficient in f32, as the device slot carries it (kernels/optimizer.cuh).
+    let wd = hp.weight_decay() as f32;
+    // AdamW decays the weights (decoupled); every other optimizer adds wd·p to the gradient.
+    let (l2, decay) = match hp.optimizer {
+        Optimizer::Adamw => (0.0, (wd as f64 * rate.lr as f64) as f32),
+        _ => (wd, 0.0),
+    };
+    match hp.optimizer {
+        Optimizer::Adam | Optimizer::Adamw => {
+            adam::step(p, grad, m, v, rate.alpha, b1, b2, EPSILON, l2, decay)
+        }
+        Optimizer::Lion => lion::step(p, grad, m, rate.lr, b1, b2, l2),
+        Optimizer::Sgd => sgd::step(p, grad, m, rate.lr, hp.momentum() as f32, hp.nesterov(), l2),
+        Optimizer::Rmsprop => rmsprop::step(
+            p,
+            grad,
+            m,
+            v,
+            rate.lr,
+            hp.rho(),
+            hp.momentum() as f32,
+            EPSILON,
+            l2,
+        ),
+        Optimizer::Adagrad => adagrad::step(p, grad, m, rate.lr, EPSILON, l2),
     }
 }
 

@@ -28,12 +28,12 @@ use std::sync::Mutex;
 
 use super::fused::{self, FusedGroup, Variant};
 use super::launch::*;
-use super::slot::{pad_params, padded_layout, unpad_params, Slot, Stats, MAX_HIDDEN};
+use super::slot::{pad_params, padded_layout, unpad_params, Rate, Slot, Stats, MAX_HIDDEN};
 use super::{AnyGpu, Buf, Gpu, Ptr};
 use crate::backend::{Backend, EvalStats, SplitId, TrainStats};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
-use crate::model::{Layout, Optimizer, TrialSpec, TrialState};
+use crate::model::{Layout, TrialSpec, TrialState};
 
 /// Rows per evaluation launch.
 /// Rows per evaluation launch (a split larger than this is scored chunk by chunk).
@@ -165,8 +165,6 @@ struct Group {
     pad: Layout,
     depth: usize,
     any_dropout: bool,
-    any_adam: bool,
-    any_lion: bool,
     slots: Vec<Slot>,
     steps: Vec<u64>,
     epochs: Vec<usize>,
@@ -177,8 +175,9 @@ struct Group {
     v: Buf<f32>,
     stats: Buf<Stats>,
     order: Option<Buf<u32>>,
-    /// Adam's α for every trial and step of the epoch (filled by `adam_alpha` at its start).
-    alpha: Option<Buf<f32>>,
+    /// The rates (scheduled lr, Adam's α) of every trial and step of the epoch (filled by
+    /// `rates` at its start).
+    rates: Option<Buf<Rate>>,
     train_ws: Option<Workspace>,
     eval_ws: std::sync::Mutex<Option<Workspace>>,
     /// The captured epoch: (samples per epoch, batch, graph); the last step's row count depends on both.
@@ -443,8 +442,6 @@ impl CudaBackend {
         let any = |f: &dyn Fn(&TrialSpec) -> bool| specs.iter().any(f);
         Ok(Group {
             any_dropout: any(&|s| s.hp.dropout > 0.0),
-            any_adam: any(&|s| s.hp.optimizer == Optimizer::Adam),
-            any_lion: any(&|s| s.hp.optimizer == Optimizer::Lion),
             dev_slots: gpu.upload(&slots)?,
             params: gpu.upload(&host_p)?,
             grads: gpu.alloc(n * pad.len)?,
@@ -460,7 +457,7 @@ impl CudaBackend {
             steps,
             epochs,
             order: None,
-            alpha: None,
+            rates: None,
             train_ws: None,
             eval_ws: std::sync::Mutex::new(None),
             graph: std::sync::Mutex::new(None),
@@ -480,7 +477,11 @@ fn joined<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
 }
 
 pub(super) fn check_state(spec: &TrialSpec, lay: &Layout, st: &TrialState) -> Result<()> {
-    let v_ok = st.v.is_empty() || st.v.len() == lay.len;
+    let v_ok = if spec.hp.optimizer.has_v() {
+        st.v.len() == lay.len
+    } else {
+        st.v.is_empty() || st.v.len() == lay.len
+    };
     if st.params.len() != lay.len || st.m.len() != lay.len || !v_ok {
         return Err(Error::backend(
             "cuda",
@@ -581,7 +582,7 @@ impl Group {
                         ws.logits.ptr()
                     },
                     y: if hidden { ws.a[l].ptr() } else { Ptr::NULL },
-                    mode: hidden as i32,
+                    mode: if hidden { 1 + l as i32 } else { 0 },
                     skip_inactive: train as i32,
                 }
                 .launch(t),
@@ -692,58 +693,43 @@ impl Group {
                     z: ws.z[l - 1].ptr(),
                     y: ws.a[l - 1].ptr(),
                     dx: ws.g[1 - cur].ptr(),
-                    mode: 1,
+                    mode: l as i32,
                 }
                 .launch(t),
             )?;
             cur = 1 - cur;
         }
-        let n = self.pad.len as i32;
-        if self.any_adam {
-            let alpha = self
-                .alpha
-                .as_ref()
-                .expect("α table allocated with the epoch");
-            g.enqueue(
-                &Adam {
-                    slots: self.dev_slots.ptr(),
-                    n,
-                    step: s as u32,
-                    alpha: alpha.ptr(),
-                    steps: (alpha.len() / self.specs.len()) as i32,
-                    params: self.params.ptr(),
-                    grads: self.grads.ptr(),
-                    m: self.m.ptr(),
-                    v: self.v.ptr(),
-                }
-                .launch(t),
-            )?;
-        }
-        if self.any_lion {
-            g.enqueue(
-                &Lion {
-                    slots: self.dev_slots.ptr(),
-                    n,
-                    params: self.params.ptr(),
-                    grads: self.grads.ptr(),
-                    m: self.m.ptr(),
-                }
-                .launch(t),
-            )?;
-        }
+        let rates = self
+            .rates
+            .as_ref()
+            .expect("rate table allocated with the epoch");
+        g.enqueue(
+            &Optimize {
+                slots: self.dev_slots.ptr(),
+                n: self.pad.len as i32,
+                step: s as u32,
+                table: rates.ptr(),
+                steps: (rates.len() / self.specs.len()) as i32,
+                params: self.params.ptr(),
+                grads: self.grads.ptr(),
+                m: self.m.ptr(),
+                v: self.v.ptr(),
+            }
+            .launch(t),
+        )?;
         Ok(())
     }
 
-    /// The epoch's first launch: Adam's α for each trial and step (read from the slots' step0 at
+    /// The epoch's first launch: the rates of each trial and step (read from the slots' step0 at
     /// run time, so a replayed graph computes the new epoch's).
     fn enqueue_epoch_start(&self) -> Result<()> {
-        if let Some(alpha) = self.alpha.as_ref().filter(|_| self.any_adam) {
-            let steps = alpha.len() / self.specs.len();
+        if let Some(rates) = self.rates.as_ref() {
+            let steps = rates.len() / self.specs.len();
             self.gpu.enqueue(
-                &AdamAlpha {
+                &Rates {
                     slots: self.dev_slots.ptr(),
                     steps: steps as i32,
-                    alpha: alpha.ptr(),
+                    table: rates.ptr(),
                 }
                 .launch(self.trials()),
             )?;
@@ -793,14 +779,13 @@ impl Group {
                 true,
             )?);
         }
-        if self.any_adam
-            && self
-                .alpha
-                .as_ref()
-                .is_none_or(|a| a.len() != steps * self.specs.len())
+        if self
+            .rates
+            .as_ref()
+            .is_none_or(|a| a.len() != steps * self.specs.len())
         {
             *unpoisoned(&mut self.graph) = None;
-            self.alpha = Some(g.alloc(steps * self.specs.len())?);
+            self.rates = Some(g.alloc(steps * self.specs.len())?);
         }
         let ws = self.train_ws.as_ref().unwrap();
         // Progress counts trial-steps, as the CPU backend reports them.
@@ -905,7 +890,7 @@ impl Group {
         Ok(TrialState {
             params: get(&self.params)?,
             m: get(&self.m)?,
-            v: if self.specs[k].hp.optimizer == Optimizer::Adam {
+            v: if self.specs[k].hp.optimizer.has_v() {
                 get(&self.v)?
             } else {
                 vec![]

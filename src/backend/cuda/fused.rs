@@ -15,7 +15,7 @@ use super::slot::{Slot, Stats, MAX_HIDDEN};
 use super::{AnyGpu, Buf, Gpu};
 use crate::backend::{EvalStats, TrainStats};
 use crate::error::{Error, Result};
-use crate::model::{Layout, Optimizer, TrialSpec, TrialState};
+use crate::model::{Layout, TrialSpec, TrialState};
 
 /// Floats of shared memory a trial needs at least, at `batch` rows a step: each hidden layer's
 /// output and its derivative (2·batch·Σ widths). The logits and the batch itself go to shared
@@ -207,7 +207,8 @@ impl FusedGroup {
         let order_buf = self.order.as_ref().unwrap();
         g.write(order_buf, 0, order)?;
         let (dim, classes) = (self.specs[0].inputs, self.specs[0].classes);
-        let stride = steps + batch * classes;
+        // Per trial: the epoch's rates (two floats a step), then room for the logits.
+        let stride = 2 * steps + batch * classes;
         let need = stride * self.specs.len();
         if self.scratch.as_ref().is_none_or(|s| s.len() < need) {
             self.scratch = Some(g.alloc(need)?);
@@ -319,7 +320,7 @@ impl FusedGroup {
         Ok(TrialState {
             params: g.read_range(&self.params, at, len)?,
             m: g.read_range(&self.m, at, len)?,
-            v: if self.specs[k].hp.optimizer == Optimizer::Adam {
+            v: if self.specs[k].hp.optimizer.has_v() {
                 g.read_range(&self.v, at, len)?
             } else {
                 vec![]
@@ -348,7 +349,7 @@ impl FusedGroup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Activation, Hyperparams};
+    use crate::model::{Activation, Hyperparams, Optimizer};
 
     fn spec(hidden: Vec<usize>) -> TrialSpec {
         let hp = Hyperparams {
@@ -357,6 +358,7 @@ mod tests {
             dropout: 0.1,
             learning_rate: 1e-3,
             optimizer: Optimizer::Adam,
+            ..Default::default()
         };
         TrialSpec::new(0, hp, 1, 64, 10)
     }

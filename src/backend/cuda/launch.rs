@@ -203,15 +203,14 @@ kernels! {
     SoftmaxXent = softmax_xent(slots: Ptr, rows: i32, classes: i32, logits: Ptr, labels: Ptr,
                                scale: f32, dlogits: Ptr, stats: Ptr, train: i32)
         |trials| ([1, trials, 1], [XENT_BLOCK, 1, 1]);
-    /// Adam's step size α for every trial and step of an epoch. kernels/adam.cu.
-    AdamAlpha = adam_alpha(slots: Ptr, steps: i32, alpha: Ptr)
+    /// The scheduled rates (lr, Adam's α) of every trial and step of an epoch.
+    /// kernels/optimizer.cu.
+    Rates = rates(slots: Ptr, steps: i32, table: Ptr)
         |trials| ([div_up(steps, ELEMENTWISE_BLOCK), trials, 1], [ELEMENTWISE_BLOCK, 1, 1]);
-    /// One Adam step over the arena, α from [`AdamAlpha`]'s table. kernels/adam.cu.
-    Adam = adam(slots: Ptr, n: i32, step: u32, alpha: Ptr, steps: i32, params: Ptr, grads: Ptr,
-                m: Ptr, v: Ptr)
-        |trials| ([div_up(n, ELEMENTWISE_BLOCK), trials, 1], [ELEMENTWISE_BLOCK, 1, 1]);
-    /// One Lion step over the arena. kernels/lion.cu.
-    Lion = lion(slots: Ptr, n: i32, params: Ptr, grads: Ptr, m: Ptr)
+    /// One optimizer step over the arena, each trial with its own optimizer, rates from
+    /// [`Rates`]' table. kernels/optimizer.cu.
+    Optimize = optimize(slots: Ptr, n: i32, step: u32, table: Ptr, steps: i32, params: Ptr,
+                        grads: Ptr, m: Ptr, v: Ptr)
         |trials| ([div_up(n, ELEMENTWISE_BLOCK), trials, 1], [ELEMENTWISE_BLOCK, 1, 1]);
     /// One epoch of every trial, one CTA each, at the trials' own layouts. kernels/fused.cu.
     FusedTrain = fused_train(slots: Ptr, dim: i32, classes: i32, order: Ptr, n: i32, batch: i32,

@@ -5,15 +5,19 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::model::{Layout, TrialSpec};
+use crate::model::{Layout, Optimizer, TrialSpec, EPSILON};
 
 /// Per-trial hyperparameters and arena offset of a cohort launch (`FfcSlot`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
 pub struct Slot {
-    /// Optimizer betas in f64 (the Adam bias correction is computed in f64, as on the CPU).
+    /// β1, β2 in f64 (the Adam bias correction is computed in f64, as on the CPU); RMSprop: ρ, 0.
     pub b1: f64,
     pub b2: f64,
+    /// The schedule's two parameters ([`crate::schedule::Schedule::params`]).
+    pub rate_a: f64,
+    pub rate_b: f64,
+    /// Base learning rate (the schedule scales it per step).
     pub lr: f32,
     /// Dropout rate of every hidden layer (0 = none).
     pub dropout: f32,
@@ -21,9 +25,13 @@ pub struct Slot {
     /// 1 − β1 and 1 − β2, rounded from f64.
     pub c1: f32,
     pub c2: f32,
-    /// β1, β2 rounded to f32 (Lion).
+    /// β1, β2 rounded to f32 (Lion, RMSprop).
     pub b1f: f32,
     pub b2f: f32,
+    /// SGD / RMSprop momentum (0 = none).
+    pub momentum: f32,
+    /// Weight decay: decoupled for AdamW, L2 for the others.
+    pub wd: f32,
     /// Offset of the trial's parameters in the cohort's arenas (params, grads, m, v).
     pub param_off: u32,
     /// Activation id (`Activation as u32`).
@@ -37,8 +45,13 @@ pub struct Slot {
     /// Optimizer steps taken before the current epoch.
     pub step0: u32,
     /// True hidden widths (0 = no such layer). The per-op path pads every layer to the cohort's
-    /// widest; the fused kernel trains each trial at these widths.
+    /// widest (and masks the padded units' outputs); the fused kernel trains each trial at these
+    /// widths.
     pub hidden: [u32; MAX_HIDDEN],
+    /// Schedule id ([`crate::schedule::Schedule::id`]).
+    pub sched: u32,
+    /// 1 = Nesterov momentum.
+    pub nesterov: u32,
     pub reserved: u32,
 }
 
@@ -87,21 +100,29 @@ impl Slot {
     /// steps.
     pub fn new(spec: &TrialSpec, param_off: u32, step: u64) -> Slot {
         let hp = &spec.hp;
-        let (b1, b2, eps) = hp.optimizer.betas();
+        let (b1, b2) = match hp.optimizer {
+            Optimizer::Rmsprop => (hp.rho(), 0.0),
+            _ => hp.betas(),
+        };
         let mut hidden = [0u32; MAX_HIDDEN];
         for (h, &w) in hidden.iter_mut().zip(&hp.hidden) {
             *h = w as u32;
         }
+        let (rate_a, rate_b) = hp.schedule.params();
         Slot {
             b1,
             b2,
+            rate_a,
+            rate_b,
             lr: hp.learning_rate,
             dropout: hp.dropout,
-            eps,
+            eps: EPSILON,
             c1: (1.0 - b1) as f32,
             c2: (1.0 - b2) as f32,
             b1f: b1 as f32,
             b2f: b2 as f32,
+            momentum: hp.momentum() as f32,
+            wd: hp.weight_decay() as f32,
             param_off,
             act: hp.activation as u32,
             opt: hp.optimizer as u32,
@@ -109,9 +130,19 @@ impl Slot {
             active: 1,
             step0: step as u32,
             hidden,
+            sched: hp.schedule.id(),
+            nesterov: hp.nesterov() as u32,
             reserved: 0,
         }
     }
+}
+
+/// One step's rates in the epoch's table (`FfcRate`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+pub struct Rate {
+    pub lr: f32,
+    pub alpha: f32,
 }
 
 /// Per-trial accumulators of `softmax_xent` (`FfcStats`).
@@ -171,7 +202,8 @@ mod tests {
 
     #[test]
     fn layout_of_the_c_twin() {
-        assert_eq!(std::mem::size_of::<Slot>(), 104);
+        assert_eq!(std::mem::size_of::<Slot>(), 136);
+        assert_eq!(std::mem::size_of::<Rate>(), 8);
         assert_eq!(std::mem::align_of::<Slot>(), 8);
         assert_eq!(std::mem::size_of::<Stats>(), 24);
     }

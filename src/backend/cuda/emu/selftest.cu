@@ -66,17 +66,21 @@ extern "C" __global__ void emu_selftest_race(const float* in, float* out, int sy
 extern "C" __global__ void emu_selftest_layout(unsigned* out) {
     const unsigned v[] = {
         (unsigned)sizeof(FfcSlot),          (unsigned)offsetof(FfcSlot, b1),
-        (unsigned)offsetof(FfcSlot, b2),     (unsigned)offsetof(FfcSlot, lr),
+        (unsigned)offsetof(FfcSlot, b2),     (unsigned)offsetof(FfcSlot, rate_a),
+        (unsigned)offsetof(FfcSlot, rate_b), (unsigned)offsetof(FfcSlot, lr),
         (unsigned)offsetof(FfcSlot, dropout), (unsigned)offsetof(FfcSlot, eps),
         (unsigned)offsetof(FfcSlot, c1),     (unsigned)offsetof(FfcSlot, c2),
         (unsigned)offsetof(FfcSlot, b1f),    (unsigned)offsetof(FfcSlot, b2f),
+        (unsigned)offsetof(FfcSlot, momentum), (unsigned)offsetof(FfcSlot, wd),
         (unsigned)offsetof(FfcSlot, param_off), (unsigned)offsetof(FfcSlot, act),
         (unsigned)offsetof(FfcSlot, opt),    (unsigned)offsetof(FfcSlot, seed),
         (unsigned)offsetof(FfcSlot, active), (unsigned)offsetof(FfcSlot, step0),
-        (unsigned)offsetof(FfcSlot, hidden), (unsigned)offsetof(FfcSlot, reserved),
+        (unsigned)offsetof(FfcSlot, hidden), (unsigned)offsetof(FfcSlot, sched),
+        (unsigned)offsetof(FfcSlot, nesterov), (unsigned)offsetof(FfcSlot, reserved),
         (unsigned)sizeof(FfcStats),         (unsigned)offsetof(FfcStats, loss_sum),
         (unsigned)offsetof(FfcStats, correct), (unsigned)offsetof(FfcStats, rows),
         (unsigned)offsetof(FfcStats, diverged), (unsigned)offsetof(FfcStats, reserved),
+        (unsigned)sizeof(FfcRate),          (unsigned)offsetof(FfcRate, alpha),
     };
     for (unsigned i = threadIdx.x; i < sizeof v / sizeof v[0]; i += blockDim.x) out[i] = v[i];
 }
