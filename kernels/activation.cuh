@@ -69,10 +69,15 @@ FFC_HD float ffc_dact(unsigned act, float z, float y) {
             float s = 1.0f / (1.0f + expf(-z));
             return s + z * s * (1.0f - s);
         }
-        case 6:
-            return 1.0f - y * y;
-        case 7:
-            return y * (1.0f - y);
+        case 6: {  // 1 − tanh² = s(2 − s), s = 2/(e^2|z| + 1) (1 − y² cancels as |y| → 1)
+            const float a = fabsf(z);
+            const float s = 2.0f / (expf(a + a) + 1.0f);
+            return s * (2.0f - s);
+        }
+        case 7: {  // σ(1 − σ) = e/(1 + e)², e = e^−|z|
+            const float e = expf(-fabsf(z));
+            return e / ((1.0f + e) * (1.0f + e));
+        }
         case 8:
             return z > 0.0f ? 1.0f : FFC_LEAKY_SLOPE;
         case 9:

@@ -12,6 +12,11 @@
 //! - `exponential` (`ExponentialDecay`): lr·rate^(t/N), N = round(decay_epochs·S).
 //! - `step` (`ExponentialDecay(staircase=True)`): lr·rate^⌊t/N⌋.
 //!
+//! A trial continued from a checkpoint (a Hyperband/BOHB/ASHA promotion) continues from the
+//! checkpoint's step count: the checkpoint holds the best epoch's weights, moments and step, as
+//! Keras' `restore_best_weights` would leave the optimizer, so a promoted trial whose best epoch
+//! was not its last resumes its schedule from that epoch's step.
+//!
 //! `t` is the 0-based iteration (Keras evaluates the schedule at `optimizer.iterations` before it
 //! increments). Adam and AdamW take α = lr_t·√(1 − β2ᵗ⁺¹)/(1 − β1ᵗ⁺¹). Everything is computed in
 //! f64 and rounded once to f32. Device twin: `ffc_rate` in `kernels/optimizer.cuh`.

@@ -284,6 +284,7 @@ pub fn prepare(s: &Search) -> Result<Prepared> {
         _ => cfg.max_epochs,
     };
     let space = space.with_horizon(horizon);
+    space.check_horizon(&space_path)?;
     let strategy = strategy_for(&cfg, &space, &space_path)?;
     let plan = strategy.plan();
     Ok(Prepared {

@@ -288,6 +288,51 @@ impl Default for SearchSpace {
 }
 
 impl SearchSpace {
+    /// The `Debug` text fastfc 0.1 stored in study.json for a space (its seven fields, before
+    /// the knobs), for recognising such studies; None when the space has knobs 0.1 never had.
+    pub fn legacy_debug(&self) -> Option<String> {
+        (self.knobs == Knobs::default()).then(|| {
+            format!(
+                "SearchSpace {{ layers: {:?}, units: {:?}, per_layer: {:?}, dropout: {:?}, learning_rate: {:?}, activation: {:?}, optimizer: {:?} }}",
+                self.layers,
+                self.units,
+                self.per_layer,
+                self.dropout,
+                self.learning_rate,
+                self.activation,
+                self.optimizer
+            )
+        })
+    }
+
+    /// Refuses a space whose cosine warmup can reach its decay (`warmup_epochs` at or beyond
+    /// `decay_epochs`, or the horizon when the space leaves decay_epochs out): such a trial
+    /// would train, but its model file would not load.
+    pub fn check_horizon(&self, path: &Path) -> Result<()> {
+        let Some(w) = &self.knobs.warmup_epochs else {
+            return Ok(());
+        };
+        let decay_min = match &self.knobs.decay_epochs {
+            Some(d) => match d {
+                Num::Choice(v) => v.iter().cloned().fold(f64::INFINITY, f64::min),
+                Num::Int { low, .. } => *low as f64,
+                Num::Uniform { low, .. } | Num::LogUniform { low, .. } => *low,
+            },
+            None => self.horizon as f64,
+        };
+        if w.max() >= decay_min {
+            return Err(Error::space(
+                path,
+                "warmup_epochs",
+                format!(
+                    "up to {} epochs of warmup, but a cosine schedule may decay over only {decay_min} (decay_epochs, or the study's epochs): keep the warmup below it",
+                    w.max()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The space with `epochs` as its trials' horizon ([`SearchSpace::horizon`]).
     pub fn with_horizon(mut self, epochs: usize) -> Self {
         self.horizon = epochs.max(1);
@@ -792,4 +837,44 @@ fn num(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// fastfc 0.1 stored a space as its derived `Debug` text; the knobs must not change what
+    /// the seed's space prints, so `export optuna` still recognises such studies.
+    #[test]
+    fn the_seed_space_prints_as_fastfc_0_1_stored_it() {
+        assert_eq!(
+            SearchSpace::default().legacy_debug().unwrap(),
+            "SearchSpace { layers: Choice([2.0, 3.0, 4.0]), units: Choice([32.0, 48.0, 64.0]), per_layer: false, \
+             dropout: Uniform { low: 0.0, high: 0.4, grid: Some([0.0, 0.2, 0.4]) }, \
+             learning_rate: Uniform { low: 0.0005, high: 0.0025, grid: Some([0.0005, 0.0015, 0.0025]) }, \
+             activation: [Elu, Celu, Gelu, Relu, Selu, Silu], optimizer: [Adam, Lion] }"
+        );
+        let p = Path::new("s.toml");
+        let knobbed = SearchSpace::parse(p, "[batch_size]\nchoice = [32, 64]\n").unwrap();
+        assert_eq!(knobbed.legacy_debug(), None);
+    }
+
+    /// A warmup that can reach the cosine's decay is refused once the horizon is known.
+    #[test]
+    fn a_warmup_reaching_the_decay_is_refused() {
+        let p = Path::new("s.toml");
+        let text = "[schedule]\nchoice = [\"cosine\"]\n[warmup_epochs]\nchoice = [0.0, 2.0]\n";
+        let s = SearchSpace::parse(p, text).unwrap();
+        let e = s
+            .clone()
+            .with_horizon(2)
+            .check_horizon(p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("warmup_epochs") && e.contains("decay over only 2"),
+            "{e}"
+        );
+        s.with_horizon(3).check_horizon(p).unwrap();
+    }
 }

@@ -285,7 +285,7 @@ pub fn trials<'a>(
 /// given, must be that space. (Studies of fastfc 0.1 stored a Debug string instead; for them
 /// `--space` is needed unless they searched the default space.)
 pub fn study_space(cfg: &StudyConfig, space_file: Option<&Path>) -> Result<SearchSpace> {
-    let legacy = |sp: &SearchSpace| format!("{sp:?}") == cfg.space;
+    let legacy = |sp: &SearchSpace| sp.legacy_debug().as_deref() == Some(cfg.space.as_str());
     let stored = SearchSpace::parse(Path::new("study.json: space"), &cfg.space).ok();
     match (space_file, stored) {
         (None, Some(sp)) => Ok(sp),

@@ -90,10 +90,22 @@ pub trait Strategy {
 
 /// A key that identifies a configuration (floats to 6 significant digits) for de-duplication.
 pub fn config_key(hp: &Hyperparams) -> String {
-    format!(
+    let mut k = format!(
         "{:?}|{}|{}|{:.5e}|{:.5e}",
         hp.hidden, hp.activation, hp.optimizer, hp.dropout, hp.learning_rate
-    )
+    );
+    // The knobs a configuration sets (none in the seed's space, whose keys stay as they were).
+    if let Some(b) = hp.batch_size {
+        k += &format!("|batch {b}");
+    }
+    for (name, v) in hp.optimizer_params() {
+        k += &format!("|{name} {v:.5e}");
+    }
+    if !hp.schedule.is_constant() {
+        let (a, b) = hp.schedule.params();
+        k += &format!("|{} {a:.5e} {b:.5e}", hp.schedule.name());
+    }
+    k
 }
 
 /// Orders observations best first: higher objective, then lower val_loss, then lower run id.

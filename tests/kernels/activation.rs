@@ -1,5 +1,5 @@
 //! activation_fwd / activation_bwd against src/backend/cpu/activation.rs (f64), every activation
-//! in one launch (trial k uses activation k mod 6), odd element counts.
+//! in one launch (trial k uses activation k of the eleven), odd element counts.
 
 use fastfc::backend::cpu::activation;
 use fastfc::backend::cuda::launch::{ActivationBwd, ActivationFwd};
@@ -9,10 +9,10 @@ use rand::{Rng, SeedableRng};
 use crate::{assert_cohort, each_gpu, rel_abs, Cohort};
 
 #[test]
-fn activation_fwd_and_bwd_match_cpu_for_all_six() {
+fn activation_fwd_and_bwd_match_cpu_for_all_eleven() {
     for (case, n) in [1usize, 31, 257, 64 * 33].into_iter().enumerate() {
-        let c = Cohort::mixed(6, 1, &[8], 4, 10, 40 + case as u64);
-        let trials = 6;
+        let trials = fastfc::model::Activation::ALL.len();
+        let c = Cohort::mixed(trials, 1, &[8], 4, 10, 40 + case as u64);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(case as u64);
         // z in ±[0.01, 6]: both branches of every activation; and, where n allows, the kink
         // itself (0 and -0 in each trial), where the derivative must come from the z ≤ 0 side.
@@ -110,13 +110,15 @@ fn activation_fwd_and_bwd_match_cpu_for_all_six() {
 }
 
 #[test]
-fn every_activation_maps_zero_to_zero_on_the_device() {
-    // The padding argument rests on f(0) = 0 for all six.
-    let c = Cohort::mixed(6, 1, &[8], 4, 10, 1);
+fn every_activation_maps_zero_where_the_cpu_does_on_the_device() {
+    // f(0) = 0 for all but sigmoid (1/2) and softplus (ln 2), as on the CPU: the per-op path's
+    // padding rests on it for the nine, and masks padded units for the two (tests/kernels/dense.rs).
+    let trials = fastfc::model::Activation::ALL.len();
+    let c = Cohort::mixed(trials, 1, &[8], 4, 10, 1);
     each_gpu(|g| {
         let slots = g.upload(&c.slots).unwrap();
-        let z = g.upload(&vec![0f32; 6 * 40]).unwrap();
-        let y = g.upload(&vec![f32::NAN; 6 * 40]).unwrap();
+        let z = g.upload(&vec![0f32; trials * 40]).unwrap();
+        let y = g.upload(&vec![f32::NAN; trials * 40]).unwrap();
         g.launch(
             &ActivationFwd {
                 slots: slots.ptr(),
@@ -124,13 +126,23 @@ fn every_activation_maps_zero_to_zero_on_the_device() {
                 z: z.ptr(),
                 y: y.ptr(),
             }
-            .launch(6),
+            .launch(trials as u32),
         )
         .unwrap();
-        assert!(
-            g.read(&y).unwrap().iter().all(|&v| v == 0.0),
-            "f(0) != 0 on {}",
-            g.name()
-        );
+        let got = g.read(&y).unwrap();
+        for t in 0..trials {
+            let act = c.specs[t].hp.activation;
+            let mut want = [f32::NAN];
+            activation::fwd(act, &[0f32], &mut want);
+            assert_eq!(act.maps_zero_to_zero(), want[0] == 0.0, "{act}");
+            for &v in &got[t * 40..(t + 1) * 40] {
+                assert!(
+                    (v - want[0]).abs() <= 1e-7,
+                    "{act}(0) = {v} on {}, the CPU gives {}",
+                    g.name(),
+                    want[0]
+                );
+            }
+        }
     });
 }

@@ -11,9 +11,12 @@ use crate::{activations, assert_cohort, each_gpu, trial_block, trial_params, Coh
 /// (trials, depth, widths, inputs, classes, rows)
 type Case = (usize, usize, &'static [usize], usize, usize, usize);
 
-const CASES: [Case; 4] = [
+const CASES: [Case; 5] = [
     (2, 1, &[1], 1, 1, 1),
     (7, 3, &[32, 48, 64], 64, 10, 32),
+    // Eleven trials: every activation, sigmoid (7) and softplus (9) among them, whose padded
+    // units the kernels must zero (f(0) ≠ 0); widths mixed so every trial has padding.
+    (11, 2, &[20, 33, 48], 17, 10, 19),
     (4, 2, &[33, 20], 17, 10, 45),
     (3, 2, &[64], 64, 10, 7),
 ];

@@ -126,10 +126,18 @@ fn df<T: Real>(act: Activation, z: T, y: T) -> T {
             let s = one / (one + (-z).exp());
             s + z * s * (one - s)
         }
-        // 1 − tanh²
-        Activation::Tanh => one - y * y,
-        // σ(1 − σ)
-        Activation::Sigmoid => y * (one - y),
+        // 1 − tanh² = s(2 − s), s = 2/(e^2|z| + 1): from z, since 1 − y² cancels as |y| → 1
+        Activation::Tanh => {
+            let a = if z > zero { z } else { -z };
+            let s = T::c(2.0) / ((a + a).exp() + one);
+            s * (T::c(2.0) - s)
+        }
+        // σ(1 − σ) = e/(1 + e)², e = e^−|z|: from z, since 1 − y cancels as y → 1
+        Activation::Sigmoid => {
+            let a = if z > zero { z } else { -z };
+            let e = (-a).exp();
+            e / ((one + e) * (one + e))
+        }
         Activation::LeakyRelu => {
             if z > zero {
                 one
