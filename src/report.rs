@@ -550,6 +550,96 @@ where
     root.present().map_err(|e| plot_err("present", e))
 }
 
+/// A trial's position on an axis.
+type Position = Box<dyn Fn(&RunRecord) -> Option<f64>>;
+
+/// One axis of the parallel-coordinates plot.
+struct Axis {
+    name: &'static str,
+    /// The trial's position on it (`None`: the trial has no such parameter, as a conditional knob
+    /// its optimizer or schedule lacks; drawn at the "n/a" mark below the axis).
+    value: Position,
+    /// How a position reads (numbers: their value to three decimals).
+    label: Option<fn(f64) -> String>,
+    /// A label per whole position (a category) instead of the two ends.
+    categorical: bool,
+}
+
+/// Where a trial without the axis's parameter is drawn, below the axis' 0..1.
+const NOT_APPLICABLE: f64 = -0.08;
+
+/// The axes of a study: the seed's six hyperparameters, the knobs its space searched, then the
+/// validation accuracy.
+fn parallel_axes(space: &SearchSpace) -> Vec<Axis> {
+    let hp = |f: fn(&crate::model::Hyperparams) -> f64| -> Position {
+        Box::new(move |r| Some(f(&r.request.hp)))
+    };
+    let num = |name, value| Axis {
+        name,
+        value,
+        label: None,
+        categorical: false,
+    };
+    let mut axes = vec![
+        num("hidden layers", hp(|h| h.hidden.len() as f64)),
+        num("width", hp(|h| *h.hidden.iter().max().unwrap_or(&0) as f64)),
+        num("dropout", hp(|h| h.dropout as f64)),
+        Axis {
+            label: Some(|v| format!("{:.1e}", 10f64.powf(v))),
+            ..num("learning rate", hp(|h| (h.learning_rate as f64).log10()))
+        },
+        Axis {
+            label: Some(|v| {
+                crate::model::Activation::ALL
+                    .get(v.round() as usize)
+                    .map_or(String::new(), |a| a.name().to_string())
+            }),
+            categorical: true,
+            ..num("activation", hp(|h| h.activation as usize as f64))
+        },
+        Axis {
+            label: Some(|v| {
+                crate::model::Optimizer::ALL
+                    .get(v.round() as usize)
+                    .map_or(String::new(), |o| o.name().to_string())
+            }),
+            categorical: true,
+            ..num("optimizer", hp(|h| h.optimizer as usize as f64))
+        },
+    ];
+    for name in space.knobs.present() {
+        let raw = move |r: &RunRecord| crate::space::knob(&r.request.hp, name);
+        axes.push(match name {
+            // Sizes and decays are searched on log scales: drawn on them.
+            "batch_size" => Axis {
+                label: Some(|v| format!("{:.0}", 2f64.powf(v))),
+                ..num(name, Box::new(move |r| raw(r).map(f64::log2)))
+            },
+            "weight_decay" => Axis {
+                label: Some(|v| format!("{:.1e}", 10f64.powf(v))),
+                ..num(name, Box::new(move |r| raw(r).map(f64::log10)))
+            },
+            "schedule" => Axis {
+                label: Some(|v| {
+                    crate::schedule::Schedule::NAMES
+                        .get(v.round() as usize)
+                        .map_or(String::new(), |n| n.to_string())
+                }),
+                categorical: true,
+                ..num(name, Box::new(raw))
+            },
+            "nesterov" => Axis {
+                label: Some(|v| if v >= 0.5 { "true" } else { "false" }.to_string()),
+                categorical: true,
+                ..num(name, Box::new(raw))
+            },
+            _ => num(name, Box::new(raw)),
+        });
+    }
+    axes.push(num("val_accuracy", Box::new(|r| Some(r.val_accuracy))));
+    axes
+}
+
 /// One panel per study: every trial's hyperparameters and validation accuracy on parallel
 /// axes, each scaled to the values the study tried.
 fn parallel_plot<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, studies: &[Study]) -> Result<()>
@@ -558,66 +648,37 @@ where
 {
     root.fill(&WHITE).map_err(|e| plot_err("fill", e))?;
     let panels = root.split_evenly((studies.len().max(1), 1));
-    type Axis = (
-        &'static str,
-        fn(&RunRecord) -> f64,
-        Option<fn(f64) -> String>,
-    );
-    let axes: [Axis; 7] = [
-        ("hidden layers", |r| r.request.hp.hidden.len() as f64, None),
-        (
-            "width",
-            |r| *r.request.hp.hidden.iter().max().unwrap_or(&0) as f64,
-            None,
-        ),
-        ("dropout", |r| r.request.hp.dropout as f64, None),
-        (
-            "learning rate",
-            |r| (r.request.hp.learning_rate as f64).log10(),
-            Some(|v| format!("{:.1e}", 10f64.powf(v))),
-        ),
-        (
-            "activation",
-            |r| r.request.hp.activation as usize as f64,
-            Some(|v| {
-                crate::model::Activation::ALL
-                    .get(v.round() as usize)
-                    .map_or(String::new(), |a| a.name().to_string())
-            }),
-        ),
-        (
-            "optimizer",
-            |r| r.request.hp.optimizer as usize as f64,
-            Some(|v| {
-                crate::model::Optimizer::ALL
-                    .get(v.round() as usize)
-                    .map_or(String::new(), |o| o.name().to_string())
-            }),
-        ),
-        ("val_accuracy", |r| r.val_accuracy, None),
-    ];
-    let fmt = |a: &Axis, v: f64| match a.2 {
+    let fmt = |a: &Axis, v: f64| match a.label {
         Some(f) => f(v),
-        None if a.0 == "val_accuracy" => format!("{v:.4}"),
+        None if a.name == "val_accuracy" => format!("{v:.4}"),
         None => format!("{v:.3}")
             .trim_end_matches('0')
             .trim_end_matches('.')
             .to_string(),
     };
     for (panel, s) in panels.iter().zip(studies) {
+        let axes = parallel_axes(&s.space);
         let mut runs = importance::final_runs(&s.records);
         // Worst first, so the best lines are drawn on top.
         runs.sort_by(|a, b| crate::study::rank_records(b, a));
-        let ranges: Vec<(f64, f64)> = axes
+        // Each axis' range over the trials that have its parameter, and whether any lacks it.
+        let ranges: Vec<(f64, f64, bool)> = axes
             .iter()
             .map(|a| {
-                let v: Vec<f64> = runs.iter().map(|r| a.1(r)).collect();
-                let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
-                let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let v: Vec<Option<f64>> = runs.iter().map(|r| (a.value)(r)).collect();
+                let lo = v.iter().flatten().cloned().fold(f64::INFINITY, f64::min);
+                let hi = v
+                    .iter()
+                    .flatten()
+                    .cloned()
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let missing = v.iter().any(Option::is_none);
                 if hi > lo {
-                    (lo, hi)
+                    (lo, hi, missing)
+                } else if lo.is_finite() {
+                    (lo - 0.5, lo + 0.5, missing)
                 } else {
-                    (lo - 0.5, lo + 0.5)
+                    (-0.5, 0.5, missing)
                 }
             })
             .collect();
@@ -633,8 +694,9 @@ where
             .margin(20)
             .margin_top(10)
             .x_label_area_size(30)
-            .build_cartesian_2d(-0.3f64..axes.len() as f64 - 0.7, -0.08f64..1.08f64)
+            .build_cartesian_2d(-0.3f64..axes.len() as f64 - 0.7, -0.14f64..1.08f64)
             .map_err(|e| plot_err("chart", e))?;
+        let names: Vec<&str> = axes.iter().map(|a| a.name).collect();
         chart
             .configure_mesh()
             .disable_mesh()
@@ -642,16 +704,16 @@ where
             .x_labels(axes.len())
             .x_label_formatter(&|x| {
                 let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < axes.len() {
-                    axes[i as usize].0.to_string()
+                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
+                    names[i as usize].to_string()
                 } else {
                     String::new()
                 }
             })
-            .label_style(("sans-serif", 14))
+            .label_style(("sans-serif", if axes.len() > 9 { 11 } else { 14 }))
             .draw()
             .map_err(|e| plot_err("mesh", e))?;
-        let (acc_lo, acc_hi) = ranges[axes.len() - 1];
+        let (acc_lo, acc_hi, _) = ranges[axes.len() - 1];
         for r in &runs {
             let t = ((r.val_accuracy - acc_lo) / (acc_hi - acc_lo)).clamp(0.0, 1.0);
             let color = HSLColor(0.7 * (1.0 - t), 0.85, 0.45);
@@ -659,7 +721,10 @@ where
                 .iter()
                 .zip(&ranges)
                 .enumerate()
-                .map(|(i, (a, (lo, hi)))| (i as f64, (a.1(r) - lo) / (hi - lo)))
+                .map(|(i, (a, (lo, hi, _)))| {
+                    let y = (a.value)(r).map_or(NOT_APPLICABLE, |v| (v - lo) / (hi - lo));
+                    (i as f64, y)
+                })
                 .collect();
             chart
                 .draw_series(std::iter::once(PathElement::new(
@@ -670,7 +735,7 @@ where
                 )))
                 .map_err(|e| plot_err("lines", e))?;
         }
-        for (i, (a, (lo, hi))) in axes.iter().zip(&ranges).enumerate() {
+        for (i, (a, (lo, hi, missing))) in axes.iter().zip(&ranges).enumerate() {
             let x = i as f64;
             chart
                 .draw_series(std::iter::once(PathElement::new(
@@ -679,18 +744,21 @@ where
                 )))
                 .map_err(|e| plot_err("axis", e))?;
             // Categories get a label each; numbers their two ends.
-            let ticks: Vec<(f64, f64)> = if matches!(a.0, "activation" | "optimizer") {
+            let mut ticks: Vec<(f64, String)> = if a.categorical {
                 let (l, h) = (lo.ceil() as i64, hi.floor() as i64);
                 (l..=h)
-                    .map(|v| ((v as f64 - lo) / (hi - lo), v as f64))
+                    .map(|v| ((v as f64 - lo) / (hi - lo), fmt(a, v as f64)))
                     .collect()
             } else {
-                vec![(0.0, *lo), (1.0, *hi)]
+                vec![(0.0, fmt(a, *lo)), (1.0, fmt(a, *hi))]
             };
-            for (y, v) in ticks {
+            if *missing {
+                ticks.push((NOT_APPLICABLE, "n/a".to_string()));
+            }
+            for (y, text) in ticks {
                 chart
                     .draw_series(std::iter::once(Text::new(
-                        fmt(a, v),
+                        text,
                         (x + 0.03, y + if y > 0.5 { 0.05 } else { -0.02 }),
                         ("sans-serif", 12).into_font(),
                     )))

@@ -441,7 +441,7 @@ pub fn finish_with<B: Backend>(
 ) -> Result<Summary> {
     let best = best_of(records)?;
     let spec = spec_of(&best.request, cfg, backend);
-    let mc = model_io::ModelConfig::from_spec(&spec, backend.data(), cfg.seed);
+    let mc = model_io::ModelConfig::from_spec(&spec, backend.data(), cfg.seed, cfg.batch_size);
     let best_dir: PathBuf = dir.join("best");
     model_io::save(&best_dir, &mc, &state.params)?;
     // The test split is scored once, for the chosen model: a study resumed after it finished

@@ -477,8 +477,8 @@ fn a_model_file_with_tensors_unlike_its_config_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     let data = fastfc::data::embedded::load().unwrap();
-    let cfg_a = ModelConfig::from_spec(&spec(vec![32, 32]), &data, 1);
-    let cfg_b = ModelConfig::from_spec(&spec(vec![32, 48]), &data, 1);
+    let cfg_a = ModelConfig::from_spec(&spec(vec![32, 32]), &data, 1, 32);
+    let cfg_b = ModelConfig::from_spec(&spec(vec![32, 48]), &data, 1, 32);
     let params = |c: &ModelConfig| -> Vec<f32> {
         (0..c.spec().layout().len)
             .map(|i| i as f32 * 0.01)

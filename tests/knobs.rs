@@ -1,7 +1,7 @@
 //! The knobs of issue #26 end to end: a space with batch size, all six optimizers with their
 //! conditional parameters, weight decay, two schedules with their parameters and the five new
-//! activations runs with every strategy on the CPU (then resumes to the same results, reports and
-//! exports to Optuna), and through fakecuda to the CPU's rankings. results.csv carries each knob
+//! activations runs with every strategy on the CPU and through fakecuda (then resumes to the same
+//! results, reports and exports to Optuna), and through fakecuda to the CPU's rankings. results.csv carries each knob
 //! only where the trial's optimizer or schedule has it.
 
 use std::path::Path;
@@ -113,6 +113,14 @@ const SEARCHED: [&str; 8] = [
 
 #[test]
 fn every_strategy_searches_the_wide_space_resumes_reports_and_exports() {
+    for device in ["cpu", "cuda"] {
+        every_strategy_on(device);
+    }
+}
+
+/// `cuda` runs the real cudarc path on fakecuda (`FASTFC_CUDA_DRIVER=fake`).
+fn every_strategy_on(device: &str) {
+    let env: &[(&str, &str)] = &[("FASTFC_CUDA_DRIVER", "fake")];
     let tmp = tempfile::tempdir().unwrap();
     let space = tmp.path().join("wide.toml");
     std::fs::write(&space, WIDE).unwrap();
@@ -153,28 +161,44 @@ fn every_strategy_searches_the_wide_space_resumes_reports_and_exports() {
             "--strategy",
             strategy,
             "--device",
-            "cpu",
+            device,
             "--seed",
             "3",
         ];
         args.extend(own);
         args.extend(["--space", sp, "--out", o]);
-        let (ok, stdout, err) = fastfc(&args, &[]);
-        assert!(ok, "{strategy}: {stdout}\n{err}");
+        let (ok, stdout, err) = fastfc(&args, env);
+        assert!(ok, "{device} {strategy}: {stdout}\n{err}");
+        let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+        if device == "cuda" {
+            assert!(
+                summary.contains("fakecuda"),
+                "{device} {strategy}: {summary}"
+            );
+        }
         check_conditional(&out, &SEARCHED);
         let before = common::journal_records(&out);
         // Resuming a finished study trains nothing and changes nothing.
         let mut again = args.clone();
         again.push("--resume");
-        let (ok, stdout, err) = fastfc(&again, &[]);
-        assert!(ok, "{strategy} --resume: {stdout}\n{err}");
+        let (ok, stdout, err) = fastfc(&again, env);
+        assert!(ok, "{device} {strategy} --resume: {stdout}\n{err}");
         assert_eq!(
             common::journal_records(&out),
             before,
-            "{strategy}: resume changed the study"
+            "{device} {strategy}: resume changed the study"
         );
         let (ok, _, err) = fastfc(&["report", o], &[]);
-        assert!(ok, "{strategy} report: {err}");
+        assert!(ok, "{device} {strategy} report: {err}");
+        // The parallel coordinates get an axis per searched knob, with an n/a mark for the
+        // trials whose optimizer or schedule lacks it.
+        let svg = std::fs::read_to_string(out.join("parallel_coordinates.svg")).unwrap();
+        for axis in SEARCHED.iter().chain(&["n/a"]) {
+            assert!(
+                svg.contains(&format!("\n{axis}\n")),
+                "{strategy}: no {axis} axis"
+            );
+        }
         let journal = tmp.path().join(format!("{strategy}.optuna.jsonl"));
         let (ok, _, err) = fastfc(
             &[
@@ -188,12 +212,12 @@ fn every_strategy_searches_the_wide_space_resumes_reports_and_exports() {
             ],
             &[],
         );
-        assert!(ok, "{strategy} export: {err}");
+        assert!(ok, "{device} {strategy} export: {err}");
         let text = std::fs::read_to_string(&journal).unwrap();
         // Optuna's journal names each conditional parameter only on the trials that have it.
         assert!(
             text.contains("\"batch_size\"") && text.contains("\"weight_decay\""),
-            "{strategy}"
+            "{device} {strategy}"
         );
     }
 }

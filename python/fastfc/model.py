@@ -27,8 +27,12 @@ class Model:
 
     @property
     def params(self) -> Dict[str, Any]:
-        """The hyperparameters: hidden, activation, dropout, learning_rate, optimizer."""
-        return {k: self.config[k] for k in ("hidden", "activation", "dropout", "learning_rate", "optimizer")}
+        """The hyperparameters: hidden, activation, dropout, learning_rate, optimizer, batch_size,
+        and those of the knobs the model was trained with (beta_1, beta_2, momentum, nesterov, rho,
+        weight_decay, schedule; a schedule as a dict with its ``kind``)."""
+        keys = ("hidden", "activation", "dropout", "learning_rate", "optimizer", "batch_size",
+                "beta_1", "beta_2", "momentum", "nesterov", "rho", "weight_decay", "schedule")
+        return {k: self.config[k] for k in keys if k in self.config}
 
     def predict_proba(self, x) -> np.ndarray:
         """Class probabilities, shape (rows, classes), columns in ``classes_`` order."""

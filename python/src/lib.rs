@@ -878,7 +878,7 @@ fn train(
             "seconds": t0.elapsed().as_secs_f64(),
             "device": backend.name(),
         });
-        let cfg = ModelConfig::from_spec(&spec, &data, o.seed);
+        let cfg = ModelConfig::from_spec(&spec, &data, o.seed, o.batch_size);
         *slot.lock().expect("not poisoned") = Some(Model {
             cfg,
             params: outcome.checkpoint.params,

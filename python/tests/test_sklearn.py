@@ -133,6 +133,19 @@ def test_the_knobs_keras_has(digits):
         clf = FCNNClassifier(hidden=(64,), epochs=10, random_state=0, threads=1, device="cpu",
                              **params).fit(x_tr, y_tr)
         assert clf.score(x_te, y_te) > 0.85, params
+        # The model says how it was trained: its optimizer's knobs, schedule and batch size.
+        got = clf.model_.params
+        for k, v in params.items():
+            if k == "schedule":
+                assert got["schedule"]["kind"] == v, got
+            elif k in ("warmup_epochs", "decay_rate"):
+                assert got["schedule"][k] == pytest.approx(v), got
+            elif isinstance(v, float):
+                assert got[k] == pytest.approx(v), (k, got)
+            else:
+                assert got[k] == v, (k, got)
+        assert got["batch_size"] == clf.batch_size
+        assert ("momentum" in got) == (params["optimizer"] in ("sgd", "rmsprop")), got
     with pytest.raises(ValueError, match="momentum: adam has no momentum"):
         FCNNClassifier(optimizer="adam", momentum=0.9, epochs=1).fit(x_tr, y_tr)
     with pytest.raises(ValueError, match="decay_rate: the constant schedule"):

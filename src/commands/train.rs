@@ -137,7 +137,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         wall
     );
     if let Some(out) = &a.out {
-        let mc = ModelConfig::from_spec(&spec, &data, a.common.seed);
+        let mc = ModelConfig::from_spec(&spec, &data, a.common.seed, a.common.batch_size);
         model_io::save(out, &mc, &outcome.checkpoint.params)?;
         let m = Metrics {
             status: outcome.status,

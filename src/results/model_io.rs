@@ -38,9 +38,19 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
-    pub fn from_spec(spec: &TrialSpec, data: &Dataset, study_seed: u64) -> Self {
+    /// The model `spec` describes, trained on `data` in a study of seed `study_seed` whose batch
+    /// size is `study_batch` (written as the model's `batch_size` when the trial has none of its
+    /// own, so config.json alone says how it was trained).
+    pub fn from_spec(
+        spec: &TrialSpec,
+        data: &Dataset,
+        study_seed: u64,
+        study_batch: usize,
+    ) -> Self {
+        let mut hp = spec.hp.clone();
+        hp.batch_size = Some(hp.batch(study_batch));
         ModelConfig {
-            hp: spec.hp.clone(),
+            hp,
             inputs: spec.inputs,
             classes: spec.classes,
             image_size: data.image_size(),
