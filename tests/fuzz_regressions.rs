@@ -22,7 +22,7 @@ fn load(p: &Path) -> String {
 fn npy(version: u8, dict: &str, body: &[u8]) -> Vec<u8> {
     let len_bytes = if version == 1 { 2 } else { 4 };
     let mut h = dict.to_string();
-    while (8 + len_bytes + h.len() + 1) % 64 != 0 {
+    while !(8 + len_bytes + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');

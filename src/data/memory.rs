@@ -35,7 +35,7 @@ pub struct Shape {
 
 fn part(a: Arrays, dim: usize, k: usize) -> Result<Part> {
     let path = PathBuf::from(&a.name);
-    if dim == 0 || a.x.len() % dim != 0 || a.x.len() / dim != a.y.len() {
+    if dim == 0 || !a.x.len().is_multiple_of(dim) || a.x.len() / dim != a.y.len() {
         return Err(Error::file(
             &path,
             format!(

@@ -1,4 +1,5 @@
-//! One test binary for every op: the f32 engine against the textbook reference (and, in the
+//! One test binary for every op: the f32 engine against the textbook reference (the dense layers
+//! through the small-shape GEMM of `gemm`, whose kernels are checked against each other too; and, in the
 //! kernels issue, the CUDA kernels against the same reference). One module per op, named as the
 //! op is everywhere (`dense`, `activation`, `dropout`, `softmax_xent`, `adam` (and AdamW), `lion`, `sgd`,
 //! `rmsprop`, `adagrad`, and the learning-rate `schedule`).
@@ -11,6 +12,7 @@ mod adagrad;
 mod adam;
 mod dense;
 mod dropout;
+mod gemm;
 mod lion;
 mod rmsprop;
 mod schedule;

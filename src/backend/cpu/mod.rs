@@ -7,6 +7,7 @@ pub mod adagrad;
 pub mod adam;
 pub mod dense;
 pub mod dropout;
+pub mod gemm;
 pub mod lion;
 pub mod rmsprop;
 pub mod sgd;
@@ -201,6 +202,8 @@ struct Workspace {
     logits: Vec<f32>,    // (rows, classes)
     g: Vec<f32>,         // gradient flowing backwards (rows, max width)
     g2: Vec<f32>,        // second buffer for it
+    g3: Vec<f32>,        // third (the backward epilogue's output)
+    wt: Vec<Vec<f32>>,   // per layer: its weights transposed, (in, out)
     grad: Vec<f32>,      // (layout.len) parameter gradients
 }
 
@@ -228,6 +231,10 @@ impl Workspace {
             logits: vec![0f32; rows * lay.dims[lay.dims.len() - 1]],
             g: vec![0f32; rows * widest],
             g2: vec![0f32; rows * widest],
+            g3: vec![0f32; rows * widest],
+            wt: (0..lay.layers())
+                .map(|l| vec![0f32; lay.dims[l] * lay.dims[l + 1]])
+                .collect(),
             grad: if train { vec![0f32; lay.len] } else { vec![] },
         }
     }
@@ -288,37 +295,36 @@ impl CpuTrial {
     }
 
     /// Forward pass of `ws.rows` rows of `ws.xb` into `ws.logits`; with `dropout = Some(step)`
-    /// masks are drawn for that optimizer step.
+    /// masks are drawn for that optimizer step. Each hidden layer is one GEMM whose epilogue
+    /// applies the activation (and the dropout mask) to each strip of rows as it is finished.
     fn forward(&self, ws: &mut Workspace, dropout: Option<u32>) {
         let lay = &self.lay;
         let p = &self.state.params;
         let rows = ws.rows;
         let act = self.spec.hp.activation;
         let rate = self.spec.hp.dropout;
+        let dropping = dropout.is_some() && rate > 0.0;
         let n_hidden = lay.layers() - 1;
         for l in 0..=n_hidden {
             let (n_in, n_out) = (lay.dims[l], lay.dims[l + 1]);
-            let input: &[f32] = if l == 0 {
-                &ws.xb
-            } else if dropout.is_some() && rate > 0.0 {
-                &ws.h[l - 1]
-            } else {
-                &ws.a[l - 1]
-            };
             let (w, b) = (&p[lay.w_range(l)], &p[lay.b_range(l)]);
-            if l == n_hidden {
-                let mut logits = std::mem::take(&mut ws.logits);
-                dense::fwd_fast(input, w, b, &mut logits, rows, n_in, n_out);
-                ws.logits = logits;
-                break;
-            }
-            let mut z = std::mem::take(&mut ws.z[l]);
-            dense::fwd_fast(input, w, b, &mut z, rows, n_in, n_out);
-            let n = rows * n_out;
-            activation::fwd(act, &z[..n], &mut ws.a[l][..n]);
-            ws.z[l] = z;
-            if let (Some(step), true) = (dropout, rate > 0.0) {
+            dense::transpose(w, n_out, n_in, &mut ws.wt[l]);
+            let last = l == n_hidden;
+            // This layer's outputs, out of the workspace while the previous layer's are read.
+            let mut z = std::mem::take(if last { &mut ws.logits } else { &mut ws.z[l] });
+            let mut a = if last {
+                vec![]
+            } else {
+                std::mem::take(&mut ws.a[l])
+            };
+            let mut h = if dropping && !last {
+                std::mem::take(&mut ws.h[l])
+            } else {
+                vec![]
+            };
+            if let (Some(step), true, false) = (dropout, dropping, last) {
                 let seed = self.spec.dropout_seed();
+                let n = rows * n_out;
                 dropout::mask(
                     seed,
                     step,
@@ -328,13 +334,50 @@ impl CpuTrial {
                     rate,
                     &mut ws.mask[l][..n],
                 );
-                let (a, m, h) = (&ws.a[l], &ws.mask[l], &mut ws.h[l]);
-                dropout::apply(&a[..n], &m[..n], &mut h[..n]);
+            }
+            let input: &[f32] = if l == 0 {
+                &ws.xb
+            } else if dropping {
+                &ws.h[l - 1]
+            } else {
+                &ws.a[l - 1]
+            };
+            let mask: &[f32] = if dropping && !last { &ws.mask[l] } else { &[] };
+            let mut epilogue = |row0: usize, strip: &mut [f32]| {
+                if last {
+                    return;
+                }
+                let s = row0 * n_out..row0 * n_out + strip.len();
+                activation::fwd(act, strip, &mut a[s.clone()]);
+                if dropping {
+                    dropout::apply(&a[s.clone()], &mask[s.clone()], &mut h[s]);
+                }
+            };
+            dense::fwd_fused(
+                input,
+                &ws.wt[l],
+                b,
+                &mut z,
+                rows,
+                n_in,
+                n_out,
+                &mut epilogue,
+            );
+            if last {
+                ws.logits = z;
+            } else {
+                ws.z[l] = z;
+                ws.a[l] = a;
+                if dropping {
+                    ws.h[l] = h;
+                }
             }
         }
     }
 
-    /// Backward pass from `ws.g` = dL/dlogits into `ws.grad`.
+    /// Backward pass from `ws.g` = dL/dlogits into `ws.grad`: per layer the weight gradient,
+    /// then one GEMM for the gradient of the layer below whose epilogue applies that layer's
+    /// dropout mask and activation derivative to each finished strip of rows.
     fn backward(&self, ws: &mut Workspace) {
         let lay = &self.lay;
         let p = &self.state.params;
@@ -343,6 +386,7 @@ impl CpuTrial {
         let dropped = self.spec.hp.dropout > 0.0;
         let mut g = std::mem::take(&mut ws.g);
         let mut g2 = std::mem::take(&mut ws.g2);
+        let mut g3 = std::mem::take(&mut ws.g3);
         let mut grad = std::mem::take(&mut ws.grad);
         for l in (0..lay.layers()).rev() {
             let (n_in, n_out) = (lay.dims[l], lay.dims[l + 1]);
@@ -358,24 +402,32 @@ impl CpuTrial {
             if l == 0 {
                 break;
             }
-            // g2 = dL/d(output of layer l-1) = g·W_l, then back through dropout and activation.
-            let n = rows * n_in;
-            dense::bwd_x_fast(&g, &p[lay.w_range(l)], &mut g2, rows, n_in, n_out);
-            if dropped {
-                for (d, m) in g2[..n].iter_mut().zip(&ws.mask[l - 1][..n]) {
-                    *d *= m;
-                }
-            }
-            activation::bwd(
-                act,
-                &ws.z[l - 1][..n],
-                &ws.a[l - 1][..n],
-                &g2[..n],
-                &mut g[..n],
+            // g2 = dL/d(output of layer l-1) = g·W_l; then, per strip, back through dropout and
+            // the activation into g3, which becomes the next layer's g.
+            let (z, a) = (&ws.z[l - 1], &ws.a[l - 1]);
+            let mask: &[f32] = if dropped { &ws.mask[l - 1] } else { &[] };
+            dense::bwd_x_fused(
+                &g,
+                &p[lay.w_range(l)],
+                &mut g2,
+                rows,
+                n_in,
+                n_out,
+                &mut |row0, strip| {
+                    let s = row0 * n_in..row0 * n_in + strip.len();
+                    if dropped {
+                        for (d, m) in strip.iter_mut().zip(&mask[s.clone()]) {
+                            *d *= m;
+                        }
+                    }
+                    activation::bwd(act, &z[s.clone()], &a[s.clone()], strip, &mut g3[s]);
+                },
             );
+            std::mem::swap(&mut g, &mut g3);
         }
         ws.g = g;
         ws.g2 = g2;
+        ws.g3 = g3;
         ws.grad = grad;
     }
 
