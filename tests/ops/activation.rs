@@ -181,3 +181,33 @@ fn at_the_kink_the_derivative_is_taken_from_below() {
         }
     }
 }
+
+/// The training forward (`fwd_train`: f and f' in one loop, what the engine runs) gives `fwd`'s
+/// outputs and, times dy, `bwd`'s gradients, to the bit, dispatched and portable.
+#[test]
+fn fwd_train_keeps_the_derivative_bwd_computes() {
+    let mut z = nonzero(1031, 41);
+    z.iter_mut()
+        .enumerate()
+        .for_each(|(i, v)| *v *= (i % 11) as f32 * 0.7);
+    let dy = nonzero(z.len(), 42);
+    for act in Activation::ALL {
+        let mut y = vec![f32::NAN; z.len()];
+        activation::fwd(act, &z, &mut y);
+        let mut want = vec![f32::NAN; z.len()];
+        activation::bwd(act, &z, &y, &dy, &mut want);
+        for portable in [false, true] {
+            let (mut y1, mut d1) = (vec![f32::NAN; z.len()], vec![f32::NAN; z.len()]);
+            if portable {
+                activation::fwd_train_portable(act, &z, &mut y1, &mut d1);
+            } else {
+                activation::fwd_train(act, &z, &mut y1, &mut d1);
+            }
+            for i in 0..z.len() {
+                assert_eq!(y1[i].to_bits(), y[i].to_bits(), "{act} y at z = {}", z[i]);
+                let got = dy[i] * d1[i];
+                assert_eq!(got.to_bits(), want[i].to_bits(), "{act} dz at z = {}", z[i]);
+            }
+        }
+    }
+}

@@ -232,3 +232,19 @@ avx2_dispatch! {
         })
     }
 }
+
+avx2_dispatch! {
+    /// The training forward pass: `y[i] = f(z[i])` and `d[i] = f'(z[i])` in one loop, the
+    /// derivative as [`bwd`] computes it (same bits), so the work both share (eᶻ, erf) is done
+    /// once and the backward pass is a multiply: `dz = dy ⊙ d`.
+    pub fn fwd_train<T: Real>(act: Activation, z: &[T], y: &mut [T], d: &mut [T]) / fwd_train_portable {
+        assert!(z.len() == y.len() && y.len() == d.len());
+        with_const_act!(act, A => {
+            for ((y, d), &z) in y.iter_mut().zip(d.iter_mut()).zip(z) {
+                let v = f(A, z);
+                *y = v;
+                *d = df(A, z, v);
+            }
+        })
+    }
+}

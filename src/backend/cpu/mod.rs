@@ -16,8 +16,6 @@ pub mod softmax_xent;
 
 use std::sync::Arc;
 
-use rayon::prelude::*;
-
 use super::{Backend, EvalStats, SplitId, TrainStats};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
@@ -197,6 +195,7 @@ struct Workspace {
     yb: Vec<u32>,        // (rows,)
     z: Vec<Vec<f32>>,    // per hidden layer: pre-activation
     a: Vec<Vec<f32>>,    // per hidden layer: f(z)
+    d: Vec<Vec<f32>>,    // per hidden layer: f'(z) (training only)
     mask: Vec<Vec<f32>>, // per hidden layer: 0 or 1/(1-p) (training with dropout only)
     h: Vec<Vec<f32>>,    // per hidden layer: a ⊙ mask (training with dropout only)
     logits: Vec<f32>,    // (rows, classes)
@@ -218,6 +217,11 @@ impl Workspace {
             yb: vec![0u32; rows],
             z: hidden.iter().map(per).collect(),
             a: hidden.iter().map(per).collect(),
+            d: if train {
+                hidden.iter().map(per).collect()
+            } else {
+                vec![]
+            },
             mask: if train {
                 hidden.iter().map(per).collect()
             } else {
@@ -317,6 +321,13 @@ impl CpuTrial {
             } else {
                 std::mem::take(&mut ws.a[l])
             };
+            // Training keeps f'(z) for the backward pass.
+            let train = dropout.is_some() && !last;
+            let mut d = if train {
+                std::mem::take(&mut ws.d[l])
+            } else {
+                vec![]
+            };
             let mut h = if dropping && !last {
                 std::mem::take(&mut ws.h[l])
             } else {
@@ -348,7 +359,11 @@ impl CpuTrial {
                     return;
                 }
                 let s = row0 * n_out..row0 * n_out + strip.len();
-                activation::fwd(act, strip, &mut a[s.clone()]);
+                if train {
+                    activation::fwd_train(act, strip, &mut a[s.clone()], &mut d[s.clone()]);
+                } else {
+                    activation::fwd(act, strip, &mut a[s.clone()]);
+                }
                 if dropping {
                     dropout::apply(&a[s.clone()], &mask[s.clone()], &mut h[s]);
                 }
@@ -368,6 +383,9 @@ impl CpuTrial {
             } else {
                 ws.z[l] = z;
                 ws.a[l] = a;
+                if train {
+                    ws.d[l] = d;
+                }
                 if dropping {
                     ws.h[l] = h;
                 }
@@ -382,7 +400,6 @@ impl CpuTrial {
         let lay = &self.lay;
         let p = &self.state.params;
         let rows = ws.rows;
-        let act = self.spec.hp.activation;
         let dropped = self.spec.hp.dropout > 0.0;
         let mut g = std::mem::take(&mut ws.g);
         let mut g2 = std::mem::take(&mut ws.g2);
@@ -404,7 +421,7 @@ impl CpuTrial {
             }
             // g2 = dL/d(output of layer l-1) = g·W_l; then, per strip, back through dropout and
             // the activation into g3, which becomes the next layer's g.
-            let (z, a) = (&ws.z[l - 1], &ws.a[l - 1]);
+            let d = &ws.d[l - 1];
             let mask: &[f32] = if dropped { &ws.mask[l - 1] } else { &[] };
             dense::bwd_x_fused(
                 &g,
@@ -416,11 +433,14 @@ impl CpuTrial {
                 &mut |row0, strip| {
                     let s = row0 * n_in..row0 * n_in + strip.len();
                     if dropped {
-                        for (d, m) in strip.iter_mut().zip(&mask[s.clone()]) {
-                            *d *= m;
+                        for (x, m) in strip.iter_mut().zip(&mask[s.clone()]) {
+                            *x *= m;
                         }
                     }
-                    activation::bwd(act, &z[s.clone()], &a[s.clone()], strip, &mut g3[s]);
+                    // dz = dy·f'(z), f'(z) as the forward pass kept it (activation::fwd_train).
+                    for ((o, &dy), &f1) in g3[s.clone()].iter_mut().zip(&*strip).zip(&d[s]) {
+                        *o = dy * f1;
+                    }
                 },
             );
             std::mem::swap(&mut g, &mut g3);
@@ -616,6 +636,56 @@ pub fn optimizer_step(
     }
 }
 
+/// Work per sample of a trial: its multiply-adds (what a step and an evaluation scale with).
+pub fn trial_cost(lay: &Layout) -> usize {
+    lay.dims.windows(2).map(|d| d[0] * d[1]).sum()
+}
+
+/// Runs `f` on every active item, spread over rayon's threads largest first (greedy
+/// longest-processing-time scheduling: each thread takes the largest trial not yet started, so a
+/// 4×64 trial never starts last while another thread idles); items that are not active get
+/// `R::default()`. Each item runs on one thread, so results do not depend on the thread count.
+fn largest_first<T: Send, R: Default + Send>(
+    items: &mut [T],
+    active: &[bool],
+    cost: impl Fn(&T) -> usize,
+    f: impl Fn(&mut T) -> R + Sync,
+) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let n = items.len();
+    let mut queue: Vec<(usize, &mut T)> = items
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| active.get(*i).copied().unwrap_or(false))
+        .collect();
+    // Largest first; equal costs in cohort order.
+    queue.sort_by_key(|(i, t)| (std::cmp::Reverse(cost(t)), *i));
+    let slots: Vec<Mutex<(usize, &mut T, Option<R>)>> = queue
+        .into_iter()
+        .map(|(i, t)| Mutex::new((i, t, None)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let workers = rayon::current_num_threads().min(slots.len());
+    rayon::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|_| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(slot) = slots.get(k) else { break };
+                let mut slot = slot.lock().expect("a trial's slot is taken once");
+                let r = f(&mut *slot.1);
+                slot.2 = Some(r);
+            });
+        }
+    });
+    let mut out: Vec<R> = (0..n).map(|_| R::default()).collect();
+    for slot in slots {
+        let (i, _, r) = slot.into_inner().expect("not poisoned");
+        out[i] = r.expect("every queued trial ran");
+    }
+    out
+}
+
 /// Cohort state of the CPU backend: the trials themselves.
 #[derive(Debug)]
 pub struct CpuCohort {
@@ -673,34 +743,23 @@ impl Backend for CpuBackend {
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Vec<TrainStats>> {
         let split = &self.data.train;
-        Ok(c.trials
-            .par_iter_mut()
-            .with_max_len(1)
-            .zip(active.par_iter())
-            .map(|(t, &on)| {
-                if on {
-                    t.train_epoch(split, order, batch, progress)
-                } else {
-                    TrainStats::default()
-                }
-            })
-            .collect())
+        Ok(largest_first(
+            &mut c.trials,
+            active,
+            |t| trial_cost(&t.lay),
+            |t| t.train_epoch(split, order, batch, progress),
+        ))
     }
 
     fn evaluate(&self, c: &CpuCohort, split: SplitId, active: &[bool]) -> Result<Vec<EvalStats>> {
         let s = self.split(split);
-        Ok(c.trials
-            .par_iter()
-            .with_max_len(1)
-            .zip(active.par_iter())
-            .map(|(t, &on)| {
-                if on {
-                    t.evaluate(s)
-                } else {
-                    EvalStats::default()
-                }
-            })
-            .collect())
+        let mut refs: Vec<&CpuTrial> = c.trials.iter().collect();
+        Ok(largest_first(
+            &mut refs,
+            active,
+            |t| trial_cost(&t.lay),
+            |t| t.evaluate(s),
+        ))
     }
 
     fn state(&self, c: &CpuCohort, i: usize) -> Result<TrialState> {

@@ -28,19 +28,28 @@ pub fn fwd_bwd<T: Real>(
         correct += (arg == y) as usize;
         let zmax = z[arg];
         let mut sum = T::zero();
-        for &v in z {
-            sum = sum + (v - zmax).exp();
+        // With a gradient to fill, each e^(z − max) is computed once, into its row.
+        match dlogits.as_deref_mut() {
+            Some(d) => {
+                let d = &mut d[r * classes..(r + 1) * classes];
+                for (e, &v) in d.iter_mut().zip(z) {
+                    *e = (v - zmax).exp();
+                    sum = sum + *e;
+                }
+                let inv = T::one() / sum;
+                for (c, e) in d.iter_mut().enumerate() {
+                    let t = if c == y { T::one() } else { T::zero() };
+                    *e = scale * (*e * inv - t);
+                }
+            }
+            None => {
+                for &v in z {
+                    sum = sum + (v - zmax).exp();
+                }
+            }
         }
         // −ln p_y = ln Σ e^(z − max) − (z_y − max)
         loss += sum.ln().to_f64() - (z[y] - zmax).to_f64();
-        if let Some(d) = dlogits.as_deref_mut() {
-            let inv = T::one() / sum;
-            for c in 0..classes {
-                let p = (z[c] - zmax).exp() * inv;
-                let t = if c == y { T::one() } else { T::zero() };
-                d[r * classes + c] = scale * (p - t);
-            }
-        }
     }
     (loss, correct)
 }
