@@ -36,7 +36,8 @@ fn real(g: &AnyGpu) -> bool {
     matches!(g, AnyGpu::Cuda(c) if !c.info.fake)
 }
 
-/// One trial per width list: activations in turn, both optimizers, dropout 0.2 / 0.1 / 0 (the
+/// One trial per width list: activations in turn, Adam and Lion in turn (tests/cuda_engine.rs
+/// runs all six optimizers with their knobs), dropout 0.2 / 0.1 / 0 (the
 /// first two trials drop units, so a wrong mask shows), learning rates 2e-3 and 5e-4.
 fn trials(data: &Dataset, widths: &[&[usize]]) -> Vec<(TrialSpec, TrialState)> {
     widths

@@ -165,4 +165,26 @@ fn every_optimizer_and_schedule_trains_to_the_keras_weights() {
     };
     case("adam beta_1 + L2 + cosine, gelu", h);
     case("lion, silu", hp(Optimizer::Lion, Activation::Silu, 1e-3));
+    // The paths the cases above leave out: plain momentum, RMSprop without it, L2 on the
+    // optimizers with no decoupled decay, AdamW at its default decay, Lion under a schedule.
+    let mut h = hp(Optimizer::Sgd, Activation::Elu, 0.05);
+    h.momentum = Some(0.8);
+    case("sgd momentum, elu", h);
+    let mut h = hp(Optimizer::Rmsprop, Activation::Relu, 2e-3);
+    h.weight_decay = Some(1e-2);
+    case("rmsprop + L2, relu", h);
+    let mut h = hp(Optimizer::Adagrad, Activation::Selu, 0.05);
+    h.weight_decay = Some(1e-2);
+    case("adagrad + L2, selu", h);
+    case(
+        "adamw (default decay), celu",
+        hp(Optimizer::Adamw, Activation::Celu, 3e-3),
+    );
+    let mut h = hp(Optimizer::Lion, Activation::Tanh, 1e-3);
+    (h.beta_1, h.weight_decay) = (Some(0.95), Some(1e-2));
+    h.schedule = Schedule::Step {
+        decay_rate: 0.5,
+        decay_epochs: 1.0,
+    };
+    case("lion beta_1 + L2 + step decay, tanh", h);
 }

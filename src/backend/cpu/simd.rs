@@ -4,7 +4,7 @@
 //! Rust never contracts `a * b + c` into an FMA on its own, so both copies compute bit-identical
 //! results: a model trained on an AVX2 machine equals one trained without (tests/ops/ checks each
 //! op's `_portable` twin against the dispatched one). Used by the activation, dropout-mask, Adam
-//! and Lion loops; the dense layers get AVX2 from matrixmultiply's own runtime dispatch.
+//! and Lion loops; the dense layers have their own AVX2 and AVX-512 kernels (`gemm.rs`).
 
 /// Whether this CPU runs AVX2 and FMA code (checked once, then cached by std).
 #[inline]
