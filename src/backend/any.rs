@@ -22,12 +22,24 @@ pub enum AnyCohort {
 }
 
 impl AnyBackend {
-    /// The device's peak FP32 GFLOP/s, when it is a GPU that reports its clock.
+    /// Whether this is the CPU backend.
+    pub fn is_cpu(&self) -> bool {
+        matches!(self, AnyBackend::Cpu(_))
+    }
+
+    /// The device's peak FP32 GFLOP/s: a GPU's from the clock it reports; the CPU's FMA peak
+    /// measured on every thread of rayon's pool at once (`cpu::gemm::fma_peak_gflops` summed),
+    /// with the vectors the dense kernels use.
     pub fn peak_gflops(&self) -> Option<f64> {
         match self {
             AnyBackend::Cuda(b) => AnyBackend::peak_of(b),
             AnyBackend::Spread(s) => s.devices().iter().map(AnyBackend::peak_of).sum(),
-            AnyBackend::Cpu(_) => None,
+            AnyBackend::Cpu(_) => {
+                use crate::backend::cpu::{dense, gemm};
+                let isa = dense::isa();
+                let each = rayon::broadcast(|_| gemm::fma_peak_gflops(isa));
+                each.into_iter().sum()
+            }
         }
     }
 

@@ -124,13 +124,24 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             (data.train.len() * a.trials) as f64 / median
         );
         if let (Some(p), Some(f)) = (peak, floor) {
-            println!(
-                "{:.2}% of the GPU's peak FP32 ({:.1} TFLOP/s): floor {:.4} s/epoch, measured {:.1}x the floor",
-                100.0 * gflops / p,
-                p / 1e3,
-                f,
-                median / f
-            );
+            if backend.is_cpu() {
+                println!(
+                    "{:.1}% of this CPU's FMA peak ({:.1} GFLOP/s measured on {} threads with {:?} vectors): floor {:.4} s/epoch",
+                    100.0 * gflops / p,
+                    p,
+                    rayon::current_num_threads(),
+                    crate::backend::cpu::dense::isa(),
+                    f
+                );
+            } else {
+                println!(
+                    "{:.2}% of the GPU's peak FP32 ({:.1} TFLOP/s): floor {:.4} s/epoch, measured {:.1}x the floor",
+                    100.0 * gflops / p,
+                    p / 1e3,
+                    f,
+                    median / f
+                );
+            }
         }
         if let Some(p) = paths {
             println!(

@@ -449,3 +449,70 @@ pub fn transpose(isa: Isa, x: &[f32], rows: usize, cols: usize, t: &mut [f32]) {
         }
     }
 }
+
+/// Multiply-adds the FMA loop of [`fma_peak_gflops`] keeps in flight: enough independent chains
+/// to cover the latency of two FMA units (4 cycles × 2 ports × a margin).
+const PEAK_CHAINS: usize = 16;
+
+/// This core's FMA throughput in GFLOP/s with `isa`'s vectors, measured: independent FMA chains
+/// for about 20 ms (2 FLOP per lane per FMA). `None` for the sgemm fallback (no vector FMA
+/// known to run). What `fastfc bench --device cpu` compares an epoch against.
+pub fn fma_peak_gflops(isa: Isa) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2(iters: usize) -> f32 {
+            let mut acc = [_mm256_set1_ps(1.0); PEAK_CHAINS];
+            let (m, c) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+            for _ in 0..iters {
+                for a in acc.iter_mut() {
+                    *a = _mm256_fmadd_ps(*a, m, c);
+                }
+            }
+            let mut out = [0f32; 8];
+            let sum = acc
+                .iter()
+                .fold(_mm256_setzero_ps(), |s, &a| _mm256_add_ps(s, a));
+            // SAFETY: 8 floats of `out`.
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sum) };
+            out.iter().sum()
+        }
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        fn avx512(iters: usize) -> f32 {
+            let mut acc = [_mm512_set1_ps(1.0); PEAK_CHAINS];
+            let (m, c) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+            for _ in 0..iters {
+                for a in acc.iter_mut() {
+                    *a = _mm512_fmadd_ps(*a, m, c);
+                }
+            }
+            let sum = acc
+                .iter()
+                .fold(_mm512_setzero_ps(), |s, &a| _mm512_add_ps(s, a));
+            _mm512_reduce_add_ps(sum)
+        }
+        let (run, lanes): (fn(usize) -> f32, usize) = match isa {
+            // SAFETY (both): the CPU has the features (`Isa::detect`).
+            Isa::Avx512 => (|n| unsafe { avx512(n) }, 16),
+            Isa::Avx2 => (|n| unsafe { avx2(n) }, 8),
+            Isa::Sgemm => return None,
+        };
+        std::hint::black_box(run(10_000)); // warm-up (clock up, code in cache)
+        let mut iters = 100_000;
+        loop {
+            let t = std::time::Instant::now();
+            std::hint::black_box(run(std::hint::black_box(iters)));
+            let s = t.elapsed().as_secs_f64();
+            if s > 0.02 || iters > 1 << 30 {
+                return Some((iters * PEAK_CHAINS * lanes * 2) as f64 / s / 1e9);
+            }
+            iters *= 4;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = isa;
+        None
+    }
+}
