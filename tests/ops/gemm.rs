@@ -209,3 +209,29 @@ fn transpose_moves_every_element_on_every_kernel() {
         }
     }
 }
+
+#[test]
+fn strides_whose_product_overflows_are_refused() {
+    // (m − 1)·rs wraps to a small number in release arithmetic: the check must not.
+    let a = nonzero(16, 3);
+    let b = nonzero(16, 4);
+    let mut c = vec![0f32; 16];
+    let r = std::panic::catch_unwind(move || {
+        gemm::gemm(
+            Isa::detect(),
+            (3, 1, 1),
+            Strided {
+                a: &a,
+                rs: usize::MAX / 2 + 1,
+                cs: 1,
+            },
+            &b,
+            1,
+            None,
+            &mut c,
+            1,
+            &mut |_, _| {},
+        )
+    });
+    assert!(r.is_err(), "an overflowing stride was accepted");
+}

@@ -28,7 +28,7 @@ pub const MAX_K: usize = 512;
 /// Which microkernel runs on this CPU (chosen once per call from std's cached feature checks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
-    /// 16 zmm columns × 8 rows per tile.
+    /// 16 zmm columns × 12 rows per tile.
     Avx512,
     /// 16 ymm columns × 6 rows per tile.
     Avx2,
@@ -46,6 +46,16 @@ impl Isa {
             Ok("avx2") if best != Isa::Sgemm => Isa::Avx2,
             _ => best,
         }
+    }
+}
+
+/// `isa`, or the best this CPU runs when it asks for more: the kernels' safety rests on this, not
+/// on callers having gone through [`Isa::detect`].
+fn supported(isa: Isa) -> Isa {
+    match (isa, best_isa()) {
+        (Isa::Avx512, Isa::Avx512) => Isa::Avx512,
+        (Isa::Avx512 | Isa::Avx2, Isa::Avx512 | Isa::Avx2) => Isa::Avx2,
+        _ => Isa::Sgemm,
     }
 }
 
@@ -90,13 +100,24 @@ pub fn gemm(
     if m == 0 || n == 0 {
         return;
     }
+    let isa = supported(isa);
+    // The last element each operand is read or written at, overflow-checked (a wrapped product
+    // would pass a bounds check it should fail).
+    let last = |rows: usize, rs: usize, cols: usize, cs: usize| -> Option<usize> {
+        (rows - 1)
+            .checked_mul(rs)?
+            .checked_add((cols - 1).checked_mul(cs)?)
+    };
     assert!(
-        k == 0 || (m - 1) * a.rs + (k - 1) * a.cs < a.a.len(),
+        k == 0 || last(m, a.rs, k, a.cs).is_some_and(|e| e < a.a.len()),
         "A too short"
     );
-    assert!(k == 0 || (k - 1) * ldb + n <= b.len(), "B too short");
     assert!(
-        ldb >= n && ldc >= n && (m - 1) * ldc + n <= c.len(),
+        k == 0 || last(k, ldb, n, 1).is_some_and(|e| e < b.len()),
+        "B too short"
+    );
+    assert!(
+        ldb >= n && ldc >= n && last(m, ldc, n, 1).is_some_and(|e| e < c.len()),
         "C too short"
     );
     assert!(init.is_none_or(|i| i.len() >= n), "init too short");
@@ -492,7 +513,7 @@ pub fn fma_peak_gflops(isa: Isa) -> Option<f64> {
                 .fold(_mm512_setzero_ps(), |s, &a| _mm512_add_ps(s, a));
             _mm512_reduce_add_ps(sum)
         }
-        let (run, lanes): (fn(usize) -> f32, usize) = match isa {
+        let (run, lanes): (fn(usize) -> f32, usize) = match supported(isa) {
             // SAFETY (both): the CPU has the features (`Isa::detect`).
             Isa::Avx512 => (|n| unsafe { avx512(n) }, 16),
             Isa::Avx2 => (|n| unsafe { avx2(n) }, 8),

@@ -496,7 +496,8 @@ impl CpuTrial {
     /// One training step on the rows of `idx` (a mini-batch). Returns (loss sum, correct).
     pub fn train_step(&mut self, split: &Split, idx: &[u32]) -> (f64, usize) {
         let mut ws = std::mem::take(&mut self.ws);
-        if ws.rows < idx.len() || ws.grad.is_empty() {
+        // Sized by its buffers (not `rows`, which a short last batch lowers).
+        if ws.yb.len() < idx.len() || ws.grad.is_empty() {
             ws = Workspace::new(&self.lay, idx.len(), true);
         }
         ws.rows = idx.len();
