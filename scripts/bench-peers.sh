@@ -16,7 +16,7 @@ bin="$root/target/release/fastfc"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$bin" data export --out "$tmp" >/dev/null
-ratio() { "$py" -c 'import json,sys; a,b=json.loads(sys.argv[1]),json.loads(sys.argv[2]); k=sys.argv[3]; print(f"  {b[\"backend\"]}: {b[k]:.3f} s | fastfc: {a[k]:.3f} s | fastfc {b[k]/a[k]:.1f}x faster ({k})")' "$1" "$2" "$3"; }
+ratio() { "$py" -c 'import json,sys; a,b=json.loads(sys.argv[1]),json.loads(sys.argv[2]); k=sys.argv[3]; n=b["backend"]; print(f"  {n}: {b[k]:.3f} s | fastfc: {a[k]:.3f} s | fastfc {b[k]/a[k]:.1f}x faster ({k})")' "$1" "$2" "$3"; }
 echo "== eager: the seed's best model"
 ours=$("$bin" bench --device cpu --threads "$threads" --epochs 5 --json)
 theirs=$(OMP_NUM_THREADS=$threads "$py" "$root/benches/torch_epoch.py" "$tmp" --threads "$threads" --epochs 3)
