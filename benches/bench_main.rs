@@ -38,6 +38,8 @@ fn ops_cpu(c: &mut Criterion) {
     let flop = (2 * T * B * W * W) as u64;
     let mut g = c.benchmark_group("dense_fwd");
     g.throughput(Throughput::Elements(flop));
+    // As the engine runs it each step: the weights transposed into the workspace, then the GEMM.
+    let mut scratch = vec![0f32; W * W];
     g.bench_function(id("cpu"), |bn| {
         bn.iter(|| {
             for t in 0..T {
@@ -45,14 +47,16 @@ fn ops_cpu(c: &mut Criterion) {
                     &x[t * B * W..(t + 1) * B * W],
                     &mut y[t * B * W..(t + 1) * B * W],
                 );
-                dense::fwd_fast(
+                dense::transpose(&wt[t * W * W..(t + 1) * W * W], W, W, &mut scratch);
+                dense::fwd_fused(
                     xs,
-                    &wt[t * W * W..(t + 1) * W * W],
+                    &scratch,
                     &bias[t * W..(t + 1) * W],
                     ys,
                     B,
                     W,
                     W,
+                    &mut |_, _| {},
                 )
             }
         })
