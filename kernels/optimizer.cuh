@@ -46,6 +46,11 @@ FFC_HD FfcRate ffc_rate(const FfcSlot& s, unsigned t, int steps) {
     return r;
 }
 
+// A moment below f32's smallest normal is stored as 0, as the CPU twin does (src/backend/cpu/mod.rs,
+// `flush`): the GPU would carry subnormals at full speed, but the CPU reference must not, and both
+// must keep the same bits.
+__device__ __forceinline__ float ffc_flush(float x) { return fabsf(x) < 1.17549435e-38f ? 0.0f : x; }
+
 // One parameter's update from its gradient g: p = *p, m and v are the trial's buffers at the same
 // index (v only for Adam, AdamW, RMSprop). AdamW decays p by wd·lr_t first (decoupled); every other
 // optimizer adds wd·p to g (L2).
@@ -57,8 +62,8 @@ __device__ __forceinline__ void ffc_update(const FfcSlot& s, FfcRate r, float g,
             pi -= pi * (float)((double)s.wd * (double)r.lr);
             // fall through
         case 0: {  // adam
-            const float mn = *m + (g - *m) * s.c1;
-            const float vn = *v + (g * g - *v) * s.c2;
+            const float mn = ffc_flush(*m + (g - *m) * s.c1);
+            const float vn = ffc_flush(*v + (g * g - *v) * s.c2);
             *m = mn;
             *v = vn;
             pi -= r.alpha * mn / (sqrtf(vn) + s.eps);
@@ -69,25 +74,25 @@ __device__ __forceinline__ void ffc_update(const FfcSlot& s, FfcRate r, float g,
             const float c = s.b1f * mi + s.c1 * g;
             const float sgn = c > 0.0f ? 1.0f : (c < 0.0f ? -1.0f : 0.0f);
             pi -= r.lr * sgn;
-            *m = s.b2f * mi + s.c2 * g;
+            *m = ffc_flush(s.b2f * mi + s.c2 * g);
             break;
         }
         case 2: {  // sgd
             if (s.momentum == 0.0f) {
                 pi -= r.lr * g;
             } else {
-                const float mn = s.momentum * *m - r.lr * g;
+                const float mn = ffc_flush(s.momentum * *m - r.lr * g);
                 *m = mn;
                 pi += s.nesterov ? s.momentum * mn - r.lr * g : mn;
             }
             break;
         }
         case 3: {  // rmsprop (ρ in b1f, 1 − ρ in c1)
-            const float vn = s.b1f * *v + s.c1 * (g * g);
+            const float vn = ffc_flush(s.b1f * *v + s.c1 * (g * g));
             *v = vn;
             const float inc = r.lr * g / sqrtf(vn + s.eps);
             if (s.momentum > 0.0f) {
-                const float mn = s.momentum * *m + inc;
+                const float mn = ffc_flush(s.momentum * *m + inc);
                 *m = mn;
                 pi -= mn;
             } else {

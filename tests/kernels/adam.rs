@@ -9,8 +9,6 @@
 //! roundings, plus the earlier steps' differences carried through the update.
 
 use fastfc::backend::cpu::adam;
-use fastfc::backend::cuda::launch::{Optimize, Rates};
-use fastfc::backend::cuda::slot::Rate;
 use fastfc::backend::cuda::Gpu;
 use fastfc::model::Optimizer;
 
@@ -90,40 +88,7 @@ fn adam_matches_cpu_over_the_arena() {
         grads_all.push(gr);
     }
     each_gpu(|g| {
-        let sb = g.upload(&slots).unwrap();
-        let (pb, mb, vb) = (
-            g.upload(&p0).unwrap(),
-            g.upload(&m0).unwrap(),
-            g.upload(&v0).unwrap(),
-        );
-        // α for every trial and step, as the epoch's first kernel computes it.
-        let ab = g.alloc::<Rate>(c.trials() * steps as usize).unwrap();
-        let a = Rates {
-            slots: sb.ptr(),
-            steps: steps as i32,
-            table: ab.ptr(),
-        };
-        g.launch(&a.launch(c.trials() as u32)).unwrap();
-        for s in 0..steps {
-            let gb = g.upload(&grads_all[s as usize]).unwrap();
-            let k = Optimize {
-                slots: sb.ptr(),
-                n: n as i32,
-                step: s,
-                table: ab.ptr(),
-                steps: steps as i32,
-                params: pb.ptr(),
-                grads: gb.ptr(),
-                m: mb.ptr(),
-                v: vb.ptr(),
-            };
-            g.launch(&k.launch(c.trials() as u32)).unwrap();
-        }
-        let (pg, mg, vg) = (
-            g.read(&pb).unwrap(),
-            g.read(&mb).unwrap(),
-            g.read(&vb).unwrap(),
-        );
+        let [pg, mg, vg] = crate::optimize_steps(g, &c, &slots, [&p0, &m0, &v0], &grads_all);
         for i in 0..len {
             let (k, j) = (i / c.stride, i % c.stride);
             let touched = j < n && slots[k].active == 1 && slots[k].opt == Optimizer::Adam as u32;

@@ -8,8 +8,6 @@
 //! must stay rare, so the check cannot pass by calling everything ambiguous.
 
 use fastfc::backend::cpu::lion;
-use fastfc::backend::cuda::launch::{Optimize, Rates};
-use fastfc::backend::cuda::slot::Rate;
 use fastfc::backend::cuda::Gpu;
 use fastfc::model::Optimizer;
 
@@ -84,39 +82,9 @@ fn lion_matches_cpu_over_the_arena() {
         "{ambiguous} of {len} elements have a sign within rounding of 0: the inputs test nothing"
     );
     each_gpu(|g| {
-        let sb = g.upload(&slots).unwrap();
-        let (pb, mb) = (g.upload(&p0).unwrap(), g.upload(&m0).unwrap());
         // Lion has no second buffer; the kernel is given one (any trial of a cohort might).
-        let vb = g.upload(&vec![0f32; len]).unwrap();
-        let rb = g.alloc::<Rate>(c.trials() * steps as usize).unwrap();
-        g.launch(
-            &Rates {
-                slots: sb.ptr(),
-                steps: steps as i32,
-                table: rb.ptr(),
-            }
-            .launch(c.trials() as u32),
-        )
-        .unwrap();
-        for s in 0..steps {
-            let gb = g.upload(&grads_all[s as usize]).unwrap();
-            g.launch(
-                &Optimize {
-                    slots: sb.ptr(),
-                    n: n as i32,
-                    step: s,
-                    table: rb.ptr(),
-                    steps: steps as i32,
-                    params: pb.ptr(),
-                    grads: gb.ptr(),
-                    m: mb.ptr(),
-                    v: vb.ptr(),
-                }
-                .launch(c.trials() as u32),
-            )
-            .unwrap();
-        }
-        let (pg, mg) = (g.read(&pb).unwrap(), g.read(&mb).unwrap());
+        let [pg, mg, _] =
+            crate::optimize_steps(g, &c, &slots, [&p0, &m0, &vec![0f32; len]], &grads_all);
         for i in 0..len {
             let (k, j) = (i / c.stride, i % c.stride);
             let touched = j < n && slots[k].active == 1 && slots[k].opt == Optimizer::Lion as u32;

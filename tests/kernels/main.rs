@@ -27,8 +27,9 @@ mod optimizer;
 mod softmax_xent;
 
 use fastfc::backend::cuda::emu::{Arith, EmuGpu, FiberOrder};
-use fastfc::backend::cuda::slot::{pad_params, padded_layout, Slot};
-use fastfc::backend::cuda::AnyGpu;
+use fastfc::backend::cuda::launch::{Optimize, Rates};
+use fastfc::backend::cuda::slot::{pad_params, padded_layout, Rate, Slot};
+use fastfc::backend::cuda::{AnyGpu, Gpu};
 use fastfc::model::{Activation, Hyperparams, Layout, Optimizer, TrialSpec};
 use rand::{Rng, SeedableRng};
 
@@ -220,4 +221,42 @@ pub fn assert_cohort(
 /// |a − b| ≤ rel·|want| + abs, for elementwise ops.
 pub fn rel_abs(rel: f64, abs: f64) -> impl Fn(usize, usize, f64) -> f64 {
     move |_, _, want| rel * want.abs() + abs
+}
+
+/// Parameters and both optimizer buffers (arena-shaped) after one `optimize` launch per gradient
+/// in `grads`, from `bufs`, with the rates table of every step from the `rates` kernel: what the
+/// optimizer tests compare with the CPU's steps.
+pub fn optimize_steps(
+    g: &AnyGpu,
+    c: &Cohort,
+    slots: &[Slot],
+    bufs: [&[f32]; 3],
+    grads: &[Vec<f32>],
+) -> [Vec<f32>; 3] {
+    let steps = grads.len();
+    let sb = g.upload(slots).unwrap();
+    let [pb, mb, vb] = bufs.map(|b| g.upload(b).unwrap());
+    let table = g.alloc::<Rate>(c.trials() * steps).unwrap();
+    let rates = Rates {
+        slots: sb.ptr(),
+        steps: steps as i32,
+        table: table.ptr(),
+    };
+    g.launch(&rates.launch(c.trials() as u32)).unwrap();
+    for (s, gr) in grads.iter().enumerate() {
+        let gb = g.upload(gr).unwrap();
+        let k = Optimize {
+            slots: sb.ptr(),
+            n: c.pad.len as i32,
+            step: s as u32,
+            table: table.ptr(),
+            steps: steps as i32,
+            params: pb.ptr(),
+            grads: gb.ptr(),
+            m: mb.ptr(),
+            v: vb.ptr(),
+        };
+        g.launch(&k.launch(c.trials() as u32)).unwrap();
+    }
+    [pb, mb, vb].map(|b| g.read(&b).unwrap())
 }

@@ -10,8 +10,7 @@
 //! momentum by μ·m). Lion, whose sign can flip on a rounding, has its own test (lion.rs).
 
 use fastfc::backend::cpu::optimizer_step;
-use fastfc::backend::cuda::launch::{Optimize, Rates};
-use fastfc::backend::cuda::slot::{Rate, Slot};
+use fastfc::backend::cuda::slot::Slot;
 use fastfc::backend::cuda::Gpu;
 use fastfc::model::{Optimizer, Schedule};
 
@@ -103,58 +102,9 @@ fn every_optimizer_with_its_knobs_matches_cpu_over_the_arena() {
                 .collect()
         })
         .collect();
-    let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
-    for (s, gr) in grads.iter().enumerate() {
-        for (k, sl) in slots.iter().enumerate() {
-            if sl.active == 0 {
-                continue;
-            }
-            let r = k * c.stride..k * c.stride + n;
-            optimizer_step(
-                &c.specs[k].hp,
-                sl.step0 as u64 + s as u64,
-                steps,
-                &mut p[r.clone()],
-                &gr[r.clone()],
-                &mut m[r.clone()],
-                &mut v[r],
-            );
-        }
-    }
+    let [p, m, v] = on_cpu(&c, &slots, [&p0, &m0, &v0], &grads);
     each_gpu(|g| {
-        let sb = g.upload(&slots).unwrap();
-        let (pb, mb, vb) = (
-            g.upload(&p0).unwrap(),
-            g.upload(&m0).unwrap(),
-            g.upload(&v0).unwrap(),
-        );
-        let table = g.alloc::<Rate>(c.trials() * steps).unwrap();
-        let rates = Rates {
-            slots: sb.ptr(),
-            steps: steps as i32,
-            table: table.ptr(),
-        };
-        g.launch(&rates.launch(c.trials() as u32)).unwrap();
-        for (s, gr) in grads.iter().enumerate() {
-            let gb = g.upload(gr).unwrap();
-            let k = Optimize {
-                slots: sb.ptr(),
-                n: n as i32,
-                step: s as u32,
-                table: table.ptr(),
-                steps: steps as i32,
-                params: pb.ptr(),
-                grads: gb.ptr(),
-                m: mb.ptr(),
-                v: vb.ptr(),
-            };
-            g.launch(&k.launch(c.trials() as u32)).unwrap();
-        }
-        let (pg, mg, vg) = (
-            g.read(&pb).unwrap(),
-            g.read(&mb).unwrap(),
-            g.read(&vb).unwrap(),
-        );
+        let [pg, mg, vg] = crate::optimize_steps(g, &c, &slots, [&p0, &m0, &v0], &grads);
         let (mut moved, mut movable) = (0usize, 0usize);
         for i in 0..len {
             let (k, j) = (i / c.stride, i % c.stride);
@@ -195,4 +145,135 @@ fn every_optimizer_with_its_knobs_matches_cpu_over_the_arena() {
             "only {moved} of {movable} parameters moved: the test tests nothing"
         );
     });
+}
+
+/// A weight that stops getting gradient decays its moments toward 0; below f32's smallest normal
+/// both sides store 0 (`cpu::flush`, `ffc_flush`), so neither carries subnormals (which cost the
+/// CPU a hundred cycles an operation and, under m·β, never reach 0 by themselves). Moments start
+/// just above the smallest normal and see zero gradients; every momentum optimizer with a
+/// decaying buffer, Adam's v included. Without the flush they would end subnormal, not 0.
+#[test]
+fn decaying_moments_flush_to_zero_on_both_sides() {
+    let mut c = Cohort::mixed(5, 2, &[32, 48], 64, 10, 29);
+    type Knobs = fn(&mut fastfc::model::Hyperparams);
+    let knobs: [(Optimizer, Knobs); 5] = [
+        (Optimizer::Adam, |_| {}),
+        (Optimizer::Adamw, |_| {}),
+        (Optimizer::Lion, |_| {}),
+        (Optimizer::Sgd, |h| h.momentum = Some(0.9)),
+        (Optimizer::Rmsprop, |h| h.momentum = Some(0.5)),
+    ];
+    for (k, (opt, set)) in knobs.iter().enumerate() {
+        let spec = &mut c.specs[k];
+        spec.hp.optimizer = *opt;
+        set(&mut spec.hp);
+        spec.hp.validate().unwrap();
+        c.slots[k] = Slot::new(spec, (k * c.stride) as u32, 0);
+    }
+    let slots = c.slots.clone();
+    let p0 = c.arena(3);
+    let small = f32::MIN_POSITIVE;
+    // Live entries: |m| in [1.01, 1.05)·min normal, either sign, which Lion's β2 = 0.99 takes
+    // under in at most 5 steps; v in [1, 1.004)·min normal, which Adam's β2 = 0.999 takes under in
+    // at most 4 steps.
+    let m0: Vec<f32> = crate::common::nonzero(p0.len(), 5)
+        .iter()
+        .zip(&p0)
+        .map(|(x, p)| match p {
+            p if p.is_nan() => f32::NAN,
+            0.0 => 0.0, // padding: zero parameter, zero buffers
+            _ => x.signum() * small * (1.01 + 0.04 * x.abs().min(1.0)),
+        })
+        .collect();
+    let v0: Vec<f32> = crate::common::nonzero(p0.len(), 6)
+        .iter()
+        .zip(&p0)
+        .map(|(x, p)| match p {
+            p if p.is_nan() => f32::NAN,
+            0.0 => 0.0,
+            _ => small * (1.0 + 0.004 * x.abs().min(1.0)),
+        })
+        .collect();
+    let grads = vec![
+        p0.iter()
+            .map(|p| if p.is_nan() { f32::NAN } else { 0.0 })
+            .collect::<Vec<f32>>();
+        12
+    ];
+    let [p, m, v] = on_cpu(&c, &slots, [&p0, &m0, &v0], &grads);
+    let live = |i: usize| i % c.stride < c.pad.len;
+    for i in (0..p0.len()).filter(|&i| live(i)) {
+        let (k, opt) = (i / c.stride, c.specs[i / c.stride].hp.optimizer);
+        assert_eq!(
+            m[i].to_bits(),
+            0,
+            "cpu {opt} (trial {k}) element {i}: m = {:e}, not flushed",
+            m[i]
+        );
+        if opt.has_v() {
+            assert_eq!(
+                v[i].to_bits(),
+                0,
+                "cpu {opt} (trial {k}) element {i}: v = {:e}, not flushed",
+                v[i]
+            );
+        }
+        // What the flushed moments could have moved a weight by rounds away. Not so for AdamW
+        // (its decoupled decay goes on) and Lion (sign(m) moves a weight by the whole rate until
+        // m is flushed: with subnormals kept, a dead unit's weights would drift forever).
+        if !matches!(opt, Optimizer::Adamw | Optimizer::Lion) {
+            assert_eq!(
+                p[i].to_bits(),
+                p0[i].to_bits(),
+                "cpu {opt}: weight {i} moved"
+            );
+        }
+    }
+    each_gpu(|g| {
+        let got = crate::optimize_steps(g, &c, &slots, [&p0, &m0, &v0], &grads);
+        for (what, got, want) in [
+            ("param", &got[0], &p),
+            ("m", &got[1], &m),
+            ("v", &got[2], &v),
+        ] {
+            for i in (0..p0.len()).filter(|&i| live(i)) {
+                let opt = c.specs[i / c.stride].hp.optimizer;
+                if what == "v" && !opt.has_v() {
+                    continue;
+                }
+                assert_eq!(
+                    got[i].to_bits(),
+                    want[i].to_bits(),
+                    "{opt} {what} element {i} on {}: {:e} vs the cpu's {:e}",
+                    g.name(),
+                    got[i],
+                    want[i]
+                );
+            }
+        }
+    });
+}
+
+/// Parameters, first and second buffers after one CPU `optimizer_step` per gradient in `grads`
+/// for every active slot, from `bufs` (arena-shaped, as the kernels see them).
+fn on_cpu(c: &Cohort, slots: &[Slot], bufs: [&[f32]; 3], grads: &[Vec<f32>]) -> [Vec<f32>; 3] {
+    let [mut p, mut m, mut v] = bufs.map(|b| b.to_vec());
+    for (s, gr) in grads.iter().enumerate() {
+        for (k, sl) in slots.iter().enumerate() {
+            if sl.active == 0 {
+                continue;
+            }
+            let r = k * c.stride..k * c.stride + c.pad.len;
+            optimizer_step(
+                &c.specs[k].hp,
+                sl.step0 as u64 + s as u64,
+                grads.len(),
+                &mut p[r.clone()],
+                &gr[r.clone()],
+                &mut m[r.clone()],
+                &mut v[r],
+            );
+        }
+    }
+    [p, m, v]
 }

@@ -5,6 +5,7 @@
 //! adds `l2`·p to the gradient first. Reference for `adam` in `kernels/optimizer.cuh`
 //! (tests/ops/adam.rs).
 
+use super::flush;
 use super::simd::avx2_dispatch;
 
 /// Adam's bias-corrected step size at 1-based step `t`, in f64 and rounded once.
@@ -34,8 +35,8 @@ avx2_dispatch! {
         for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
             let g = g + l2 * *p;
             *p -= *p * decay;
-            *m += (g - *m) * c1;
-            *v += (g * g - *v) * c2;
+            *m = flush(*m + (g - *m) * c1);
+            *v = flush(*v + (g * g - *v) * c2);
             *p -= alpha * *m / (v.sqrt() + eps);
         }
     }

@@ -3,6 +3,7 @@
 //! weight decay). sign(0) = 0, so zero-gradient, zero-moment (padded) parameters stay put.
 //! Reference for `lion` in `kernels/optimizer.cuh` (tests/ops/lion.rs).
 
+use super::flush;
 use super::simd::avx2_dispatch;
 
 avx2_dispatch! {
@@ -23,7 +24,7 @@ avx2_dispatch! {
                 0.0
             };
             *p -= lr * s;
-            *m = b2 * *m + c2 * g;
+            *m = flush(b2 * *m + c2 * g);
         }
     }
 }

@@ -97,6 +97,22 @@ impl Real for f64 {
 /// eˣ in f32 without a libm call, so elementwise loops vectorise: x = n·ln2 + r with |r| ≤ ln2/2
 /// (Cody–Waite split of ln2), a degree-6 polynomial for eʳ (Cephes' expf coefficients), and 2ⁿ
 /// built in the exponent bits. Inputs are clamped to [−87, 88] (results stay normal and finite).
+/// An optimizer moment below f32's smallest normal (1.2e-38) is stored as 0 (flush to zero).
+/// A weight that stops getting gradient (a dead relu unit's) decays its moments geometrically
+/// into the subnormals, where m·β rounds back to itself and they stay for good; on x86 every
+/// arithmetic operation on a subnormal costs about a hundred cycles, which made Adam half of a relu
+/// epoch. What such a moment could still move a weight by (under 1e-30) rounds away against any
+/// weight's ulp, so flushing changes no weight. `kernels/optimizer.cuh` flushes the same values
+/// (`ffc_flush`).
+#[inline(always)]
+pub fn flush(x: f32) -> f32 {
+    if x.abs() < f32::MIN_POSITIVE {
+        0.0
+    } else {
+        x
+    }
+}
+
 /// Within 2 ulp of the correctly rounded value (checked in tests/ops/activation.rs), like CUDA's
 /// `expf`.
 #[inline(always)]

@@ -3,6 +3,7 @@
 //! L2 weight decay adds `l2`·p to g first. Reference for `rmsprop` in `kernels/optimizer.cuh`
 //! (tests/ops/rmsprop.rs).
 
+use super::flush;
 use super::simd::avx2_dispatch;
 
 avx2_dispatch! {
@@ -23,10 +24,10 @@ avx2_dispatch! {
         let (r, c) = (rho as f32, (1.0 - rho) as f32);
         for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
             let g = g + l2 * *p;
-            *v = r * *v + c * (g * g);
+            *v = flush(r * *v + c * (g * g));
             let inc = lr * g / (*v + eps).sqrt();
             if momentum > 0.0 {
-                *m = momentum * *m + inc;
+                *m = flush(momentum * *m + inc);
                 *p -= *m;
             } else {
                 *p -= inc;

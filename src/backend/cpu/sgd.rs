@@ -3,6 +3,7 @@
 //! p += μ·m − lr_t·g. L2 weight decay adds `l2`·p to g first. Reference for `sgd` in
 //! `kernels/optimizer.cuh` (tests/ops/sgd.rs).
 
+use super::flush;
 use super::simd::avx2_dispatch;
 
 avx2_dispatch! {
@@ -27,7 +28,7 @@ avx2_dispatch! {
         }
         for ((p, &g), m) in p.iter_mut().zip(g).zip(m.iter_mut()) {
             let g = g + l2 * *p;
-            *m = momentum * *m - lr * g;
+            *m = flush(momentum * *m - lr * g);
             *p += if nesterov { momentum * *m - lr * g } else { *m };
         }
     }
