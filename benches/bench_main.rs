@@ -8,7 +8,9 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 
-use fastfc::backend::cpu::{activation, adam, dense, dropout, lion, softmax_xent, CpuBackend};
+use fastfc::backend::cpu::{
+    activation, adam, dense, dropout, lion, simd, softmax_xent, CpuBackend,
+};
 use fastfc::backend::cuda::driver::CudaGpu;
 use fastfc::backend::cuda::launch::*;
 use fastfc::backend::cuda::slot::{Slot, Stats};
@@ -140,7 +142,7 @@ fn ops_cpu(c: &mut Criterion) {
             for t in 0..T {
                 let r = t * B * W..(t + 1) * B * W;
                 dropout::mask(t as u32, 2, 3, B, W, 0.2, &mut m[r.clone()]);
-                dropout::apply(&x[r.clone()], &m[r.clone()], &mut z[r]);
+                simd::mul(&x[r.clone()], &m[r.clone()], &mut z[r]);
             }
         })
     });
@@ -154,13 +156,14 @@ fn ops_cpu(c: &mut Criterion) {
         bn.iter(|| {
             for t in 0..T {
                 let r = t * B * 10..(t + 1) * B * 10;
-                softmax_xent::fwd_bwd(
+                softmax_xent::fwd_bwd_f32(
                     &logits[r.clone()],
                     &labels,
                     B,
                     10,
                     1.0 / B as f32,
-                    Some(&mut d[r]),
+                    &mut d[r],
+                    true,
                 );
             }
         })

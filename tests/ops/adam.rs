@@ -67,44 +67,29 @@ fn zero_gradient_zero_moment_parameters_stay_put() {
     assert_eq!(p, [0.0, 0.3]);
 }
 
-/// The AVX2 copy of the loop (picked at run time) computes the portable loop's bits.
+/// Every copy of the loop this CPU runs (AVX2, AVX-512) computes the portable loop's bits.
 #[test]
-fn avx2_dispatch_gives_the_portable_bits() {
-    crate::say_if_no_avx2();
+fn every_simd_copy_gives_the_portable_bits() {
     let n = 1031;
     let g = crate::common::nonzero(n, 41);
     let init = crate::common::nonzero(n, 42);
-    let (mut p1, mut m1, mut v1) = (init.clone(), vec![0.01f32; n], vec![0.02f32; n]);
-    let (mut p2, mut m2, mut v2) = (p1.clone(), m1.clone(), v1.clone());
-    for t in 1..=3 {
-        fastfc::backend::cpu::adam::step(
-            &mut p1,
-            &g,
-            &mut m1,
-            &mut v1,
-            adam::alpha(1e-3, 0.9, 0.999, t),
-            0.9,
-            0.999,
-            1e-7,
-            0.0,
-            0.0,
-        );
-        fastfc::backend::cpu::adam::step_portable(
-            &mut p2,
-            &g,
-            &mut m2,
-            &mut v2,
-            adam::alpha(1e-3, 0.9, 0.999, t),
-            0.9,
-            0.999,
-            1e-7,
-            0.0,
-            0.0,
-        );
-    }
     let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-    assert_eq!(bits(&p1), bits(&p2));
-    assert_eq!((bits(&m1), bits(&v1)), (bits(&m2), bits(&v2)));
+    // Three steps from the same state, through `level`'s copy or (None) the portable loop.
+    let run = |level: Option<fastfc::backend::cpu::simd::Level>| {
+        let (mut p, mut m, mut v) = (init.clone(), vec![0.01f32; n], vec![0.02f32; n]);
+        for t in 1..=3 {
+            let a = adam::alpha(1e-3, 0.9, 0.999, t);
+            let (p, m, v) = (&mut p[..], &mut m[..], &mut v[..]);
+            match level {
+                Some(l) => adam::step_at(l, p, &g, m, v, a, 0.9, 0.999, 1e-7, 0.0, 0.0),
+                None => adam::step_portable(p, &g, m, v, a, 0.9, 0.999, 1e-7, 0.0, 0.0),
+            }
+        }
+        [p, m, v].map(|x| bits(&x))
+    };
+    for level in crate::simd_levels() {
+        assert_eq!(run(Some(level)), run(None), "{level:?}");
+    }
 }
 
 /// AdamW: the decoupled decay p −= (wd·lr_t)·p comes before the Adam step and never enters the

@@ -1,6 +1,8 @@
 use fastfc::backend::cpu::dropout;
 use fastfc::rng::{hash5, unit_f32};
 
+use crate::common::nonzero;
+
 /// Shared test vectors: the same numbers are asserted for `ffc_hash5` in kernels/common.cuh, so
 /// CPU and GPU masks agree bit for bit. Values checked with an independent Python transcription of
 /// the documented algorithm.
@@ -65,17 +67,47 @@ fn masks_differ_by_step_layer_and_seed() {
     }
 }
 
-/// The AVX2 copy of the mask loop (picked at run time) computes the portable loop's bits.
+/// Every copy of the mask loop this CPU runs (AVX2, AVX-512) computes the portable loop's bits.
 #[test]
-fn avx2_dispatch_gives_the_portable_bits() {
-    crate::say_if_no_avx2();
-    for (rows, width, rate) in [(32, 64, 0.3f32), (7, 13, 0.05), (1, 1, 0.5)] {
-        let mut a = vec![f32::NAN; rows * width];
-        let mut b = vec![f32::NAN; rows * width];
-        fastfc::backend::cpu::dropout::mask(9, 17, 2, rows, width, rate, &mut a);
-        fastfc::backend::cpu::dropout::mask_portable(9, 17, 2, rows, width, rate, &mut b);
-        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&a), bits(&b), "{rows}x{width} at rate {rate}");
-        assert!(a.iter().all(|&m| m == 0.0 || m == 1.0 / (1.0 - rate)));
+fn every_simd_copy_gives_the_portable_bits() {
+    for level in crate::simd_levels() {
+        for (rows, width, rate) in [(32, 64, 0.3f32), (7, 13, 0.05), (1, 1, 0.5)] {
+            let mut a = vec![f32::NAN; rows * width];
+            let mut b = vec![f32::NAN; rows * width];
+            fastfc::backend::cpu::dropout::mask_at(level, 9, 17, 2, rows, width, rate, &mut a);
+            fastfc::backend::cpu::dropout::mask_portable(9, 17, 2, rows, width, rate, &mut b);
+            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "{rows}x{width} at rate {rate}");
+            assert!(a.iter().all(|&m| m == 0.0 || m == 1.0 / (1.0 - rate)));
+        }
+    }
+}
+
+/// The engine's products (`simd::mul`: the mask forward, dy·f'(z) back; `simd::mul2`: dy·mask·f'(z))
+/// at every level this CPU runs, against the written-out products, on lengths that fill no vector.
+#[test]
+fn the_engines_products_give_the_written_bits() {
+    use fastfc::backend::cpu::simd;
+    for level in crate::simd_levels() {
+        for n in [1, 15, 64, 1037] {
+            let (x, m, d) = (nonzero(n, 1), nonzero(n, 2), nonzero(n, 3));
+            let mut y = vec![f32::NAN; n];
+            simd::mul_at(level, &x, &m, &mut y);
+            for i in 0..n {
+                assert_eq!(
+                    y[i].to_bits(),
+                    (x[i] * m[i]).to_bits(),
+                    "{level:?} mul {i} of {n}"
+                );
+            }
+            simd::mul2_at(level, &x, &m, &d, &mut y);
+            for i in 0..n {
+                assert_eq!(
+                    y[i].to_bits(),
+                    (x[i] * m[i] * d[i]).to_bits(),
+                    "{level:?} mul2 {i} of {n}"
+                );
+            }
+        }
     }
 }

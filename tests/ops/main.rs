@@ -19,13 +19,16 @@ mod schedule;
 mod sgd;
 mod softmax_xent;
 
-/// The AVX2-vs-portable tests compare two compiled copies of a loop only where the CPU runs the
-/// AVX2 one; elsewhere the dispatched loop is the portable loop itself, and the test says so
-/// rather than pass as if it had compared anything.
-pub fn say_if_no_avx2() {
-    if !fastfc::backend::cpu::simd::has_avx2() {
-        eprintln!(
-            "note: this CPU has no AVX2+FMA: the dispatched loop is the portable one, so this test compares it with itself"
-        );
+/// The levels the dispatched loops are compared at: every one this CPU runs. Where that leaves
+/// out AVX2 or AVX-512, the test says so rather than pass as if it had compared those copies.
+pub fn simd_levels() -> Vec<fastfc::backend::cpu::simd::Level> {
+    use fastfc::backend::cpu::simd::Level;
+    let levels = Level::available();
+    for missing in [Level::Avx2, Level::Avx512]
+        .iter()
+        .filter(|l| !levels.contains(l))
+    {
+        eprintln!("note: this CPU does not run {missing:?}: that copy of the loop is not compared");
     }
+    levels
 }

@@ -66,3 +66,53 @@ fn gradient_is_softmax_minus_onehot() {
     }
     assert_close("softmax − onehot", &d, &want, 1e-7, 1e-5);
 }
+
+/// The engine's f32 loop (`fwd_bwd_f32`, the exponentials of a block of rows in one vectorised
+/// loop) gives the reference's bits at every level this CPU runs: loss, count and gradient, with
+/// and without the gradient, over more rows than one block, ties for the maximum, a label at
+/// every class, large logits and class counts that fill no vector.
+#[test]
+fn the_engines_loop_gives_the_references_bits() {
+    for level in crate::simd_levels() {
+        for (rows, classes) in [(1, 1), (32, 10), (150, 10), (65, 3), (7, 17), (3, 1000)] {
+            let mut z: Vec<f32> = nonzero(rows * classes, (rows * classes) as u64)
+                .iter()
+                .map(|v| v * 30.0)
+                .collect();
+            // Ties: the row's first and last class share the maximum in every third row.
+            for r in (0..rows).step_by(3) {
+                let row = &mut z[r * classes..(r + 1) * classes];
+                let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                row[0] = max;
+                row[classes - 1] = max;
+            }
+            let labels: Vec<u32> = (0..rows).map(|r| (r * 7 % classes) as u32).collect();
+            let scale = 1.0 / rows as f32;
+            let mut want = vec![f32::NAN; z.len()];
+            let (wl, wc) =
+                softmax_xent::fwd_bwd(&z, &labels, rows, classes, scale, Some(&mut want));
+            let (nl, nc) = softmax_xent::fwd_bwd(&z, &labels, rows, classes, 1.0, None);
+            // A workspace longer than the rows, poisoned.
+            let mut got = vec![f32::NAN; z.len() + 5];
+            let (gl, gc) = softmax_xent::fwd_bwd_f32_at(
+                level, &z, &labels, rows, classes, scale, &mut got, true,
+            );
+            let what = format!("{level:?} {rows}x{classes}");
+            assert_eq!(
+                (gl.to_bits(), gc),
+                (wl.to_bits(), wc),
+                "{what}: loss, correct"
+            );
+            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got[..z.len()]), bits(&want), "{what}: gradient");
+            assert!(
+                got[z.len()..].iter().all(|v| v.is_nan()),
+                "{what}: wrote past the rows"
+            );
+            let (el, ec) = softmax_xent::fwd_bwd_f32_at(
+                level, &z, &labels, rows, classes, 1.0, &mut got, false,
+            );
+            assert_eq!((el.to_bits(), ec), (nl.to_bits(), nc), "{what}: evaluation");
+        }
+    }
+}

@@ -5,7 +5,7 @@
 //! the others; the kernels use the same forms. Reference for `kernels/activation.cu` (tests/ops/activation.rs);
 //! gradient-checked in f64 in tests/gradcheck.rs.
 
-use super::simd::avx2_dispatch;
+use super::simd::simd_dispatch;
 use super::Real;
 use crate::model::Activation;
 
@@ -209,9 +209,9 @@ macro_rules! with_const_act {
     };
 }
 
-avx2_dispatch! {
+simd_dispatch! {
     /// `y[i] = f(z[i])`.
-    pub fn fwd<T: Real>(act: Activation, z: &[T], y: &mut [T]) / fwd_portable {
+    pub fn fwd<T: Real>(act: Activation, z: &[T], y: &mut [T]) as fwd_portable, fwd_at {
         assert_eq!(z.len(), y.len());
         with_const_act!(act, A => {
             for (y, &z) in y.iter_mut().zip(z) {
@@ -221,9 +221,9 @@ avx2_dispatch! {
     }
 }
 
-avx2_dispatch! {
+simd_dispatch! {
     /// `dz[i] = dy[i]·f'(z[i])`, with `y = f(z)` from the forward pass.
-    pub fn bwd<T: Real>(act: Activation, z: &[T], y: &[T], dy: &[T], dz: &mut [T]) / bwd_portable {
+    pub fn bwd<T: Real>(act: Activation, z: &[T], y: &[T], dy: &[T], dz: &mut [T]) as bwd_portable, bwd_at {
         assert!(z.len() == y.len() && y.len() == dy.len() && dy.len() == dz.len());
         with_const_act!(act, A => {
             for (((dz, &z), &y), &dy) in dz.iter_mut().zip(z).zip(y).zip(dy) {
@@ -233,11 +233,11 @@ avx2_dispatch! {
     }
 }
 
-avx2_dispatch! {
+simd_dispatch! {
     /// The training forward pass: `y[i] = f(z[i])` and `d[i] = f'(z[i])` in one loop, the
     /// derivative as [`bwd`] computes it (same bits), so the work both share (eᶻ, erf) is done
     /// once and the backward pass is a multiply: `dz = dy ⊙ d`.
-    pub fn fwd_train<T: Real>(act: Activation, z: &[T], y: &mut [T], d: &mut [T]) / fwd_train_portable {
+    pub fn fwd_train<T: Real>(act: Activation, z: &[T], y: &mut [T], d: &mut [T]) as fwd_train_portable, fwd_train_at {
         assert!(z.len() == y.len() && y.len() == d.len());
         with_const_act!(act, A => {
             for ((y, d), &z) in y.iter_mut().zip(d.iter_mut()).zip(z) {

@@ -6,14 +6,14 @@
 //! (tests/ops/adam.rs).
 
 use super::flush;
-use super::simd::avx2_dispatch;
+use super::simd::simd_dispatch;
 
 /// Adam's bias-corrected step size at 1-based step `t`, in f64 and rounded once.
 pub fn alpha(lr: f32, b1: f64, b2: f64, t: u64) -> f32 {
     (lr as f64 * (1.0 - b2.powf(t as f64)).sqrt() / (1.0 - b1.powf(t as f64))) as f32
 }
 
-avx2_dispatch! {
+simd_dispatch! {
     /// One step over every parameter: `alpha` from [`alpha`], `decay` = wd·lr_t (AdamW; 0 for
     /// Adam), `l2` the L2 coefficient (Adam; 0 for AdamW).
     #[allow(clippy::too_many_arguments)]
@@ -28,7 +28,7 @@ avx2_dispatch! {
         eps: f32,
         l2: f32,
         decay: f32,
-    ) / step_portable {
+    ) as step_portable, step_at {
         assert!(p.len() == g.len() && g.len() == m.len() && m.len() == v.len());
         // 1 − β from f64 (1 − 0.999f32 is off by 1.3e-5 relative); the update only needs 1 − β.
         let (c1, c2) = ((1.0 - b1) as f32, (1.0 - b2) as f32);

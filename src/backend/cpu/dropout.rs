@@ -3,11 +3,11 @@
 //! Stateless, so CPU, emulated and real-GPU masks agree bit for bit. Reference for
 //! `kernels/dropout.cu` (tests/ops/dropout.rs).
 
-use super::simd::avx2_dispatch;
+use super::simd::simd_dispatch;
 use super::Real;
 use crate::rng::{hash_last, hash_prefix, hash_row, unit_f32};
 
-avx2_dispatch! {
+simd_dispatch! {
     /// Fills `mask` (rows, width) with 0 or 1/(1 − rate).
     pub fn mask(
         seed: u32,
@@ -17,7 +17,7 @@ avx2_dispatch! {
         width: usize,
         rate: f32,
         mask: &mut [f32],
-    ) / mask_portable {
+    ) as mask_portable, mask_at {
         let keep_scale = 1.0 / (1.0 - rate);
         let prefix = hash_prefix(seed, step, layer);
         for (r, row) in mask[..rows * width].chunks_exact_mut(width.max(1)).enumerate() {

@@ -520,16 +520,17 @@ pub fn fma_peak_gflops(isa: Isa) -> Option<f64> {
             Isa::Sgemm => return None,
         };
         std::hint::black_box(run(10_000)); // warm-up (clock up, code in cache)
-        let mut iters = 100_000;
-        loop {
+        let timed = |iters: usize| {
             let t = std::time::Instant::now();
             std::hint::black_box(run(std::hint::black_box(iters)));
-            let s = t.elapsed().as_secs_f64();
-            if s > 0.02 || iters > 1 << 30 {
-                return Some((iters * PEAK_CHAINS * lanes * 2) as f64 / s / 1e9);
-            }
-            iters *= 4;
-        }
+            t.elapsed().as_secs_f64()
+        };
+        // A first run sizes the measured one to about 20 ms (every search measures it).
+        let probe = 100_000;
+        let s = timed(probe).max(1e-6);
+        let iters = ((probe as f64 * 0.02 / s) as usize).clamp(probe, 1 << 30);
+        let s = timed(iters);
+        Some((iters * PEAK_CHAINS * lanes * 2) as f64 / s / 1e9)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -4,11 +4,11 @@
 //! Reference for `lion` in `kernels/optimizer.cuh` (tests/ops/lion.rs).
 
 use super::flush;
-use super::simd::avx2_dispatch;
+use super::simd::simd_dispatch;
 
-avx2_dispatch! {
+simd_dispatch! {
     /// One step over every parameter at the scheduled rate `lr`.
-    pub fn step(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, b1: f64, b2: f64, l2: f32) / step_portable {
+    pub fn step(p: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, b1: f64, b2: f64, l2: f32) as step_portable, step_at {
         assert!(p.len() == g.len() && g.len() == m.len());
         // 1 − β from f64 (see adam.rs).
         let (c1, c2) = ((1.0 - b1) as f32, (1.0 - b2) as f32);

@@ -381,7 +381,7 @@ impl CpuTrial {
                     activation::fwd(act, strip, &mut a[s.clone()]);
                 }
                 if dropping {
-                    dropout::apply(&a[s.clone()], &mask[s.clone()], &mut h[s]);
+                    simd::mul(&a[s.clone()], &mask[s.clone()], &mut h[s]);
                 }
             };
             dense::fwd_fused(
@@ -448,14 +448,11 @@ impl CpuTrial {
                 n_out,
                 &mut |row0, strip| {
                     let s = row0 * n_in..row0 * n_in + strip.len();
+                    // dz = dy·mask·f'(z), f'(z) as the forward pass kept it (activation::fwd_train).
                     if dropped {
-                        for (x, m) in strip.iter_mut().zip(&mask[s.clone()]) {
-                            *x *= m;
-                        }
-                    }
-                    // dz = dy·f'(z), f'(z) as the forward pass kept it (activation::fwd_train).
-                    for ((o, &dy), &f1) in g3[s.clone()].iter_mut().zip(&*strip).zip(&d[s]) {
-                        *o = dy * f1;
+                        simd::mul2(strip, &mask[s.clone()], &d[s.clone()], &mut g3[s]);
+                    } else {
+                        simd::mul(strip, &d[s.clone()], &mut g3[s]);
                     }
                 },
             );
@@ -488,13 +485,14 @@ impl CpuTrial {
     fn forward_loss(&self, ws: &mut Workspace, step: u32) -> (f64, usize) {
         self.forward(ws, Some(step));
         let (rows, classes) = (ws.rows, self.spec.classes);
-        softmax_xent::fwd_bwd(
-            &ws.logits[..rows * classes],
-            &ws.yb[..rows],
+        softmax_xent::fwd_bwd_f32(
+            &ws.logits,
+            &ws.yb,
             rows,
             classes,
             1.0 / rows as f32,
-            Some(&mut ws.g[..rows * classes]),
+            &mut ws.g,
+            true,
         )
     }
 
@@ -573,8 +571,9 @@ impl CpuTrial {
             self.forward(&mut ws, None);
             let rows = ws.rows;
             let c = self.spec.classes;
+            // ws.g (rows × the widest layer) is the exponentials' scratch.
             let (l, k) =
-                softmax_xent::fwd_bwd(&ws.logits[..rows * c], &ws.yb[..rows], rows, c, 1.0, None);
+                softmax_xent::fwd_bwd_f32(&ws.logits, &ws.yb, rows, c, 1.0, &mut ws.g, false);
             loss += l;
             correct += k;
         }

@@ -4,9 +4,9 @@
 //! (tests/ops/rmsprop.rs).
 
 use super::flush;
-use super::simd::avx2_dispatch;
+use super::simd::simd_dispatch;
 
-avx2_dispatch! {
+simd_dispatch! {
     /// One step over every parameter; `v` is the mean square, `m` the momentum buffer.
     #[allow(clippy::too_many_arguments)]
     pub fn step(
@@ -19,7 +19,7 @@ avx2_dispatch! {
         momentum: f32,
         eps: f32,
         l2: f32,
-    ) / step_portable {
+    ) as step_portable, step_at {
         assert!(p.len() == g.len() && g.len() == m.len() && m.len() == v.len());
         let (r, c) = (rho as f32, (1.0 - rho) as f32);
         for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {

@@ -4,9 +4,9 @@
 //! `kernels/optimizer.cuh` (tests/ops/sgd.rs).
 
 use super::flush;
-use super::simd::avx2_dispatch;
+use super::simd::simd_dispatch;
 
-avx2_dispatch! {
+simd_dispatch! {
     /// One step over every parameter; `m` is the momentum buffer (untouched when μ = 0).
     #[allow(clippy::too_many_arguments)]
     pub fn step(
@@ -17,7 +17,7 @@ avx2_dispatch! {
         momentum: f32,
         nesterov: bool,
         l2: f32,
-    ) / step_portable {
+    ) as step_portable, step_at {
         assert!(p.len() == g.len() && g.len() == m.len());
         if momentum == 0.0 {
             for (p, &g) in p.iter_mut().zip(g) {

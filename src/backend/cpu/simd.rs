@@ -1,10 +1,32 @@
-//! Runtime dispatch of elementwise loops to AVX2 code. The default x86-64 target has only SSE2,
-//! so a loop compiled for it runs 4 floats at a time at best. `avx2_dispatch!` compiles the same
-//! loop a second time with AVX2 and FMA enabled, and picks that copy when the CPU has them.
-//! Rust never contracts `a * b + c` into an FMA on its own, so both copies compute bit-identical
-//! results: a model trained on an AVX2 machine equals one trained without (tests/ops/ checks each
-//! op's `_portable` twin against the dispatched one). Used by the activation, dropout-mask, Adam
-//! and Lion loops; the dense layers have their own AVX2 and AVX-512 kernels (`gemm.rs`).
+//! Runtime dispatch of elementwise loops to AVX2 or AVX-512 code. The default x86-64 target has
+//! only SSE2, so a loop compiled for it runs 4 floats at a time at best. `simd_dispatch!` compiles
+//! the same loop twice more, with AVX2 + FMA and with AVX-512 enabled, and runs the copy of
+//! [`level`]. Rust never contracts `a * b + c` into an FMA on its own, so every copy computes
+//! bit-identical results: a model trained on an AVX-512 machine equals one trained on an AVX2 one
+//! or without either (tests/ops/ checks each op's `_at` copies against its `_portable` twin). Used
+//! by the activation, dropout-mask, softmax, optimizer and product loops; the dense layers have
+//! their own AVX2 and AVX-512 kernels (`gemm.rs`).
+
+/// The copies of an elementwise loop, in order: each runs on any CPU that runs the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// The loop as written for the build's target.
+    Portable,
+    /// 8 lanes of f32 (AVX2 + FMA).
+    Avx2,
+    /// 16 lanes of f32 (AVX-512 F/VL/BW/DQ, with AVX2 + FMA).
+    Avx512,
+}
+
+impl Level {
+    /// Every level this CPU runs, lowest first: what the tests compare against each other.
+    pub fn available() -> Vec<Level> {
+        [Level::Portable, Level::Avx2, Level::Avx512]
+            .into_iter()
+            .filter(|&l| l <= best())
+            .collect()
+    }
+}
 
 /// Whether this CPU runs AVX2 and FMA code (checked once, then cached by std).
 #[inline]
@@ -19,36 +41,108 @@ pub fn has_avx2() -> bool {
     }
 }
 
-/// Defines a function twice from one signature and body: `$portable`, the loop as written
-/// (`#[inline(always)]`, public so tests can compare), and `$name`, which runs the same body
-/// through a copy compiled for AVX2 + FMA when [`has_avx2`], else `$portable`.
-macro_rules! avx2_dispatch {
+/// The highest level this CPU runs.
+pub fn best() -> Level {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx2()
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512dq")
+        {
+            return Level::Avx512;
+        }
+    }
+    if has_avx2() {
+        Level::Avx2
+    } else {
+        Level::Portable
+    }
+}
+
+/// The level the engine's loops run at: the GEMM kernels' choice (`dense::isa`, which
+/// `FASTFC_CPU_ISA=avx2` caps), AVX2 under `FASTFC_CPU_ISA=sgemm` as before the GEMM kernels.
+pub fn level() -> Level {
+    use super::gemm::Isa;
+    static LEVEL: std::sync::OnceLock<Level> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let cap = match super::dense::isa() {
+            Isa::Avx512 => Level::Avx512,
+            Isa::Avx2 | Isa::Sgemm => Level::Avx2,
+        };
+        cap.min(best())
+    })
+}
+
+/// Defines a function three times from one signature and body: `$portable`, the loop as written
+/// (`#[inline(always)]`, public so tests can compare); `$at(level, …)`, the same body through a
+/// copy compiled for `level` (or the best below it this CPU runs); and `$name`, which is `$at` at
+/// [`level`].
+macro_rules! simd_dispatch {
     (
         $(#[$m:meta])*
-        $vis:vis fn $name:ident $(<$T:ident: Real>)? ($($a:ident: $t:ty),* $(,)?) / $portable:ident
+        $vis:vis fn $name:ident $(<$T:ident: Real>)? ($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? as $portable:ident, $at:ident
         $body:block
     ) => {
         $(#[$m])*
-        $vis fn $name $(<$T: Real>)? ($($a: $t),*) {
+        #[inline]
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name $(<$T: Real>)? ($($a: $t),*) $(-> $r)? {
+            $at(super::simd::level(), $($a),*)
+        }
+
+        #[doc = concat!("[`", stringify!($name), "`] through the copy compiled for `level`, or the best below it this CPU runs.")]
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $at $(<$T: Real>)? (level: super::simd::Level, $($a: $t),*) $(-> $r)? {
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx2,fma")]
+                #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
-                fn avx2 $(<$T: Real>)? ($($a: $t),*) {
+                fn avx512 $(<$T: Real>)? ($($a: $t),*) $(-> $r)? {
                     $portable($($a),*)
                 }
-                if super::simd::has_avx2() {
-                    // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                    return unsafe { avx2($($a),*) };
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                fn avx2 $(<$T: Real>)? ($($a: $t),*) $(-> $r)? {
+                    $portable($($a),*)
+                }
+                match level.min(super::simd::best()) {
+                    // SAFETY: the CPU has AVX-512 F/VL/BW/DQ, AVX2 and FMA (`best`).
+                    super::simd::Level::Avx512 => return unsafe { avx512($($a),*) },
+                    // SAFETY: the CPU has AVX2 and FMA (`best`).
+                    super::simd::Level::Avx2 => return unsafe { avx2($($a),*) },
+                    super::simd::Level::Portable => {}
                 }
             }
+            let _ = level;
             $portable($($a),*)
         }
 
-        #[doc = concat!("[`", stringify!($name), "`] without the AVX2 dispatch.")]
+        #[doc = concat!("[`", stringify!($name), "`] as written, without the dispatch.")]
         #[inline(always)]
         #[allow(clippy::too_many_arguments)]
-        $vis fn $portable $(<$T: Real>)? ($($a: $t),*) $body
+        $vis fn $portable $(<$T: Real>)? ($($a: $t),*) $(-> $r)? $body
     };
 }
-pub(crate) use avx2_dispatch;
+pub(crate) use simd_dispatch;
+
+simd_dispatch! {
+    /// `y[i] = x[i]·m[i]`: dropout's mask on the way forward and back, and dy·f'(z).
+    pub fn mul(x: &[f32], m: &[f32], y: &mut [f32]) as mul_portable, mul_at {
+        assert!(x.len() == m.len() && m.len() == y.len());
+        for ((y, &x), &m) in y.iter_mut().zip(x).zip(m) {
+            *y = x * m;
+        }
+    }
+}
+
+simd_dispatch! {
+    /// `y[i] = (x[i]·m[i])·d[i]`: the backward pass through dropout's mask, then f'(z).
+    pub fn mul2(x: &[f32], m: &[f32], d: &[f32], y: &mut [f32]) as mul2_portable, mul2_at {
+        assert!(x.len() == m.len() && m.len() == d.len() && d.len() == y.len());
+        for (((y, &x), &m), &d) in y.iter_mut().zip(x).zip(m).zip(d) {
+            *y = x * m * d;
+        }
+    }
+}
