@@ -24,8 +24,9 @@ fn isas() -> Vec<Isa> {
 }
 
 /// (m, n, k): 1×1×1, the cohort's shapes (batch 32 × widths, the 10-class output, bwd_w's
-/// 10 × 64 × 32), tiles cut in every way (n below, at and past 8 and 16; m past 6, 12), a long k.
-const SHAPES: [(usize, usize, usize); 12] = [
+/// 10 × 64 × 32), tiles cut in every way (n below, at and past 8, 16 and 32, a tail of one full
+/// vector after a 32-wide tile; m past 6, 12), a long k.
+const SHAPES: [(usize, usize, usize); 17] = [
     (1, 1, 1),
     (32, 64, 64),
     (32, 48, 32),
@@ -38,6 +39,11 @@ const SHAPES: [(usize, usize, usize); 12] = [
     (12, 31, 40),
     (256, 128, 48),
     (3, 40, 300),
+    (14, 32, 7),
+    (5, 33, 9),
+    (9, 48, 12),
+    (3, 49, 4),
+    (2, 80, 3),
 ];
 
 /// `init + A·B` in f64, A(m, k) = a[m·rs + k·cs].

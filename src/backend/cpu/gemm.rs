@@ -9,7 +9,11 @@
 //!
 //! with A read one element at a time (broadcast to a vector) through any strides, so Aᵀ costs
 //! nothing, and B and C row-major. A tile is `MR` rows × `NV` vectors of C held in registers
-//! while k runs; B's rows of a column block (≤ 64·K bytes) stay in L1 across a strip's tiles.
+//! while k runs (the last columns of a row in as few vectors as hold them); B's rows of a column
+//! block (≤ 128·K bytes) stay in L1 across a strip's tiles. Each k step loads `NV` vectors of B
+//! and broadcasts `MR` elements of A for `MR·NV` FMAs: with two vectors a row (12 × 32 on
+//! AVX-512, 6 × 16 on AVX2) the loads stay below the two FMA ports' rate, where one vector a row
+//! (12 loads and a vector for 12 FMAs) left the kernel waiting on the load ports.
 //! After each strip of `MR` rows is complete over all N columns, an epilogue runs on it while it
 //! is still in L1: the forward pass adds its activation and dropout there, the backward pass its
 //! mask and activation derivative (`cpu::CpuTrial`).
@@ -22,13 +26,13 @@
 
 /// Widest C (columns) the microkernels take; wider goes to matrixmultiply.
 pub const MAX_N: usize = 256;
-/// Longest reduction they take (B's column block, 16 × K floats, stays in L1 up to here).
+/// Longest reduction they take (B's column block, 32 × K floats, is then 64 KiB: L2, not L1).
 pub const MAX_K: usize = 512;
 
 /// Which microkernel runs on this CPU (chosen once per call from std's cached feature checks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
-    /// 16 zmm columns × 12 rows per tile.
+    /// 2 zmm (32 columns) × 12 rows per tile.
     Avx512,
     /// 16 ymm columns × 6 rows per tile.
     Avx2,
@@ -198,14 +202,15 @@ macro_rules! microkernel {
 
             $($helpers)*
 
-            /// One tile: rows `R` of C from `c`, columns `w` (FULL: `w` = NR) from B's `b`.
+            /// One tile: rows `R` × `V` vectors of C from `c`, columns `w` (FULL: `w` = V·lanes)
+            /// from B's `b`.
             ///
             /// SAFETY: A's rows 0..R at `a` (strides rs, cs), B's rows 0..k at `b` (stride ldb)
             /// and C's rows 0..R at `c` (stride ldc) hold `w` columns; `init` holds `w` values.
             #[inline]
             #[target_feature(enable = $features)]
             #[allow(clippy::too_many_arguments)]
-            unsafe fn tile<const R: usize, const FULL: bool>(
+            unsafe fn tile<const R: usize, const V: usize, const FULL: bool>(
                 k: usize,
                 a: *const f32,
                 (rs, cs): (usize, usize),
@@ -217,13 +222,13 @@ macro_rules! microkernel {
                 w: usize,
             ) {
                 unsafe {
-                    let mut mask = [mask_of(0); $nv];
+                    let mut mask = [mask_of(0); V];
                     for (j, m) in mask.iter_mut().enumerate() {
                         *m = mask_of(w.saturating_sub(j * $lanes).min($lanes));
                     }
-                    let mut acc: [[$vec; $nv]; R] = [[$zero(); $nv]; R];
+                    let mut acc: [[$vec; V]; R] = [[$zero(); V]; R];
                     if let Some(init) = init {
-                        for j in 0..$nv {
+                        for j in 0..V {
                             let p = init.wrapping_add(j * $lanes);
                             let v = if FULL { $load(p) } else { mload(p, mask[j]) };
                             for row in acc.iter_mut() {
@@ -233,22 +238,22 @@ macro_rules! microkernel {
                     }
                     for kk in 0..k {
                         let bp = b.wrapping_add(kk * ldb);
-                        let mut bv = [$zero(); $nv];
-                        for j in 0..$nv {
+                        let mut bv = [$zero(); V];
+                        for j in 0..V {
                             let p = bp.wrapping_add(j * $lanes);
                             bv[j] = if FULL { $load(p) } else { mload(p, mask[j]) };
                         }
                         let ap = a.add(kk * cs);
                         for (r, row) in acc.iter_mut().enumerate() {
                             let av = splat(&*ap.add(r * rs));
-                            for j in 0..$nv {
+                            for j in 0..V {
                                 row[j] = $fma(av, bv[j], row[j]);
                             }
                         }
                     }
                     for (r, row) in acc.iter().enumerate() {
                         let cp = c.add(r * ldc);
-                        for j in 0..$nv {
+                        for j in 0..V {
                             let p = cp.wrapping_add(j * $lanes);
                             if FULL {
                                 $store(p, row[j]);
@@ -280,12 +285,19 @@ macro_rules! microkernel {
                     let mut n0 = 0;
                     while n0 + NR <= n {
                         let i = init.map(|p| p.add(n0));
-                        tile::<R, true>(k, a, ars, b.add(n0), ldb, i, c.add(n0), ldc, NR);
+                        tile::<R, $nv, true>(k, a, ars, b.add(n0), ldb, i, c.add(n0), ldc, NR);
                         n0 += NR;
                     }
-                    if n0 < n {
-                        let i = init.map(|p| p.add(n0));
-                        tile::<R, false>(k, a, ars, b.add(n0), ldb, i, c.add(n0), ldc, n - n0);
+                    // The last columns in as few vectors as hold them: a 16-wide tail of a
+                    // 48-wide product costs one vector a row, not two.
+                    let w = n - n0;
+                    if w > 0 {
+                        let (i, b, c) = (init.map(|p| p.add(n0)), b.add(n0), c.add(n0));
+                        match (w.div_ceil($lanes), w % $lanes == 0) {
+                            (1, true) => tile::<R, 1, true>(k, a, ars, b, ldb, i, c, ldc, w),
+                            (1, false) => tile::<R, 1, false>(k, a, ars, b, ldb, i, c, ldc, w),
+                            _ => tile::<R, $nv, false>(k, a, ars, b, ldb, i, c, ldc, w),
+                        }
                     }
                 }
             }
@@ -400,7 +412,7 @@ microkernel!(
 );
 
 microkernel!(
-    avx512, "avx512f,avx2,fma", __m512, 16, 12, 1, __mmask16,
+    avx512, "avx512f,avx2,fma", __m512, 16, 12, 2, __mmask16,
     zero: _mm512_setzero_ps, load: _mm512_loadu_ps, store: _mm512_storeu_ps, fma: _mm512_fmadd_ps,
     /// The first `live` (≤ 16) lanes set.
     #[inline]
