@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use fastfc::backend::cpu::CpuTrial;
+use fastfc::backend::cpu::{CpuTrial, EpochRows};
 use fastfc::model::{Activation, Hyperparams, Optimizer, Schedule, TrialSpec, TrialState};
 use serde_json::json;
 
@@ -42,7 +42,7 @@ fn case(name: &str, hp: Hyperparams) {
     let mut t = CpuTrial::new(spec.clone(), st).unwrap();
     let order: Vec<u32> = (0..rows as u32).collect();
     for _ in 0..epochs {
-        let s = t.train_epoch(&data.train, &order, batch, &|_| {});
+        let s = t.train_epoch(&EpochRows::new(&data.train, &order), batch, &|_| {});
         assert!(!s.diverged, "{name}: fastfc diverged");
     }
     let mut knobs = serde_json::Map::new();

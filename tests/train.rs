@@ -382,6 +382,52 @@ fn train_steps_of_changing_batch_sizes_match_fresh_workspaces() {
     assert_eq!(trial.state.step, 6);
 }
 
+/// An epoch trained from the cohort's copy of its rows (`EpochRows::new`: one gather per epoch)
+/// gives the bits that gathering each batch from the split gives (the path past
+/// `EPOCH_COPY_BYTES`), and both the bits of one `train_step` per batch; with a short last batch,
+/// dropout and a shuffled order.
+#[test]
+fn an_epoch_from_the_copied_rows_equals_one_gathered_batch_by_batch() {
+    use fastfc::backend::cpu::{CpuTrial, EpochRows};
+    let data = small(203);
+    let spec = TrialSpec::new(
+        4,
+        hp(&[24, 16], Activation::Gelu, Optimizer::Adam, 3e-3, 0.2),
+        11,
+        data.dim(),
+        10,
+    );
+    let fresh = || CpuTrial::new(spec.clone(), TrialState::init(&spec)).unwrap();
+    let order = fastfc::data::batches::epoch_order(11, 0, 203);
+    let copied = EpochRows::new(&data.train, &order);
+    assert!(
+        matches!(copied, EpochRows::Copied(_)),
+        "203 rows are copied"
+    );
+    let gathered = EpochRows::Gathered {
+        split: &data.train,
+        order: &order,
+    };
+    let (mut a, mut b, mut c) = (fresh(), fresh(), fresh());
+    for _ in 0..2 {
+        a.train_epoch(&copied, 16, &|_| {});
+        b.train_epoch(&gathered, 16, &|_| {});
+        for idx in order.chunks(16) {
+            c.train_step(&data.train, idx);
+        }
+    }
+    let bits = |t: &CpuTrial| {
+        t.state
+            .params
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(bits(&a), bits(&b), "copied vs gathered per batch");
+    assert_eq!(bits(&a), bits(&c), "an epoch vs its steps");
+    assert_ne!(bits(&a), bits(&fresh()), "nothing trained");
+}
+
 /// A trial's evaluation over a split is the mean loss and the fraction right, over evaluation
 /// chunks of at most 512 rows: the same numbers, over the same rows, as one training step on the
 /// whole split computes before it updates anything (no dropout, so the two forward passes agree).

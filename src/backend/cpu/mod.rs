@@ -207,7 +207,8 @@ const EVAL_ROWS: usize = 512;
 #[derive(Debug, Default, Clone)]
 struct Workspace {
     rows: usize,
-    xb: Vec<f32>,        // (rows, in) gathered batch
+    cap: usize,          // rows the buffers below hold
+    xb: Vec<f32>,        // (rows, in) a batch gathered here (see `Rows`), else empty
     yb: Vec<u32>,        // (rows,)
     z: Vec<Vec<f32>>,    // per hidden layer: pre-activation
     a: Vec<Vec<f32>>,    // per hidden layer: f(z)
@@ -229,8 +230,9 @@ impl Workspace {
         let per = |w: &usize| vec![0f32; rows * w];
         Workspace {
             rows,
-            xb: vec![0f32; rows * lay.dims[0]],
-            yb: vec![0u32; rows],
+            cap: rows,
+            xb: vec![],
+            yb: vec![],
             z: hidden.iter().map(per).collect(),
             a: hidden.iter().map(per).collect(),
             d: if train {
@@ -259,11 +261,88 @@ impl Workspace {
         }
     }
 
+    /// The rows of `idx` copied into `xb` and `yb`.
     fn gather(&mut self, split: &Split, idx: &[u32]) {
-        let d = split.dim;
-        for (r, &i) in idx.iter().enumerate() {
-            self.xb[r * d..(r + 1) * d].copy_from_slice(split.row(i as usize));
-            self.yb[r] = split.y[i as usize];
+        gather_into(split, idx, &mut self.xb, &mut self.yb);
+    }
+}
+
+/// `x`, `y` = the rows of `idx` (in that order) and their labels.
+fn gather_into(split: &Split, idx: &[u32], x: &mut Vec<f32>, y: &mut Vec<u32>) {
+    x.clear();
+    y.clear();
+    for &i in idx {
+        x.extend_from_slice(split.row(i as usize));
+        y.push(split.y[i as usize]);
+    }
+}
+
+/// Largest copy of an epoch's rows in batch order that [`EpochRows::new`] makes (64 MiB: 12.8 MB
+/// for Fashion-MNIST's 50,000 rows of 8×8); a larger training split is gathered batch by batch.
+pub const EPOCH_COPY_BYTES: usize = 64 << 20;
+
+/// The rows of one epoch in batch order. Copied once per cohort and epoch, every trial reads its
+/// batches as contiguous memory that the hardware prefetcher streams, instead of each trial
+/// gathering each batch from rows scattered over the split; past [`EPOCH_COPY_BYTES`] each
+/// trial gathers each batch itself. Either way a batch holds the same rows in the same order.
+pub enum EpochRows<'a> {
+    Copied(Split),
+    Gathered { split: &'a Split, order: &'a [u32] },
+}
+
+impl<'a> EpochRows<'a> {
+    pub fn new(split: &'a Split, order: &'a [u32]) -> Self {
+        Self::reusing(split, order, None)
+    }
+
+    /// [`EpochRows::new`], copying into `spare`'s buffers (an earlier epoch's, from
+    /// [`EpochRows::into_spare`]) rather than fresh memory that each epoch would fault in anew.
+    pub fn reusing(split: &'a Split, order: &'a [u32], spare: Option<Split>) -> Self {
+        if order.len().saturating_mul(split.dim * 4) > EPOCH_COPY_BYTES {
+            return EpochRows::Gathered { split, order };
+        }
+        let mut copy = spare.unwrap_or(Split {
+            x: vec![],
+            y: vec![],
+            dim: split.dim,
+        });
+        copy.dim = split.dim;
+        gather_into(split, order, &mut copy.x, &mut copy.y);
+        EpochRows::Copied(copy)
+    }
+
+    /// The copy's buffers, for the next epoch's [`EpochRows::reusing`].
+    pub fn into_spare(self) -> Option<Split> {
+        match self {
+            EpochRows::Copied(s) => Some(s),
+            EpochRows::Gathered { .. } => None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            EpochRows::Copied(s) => s.len(),
+            EpochRows::Gathered { order, .. } => order.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Rows `r` of the epoch and their labels: a slice of the copy, or gathered into `x`, `y`.
+    fn batch<'b>(
+        &'b self,
+        r: std::ops::Range<usize>,
+        x: &'b mut Vec<f32>,
+        y: &'b mut Vec<u32>,
+    ) -> (&'b [f32], &'b [u32]) {
+        match self {
+            EpochRows::Copied(s) => (&s.x[r.start * s.dim..r.end * s.dim], &s.y[r]),
+            EpochRows::Gathered { split, order } => {
+                gather_into(split, &order[r], x, y);
+                (x, y)
+            }
         }
     }
 }
@@ -314,10 +393,10 @@ impl CpuTrial {
         })
     }
 
-    /// Forward pass of `ws.rows` rows of `ws.xb` into `ws.logits`; with `dropout = Some(step)`
+    /// Forward pass of the `ws.rows` rows of `x` into `ws.logits`; with `dropout = Some(step)`
     /// masks are drawn for that optimizer step. Each hidden layer is one GEMM whose epilogue
     /// applies the activation (and the dropout mask) to each strip of rows as it is finished.
-    fn forward(&self, ws: &mut Workspace, dropout: Option<u32>) {
+    fn forward(&self, ws: &mut Workspace, x: &[f32], dropout: Option<u32>) {
         let lay = &self.lay;
         let p = &self.state.params;
         let rows = ws.rows;
@@ -363,7 +442,7 @@ impl CpuTrial {
                 );
             }
             let input: &[f32] = if l == 0 {
-                &ws.xb
+                x
             } else if dropping {
                 &ws.h[l - 1]
             } else {
@@ -409,10 +488,11 @@ impl CpuTrial {
         }
     }
 
-    /// Backward pass from `ws.g` = dL/dlogits into `ws.grad`: per layer the weight gradient,
-    /// then one GEMM for the gradient of the layer below whose epilogue applies that layer's
-    /// dropout mask and activation derivative to each finished strip of rows.
-    fn backward(&self, ws: &mut Workspace) {
+    /// Backward pass from `ws.g` = dL/dlogits into `ws.grad` (`x`: the batch the forward pass
+    /// read): per layer the weight gradient, then one GEMM for the gradient of the layer below
+    /// whose epilogue applies that layer's dropout mask and activation derivative to each
+    /// finished strip of rows.
+    fn backward(&self, ws: &mut Workspace, x: &[f32]) {
         let lay = &self.lay;
         let p = &self.state.params;
         let rows = ws.rows;
@@ -424,7 +504,7 @@ impl CpuTrial {
         for l in (0..lay.layers()).rev() {
             let (n_in, n_out) = (lay.dims[l], lay.dims[l + 1]);
             let input: &[f32] = if l == 0 {
-                &ws.xb
+                x
             } else if dropped {
                 &ws.h[l - 1]
             } else {
@@ -479,15 +559,16 @@ impl CpuTrial {
         st.step += 1;
     }
 
-    /// The forward pass of the gathered batch at optimizer step `step` (its dropout masks) and
+    /// The forward pass of the batch `x`, `y` at optimizer step `step` (its dropout masks) and
     /// the softmax cross-entropy: returns (loss sum, correct) and leaves dL/dlogits of the mean
     /// loss in `ws.g`. Shared by training and the gradient checks.
-    fn forward_loss(&self, ws: &mut Workspace, step: u32) -> (f64, usize) {
-        self.forward(ws, Some(step));
+    fn forward_loss(&self, ws: &mut Workspace, x: &[f32], y: &[u32], step: u32) -> (f64, usize) {
+        ws.rows = y.len();
+        self.forward(ws, x, Some(step));
         let (rows, classes) = (ws.rows, self.spec.classes);
         softmax_xent::fwd_bwd_f32(
             &ws.logits,
-            &ws.yb,
+            y,
             rows,
             classes,
             1.0 / rows as f32,
@@ -501,58 +582,77 @@ impl CpuTrial {
     /// updating anything: what the gradient checks differentiate.
     pub fn loss_and_gradient(&self, split: &Split, idx: &[u32], step: u32) -> (f64, Vec<f32>) {
         let mut ws = Workspace::new(&self.lay, idx.len(), true);
-        ws.gather(split, idx);
-        let (loss, _) = self.forward_loss(&mut ws, step);
-        self.backward(&mut ws);
+        let (mut x, mut y) = (vec![], vec![]);
+        gather_into(split, idx, &mut x, &mut y);
+        let (loss, _) = self.forward_loss(&mut ws, &x, &y, step);
+        self.backward(&mut ws, &x);
         (loss / ws.rows as f64, ws.grad)
     }
 
-    /// One training step on the rows of `idx` (a mini-batch). Returns (loss sum, correct).
-    pub fn train_step(&mut self, split: &Split, idx: &[u32]) -> (f64, usize) {
-        let mut ws = std::mem::take(&mut self.ws);
-        // Sized by its buffers (not `rows`, which a short last batch lowers).
-        if ws.yb.len() < idx.len() || ws.grad.is_empty() {
-            ws = Workspace::new(&self.lay, idx.len(), true);
+    /// The trial's workspace, sized for batches of `rows` (by its buffers, not `ws.rows`, which a
+    /// short last batch lowers).
+    fn take_workspace(&mut self, rows: usize) -> Workspace {
+        let ws = std::mem::take(&mut self.ws);
+        if ws.cap < rows || ws.grad.is_empty() {
+            return Workspace::new(&self.lay, rows, true);
         }
-        ws.rows = idx.len();
-        ws.gather(split, idx);
-        let (loss, correct) = self.forward_loss(&mut ws, self.state.step as u32);
+        ws
+    }
+
+    /// One training step on the batch `x` (rows × inputs), `y`. Returns (loss sum, correct).
+    fn step_on(&mut self, ws: &mut Workspace, x: &[f32], y: &[u32]) -> (f64, usize) {
+        let (loss, correct) = self.forward_loss(ws, x, y, self.state.step as u32);
         if loss.is_finite() {
-            self.backward(&mut ws);
+            self.backward(ws, x);
             let grad = std::mem::take(&mut ws.grad);
             self.update(&grad);
             ws.grad = grad;
         }
-        self.ws = ws;
         (loss, correct)
     }
 
-    /// One epoch over `order` in batches of `batch`.
+    /// One training step on the rows of `idx` (a mini-batch). Returns (loss sum, correct).
+    pub fn train_step(&mut self, split: &Split, idx: &[u32]) -> (f64, usize) {
+        let mut ws = self.take_workspace(idx.len());
+        ws.gather(split, idx);
+        let (x, y) = (std::mem::take(&mut ws.xb), std::mem::take(&mut ws.yb));
+        let out = self.step_on(&mut ws, &x, &y);
+        (ws.xb, ws.yb) = (x, y);
+        self.ws = ws;
+        out
+    }
+
+    /// One epoch over `rows` (the epoch's rows in batch order) in batches of `batch`.
     pub fn train_epoch(
         &mut self,
-        split: &Split,
-        order: &[u32],
+        rows: &EpochRows,
         batch: usize,
         progress: &(dyn Fn(u64) + Sync),
     ) -> TrainStats {
         let mut st = TrainStats::default();
-        self.steps_per_epoch = order.len().div_ceil(batch.max(1));
+        let (n, batch) = (rows.len(), batch.max(1));
+        self.steps_per_epoch = n.div_ceil(batch);
+        let mut ws = self.take_workspace(batch.min(n.max(1)));
+        let (mut xb, mut yb) = (std::mem::take(&mut ws.xb), std::mem::take(&mut ws.yb));
         let mut pending = 0u64;
-        for idx in order.chunks(batch) {
-            let (loss, correct) = self.train_step(split, idx);
+        for r0 in (0..n).step_by(batch) {
+            let (x, y) = rows.batch(r0..(r0 + batch).min(n), &mut xb, &mut yb);
+            let (loss, correct) = self.step_on(&mut ws, x, y);
             if !loss.is_finite() {
                 st.diverged = true;
                 break;
             }
             st.loss_sum += loss;
             st.correct += correct as u64;
-            st.samples += idx.len() as u64;
+            st.samples += y.len() as u64;
             pending += 1;
             if pending == 64 {
                 progress(pending);
                 pending = 0;
             }
         }
+        (ws.xb, ws.yb) = (xb, yb);
+        self.ws = ws;
         progress(pending);
         if !st.diverged {
             self.state.epochs += 1;
@@ -564,16 +664,15 @@ impl CpuTrial {
     pub fn evaluate(&self, split: &Split) -> EvalStats {
         let mut ws = Workspace::new(&self.lay, EVAL_ROWS.min(split.len().max(1)), false);
         let (mut loss, mut correct) = (0f64, 0usize);
-        let idx: Vec<u32> = (0..split.len() as u32).collect();
-        for chunk in idx.chunks(ws.xb.len() / split.dim) {
-            ws.rows = chunk.len();
-            ws.gather(split, chunk);
-            self.forward(&mut ws, None);
-            let rows = ws.rows;
+        // The split's rows in order: each chunk is read where it lies.
+        let d = split.dim;
+        for (x, y) in split.x.chunks(ws.cap * d).zip(split.y.chunks(ws.cap)) {
+            ws.rows = y.len();
+            self.forward(&mut ws, x, None);
             let c = self.spec.classes;
             // ws.g (rows × the widest layer) is the exponentials' scratch.
             let (l, k) =
-                softmax_xent::fwd_bwd_f32(&ws.logits, &ws.yb, rows, c, 1.0, &mut ws.g, false);
+                softmax_xent::fwd_bwd_f32(&ws.logits, y, y.len(), c, 1.0, &mut ws.g, false);
             loss += l;
             correct += k;
         }
@@ -595,8 +694,7 @@ impl CpuTrial {
         let mut out = vec![0f32; n * c];
         for (chunk, dst) in x.chunks(EVAL_ROWS * d).zip(out.chunks_mut(EVAL_ROWS * c)) {
             ws.rows = chunk.len() / d;
-            ws.xb[..chunk.len()].copy_from_slice(chunk);
-            self.forward(&mut ws, None);
+            self.forward(&mut ws, chunk, None);
             for (z, p) in ws.logits.chunks_exact(c).zip(dst.chunks_exact_mut(c)) {
                 let m = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
                 let sum: f64 = z.iter().map(|&v| (v as f64 - m).exp()).sum();
@@ -711,11 +809,16 @@ pub struct CpuCohort {
 /// The CPU backend. Uses rayon's current pool (size it with `--threads` / RAYON_NUM_THREADS).
 pub struct CpuBackend {
     data: Arc<Dataset>,
+    /// The last epoch's copy of its rows ([`EpochRows`]), whose memory the next one reuses.
+    spare: std::sync::Mutex<Option<Split>>,
 }
 
 impl CpuBackend {
     pub fn new(data: Arc<Dataset>) -> Self {
-        CpuBackend { data }
+        CpuBackend {
+            data,
+            spare: Default::default(),
+        }
     }
 
     fn split(&self, s: SplitId) -> &Split {
@@ -758,13 +861,19 @@ impl Backend for CpuBackend {
         active: &[bool],
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Vec<TrainStats>> {
-        let split = &self.data.train;
-        Ok(largest_first(
+        // The epoch's rows in batch order, gathered once for the cohort.
+        let spare = self.spare.lock().map(|mut s| s.take()).unwrap_or(None);
+        let rows = EpochRows::reusing(&self.data.train, order, spare);
+        let stats = largest_first(
             &mut c.trials,
             active,
             |t| trial_cost(&t.lay),
-            |t| t.train_epoch(split, order, batch, progress),
-        ))
+            |t| t.train_epoch(&rows, batch, progress),
+        );
+        if let Ok(mut s) = self.spare.lock() {
+            *s = rows.into_spare();
+        }
+        Ok(stats)
     }
 
     fn evaluate(&self, c: &CpuCohort, split: SplitId, active: &[bool]) -> Result<Vec<EvalStats>> {
