@@ -86,14 +86,15 @@ simd_dispatch! {
             for r in 0..n {
                 let (z, e) = (&z[r * c..(r + 1) * c], &mut e[r * c..(r + 1) * c]);
                 let y = labels[r0 + r] as usize;
-                let mut arg = 0;
-                for k in 1..c {
-                    if z[k] > z[arg] {
-                        arg = k;
-                    }
+                // The first maximum, as `fwd_bwd` finds it, through selects: a branch on which
+                // logit is larger mispredicts about every other row.
+                let (mut arg, mut zmax) = (0, z[0]);
+                for (k, &v) in z.iter().enumerate().skip(1) {
+                    let gt = v > zmax;
+                    arg = if gt { k } else { arg };
+                    zmax = if gt { v } else { zmax };
                 }
                 correct += (arg == y) as usize;
-                let zmax = z[arg];
                 for (e, &v) in e.iter_mut().zip(z) {
                     *e = v - zmax;
                 }
