@@ -426,6 +426,19 @@ fn an_epoch_from_the_copied_rows_equals_one_gathered_batch_by_batch() {
     assert_eq!(bits(&a), bits(&b), "copied vs gathered per batch");
     assert_eq!(bits(&a), bits(&c), "an epoch vs its steps");
     assert_ne!(bits(&a), bits(&fresh()), "nothing trained");
+    // The next epoch's copy in the last one's memory: its rows, nothing of the old order left.
+    let next = fastfc::data::batches::epoch_order(11, 1, 150);
+    let reused = EpochRows::reusing(&data.train, &next, copied.into_spare());
+    match (reused, EpochRows::new(&data.train, &next)) {
+        (EpochRows::Copied(r), EpochRows::Copied(n)) => {
+            assert_eq!((r.x.len(), r.dim), (150 * data.dim(), data.dim()));
+            assert!(
+                r.x == n.x && r.y == n.y,
+                "a reused copy differs from a fresh one"
+            );
+        }
+        _ => panic!("150 rows are copied"),
+    }
 }
 
 /// A trial's evaluation over a split is the mean loss and the fraction right, over evaluation

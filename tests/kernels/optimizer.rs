@@ -241,6 +241,18 @@ fn decaying_moments_flush_to_zero_on_both_sides() {
                 if what == "v" && !opt.has_v() {
                     continue;
                 }
+                if what == "param" && opt == Optimizer::Adamw {
+                    // p −= p·wd·lr contracts into an FMA on a GPU: one rounding fewer.
+                    let tol = 2.0 * f32::EPSILON * want[i].abs();
+                    assert!(
+                        (got[i] - want[i]).abs() <= tol,
+                        "adamw param element {i} on {}: {:e} vs the cpu's {:e}",
+                        g.name(),
+                        got[i],
+                        want[i]
+                    );
+                    continue;
+                }
                 assert_eq!(
                     got[i].to_bits(),
                     want[i].to_bits(),

@@ -129,12 +129,12 @@ pub fn gemm(
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 if small => {
-            // SAFETY: AVX-512F, AVX2 and FMA checked by `Isa::detect`; bounds asserted above.
+            // SAFETY: AVX-512F, AVX2 and FMA checked by `supported`; bounds asserted above.
             unsafe { avx512::gemm((m, n, k), a, b, ldb, init, c, ldc, epilogue) }
         }
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 if small => {
-            // SAFETY: AVX2 and FMA checked by `Isa::detect`; bounds asserted above.
+            // SAFETY: AVX2 and FMA checked by `supported`; bounds asserted above.
             unsafe { avx2::gemm((m, n, k), a, b, ldb, init, c, ldc, epilogue) }
         }
         _ => {
@@ -448,10 +448,10 @@ pub fn transpose(isa: Isa, x: &[f32], rows: usize, cols: usize, t: &mut [f32]) {
     );
     let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
     #[cfg(target_arch = "x86_64")]
-    if isa != Isa::Sgemm {
+    if supported(isa) != Isa::Sgemm {
         for i in (0..r8).step_by(8) {
             for j in (0..c8).step_by(8) {
-                // SAFETY: AVX2 checked by `Isa::detect`; rows i..i+8 × cols j..j+8 lie inside x
+                // SAFETY: AVX2 checked by `supported`; rows i..i+8 × cols j..j+8 lie inside x
                 // and cols × rows likewise inside t (asserted above).
                 unsafe {
                     avx2::transpose8(
@@ -537,12 +537,16 @@ pub fn fma_peak_gflops(isa: Isa) -> Option<f64> {
             std::hint::black_box(run(std::hint::black_box(iters)));
             t.elapsed().as_secs_f64()
         };
-        // A first run sizes the measured one to about 20 ms (every search measures it).
-        let probe = 100_000;
-        let s = timed(probe).max(1e-6);
-        let iters = ((probe as f64 * 0.02 / s) as usize).clamp(probe, 1 << 30);
-        let s = timed(iters);
-        Some((iters * PEAK_CHAINS * lanes * 2) as f64 / s / 1e9)
+        // Each run sizes the next to about 20 ms (every search measures it) until one lasts 10 ms
+        // or more: a run sized too short by a probe that was preempted is sized again.
+        let mut iters = 100_000;
+        loop {
+            let s = timed(iters);
+            if s >= 0.01 || iters >= 1 << 30 {
+                return Some((iters * PEAK_CHAINS * lanes * 2) as f64 / s / 1e9);
+            }
+            iters = ((iters as f64 * 0.02 / s.max(1e-6)) as usize).clamp(iters + 1, 1 << 30);
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -94,16 +94,14 @@ impl Real for f64 {
     }
 }
 
-/// eˣ in f32 without a libm call, so elementwise loops vectorise: x = n·ln2 + r with |r| ≤ ln2/2
-/// (Cody–Waite split of ln2), a degree-6 polynomial for eʳ (Cephes' expf coefficients), and 2ⁿ
-/// built in the exponent bits. Inputs are clamped to [−87, 88] (results stay normal and finite).
 /// An optimizer moment below f32's smallest normal (1.2e-38) is stored as 0 (flush to zero).
 /// A weight that stops getting gradient (a dead relu unit's) decays its moments geometrically
 /// into the subnormals, where m·β rounds back to itself and they stay for good; on x86 every
 /// arithmetic operation on a subnormal costs about a hundred cycles, which made Adam half of a relu
 /// epoch. What such a moment could still move a weight by (under 1e-30) rounds away against any
-/// weight's ulp, so flushing changes no weight. `kernels/optimizer.cuh` flushes the same values
-/// (`ffc_flush`).
+/// weight's ulp, so flushing changes no weight, with one exception: Lion steps by lr·sign(m), so
+/// a weight whose m is flushed stops where, with m kept subnormal, it would drift by lr a step for
+/// good. `kernels/optimizer.cuh` flushes the same values (`ffc_flush`).
 #[inline(always)]
 pub fn flush(x: f32) -> f32 {
     if x.abs() < f32::MIN_POSITIVE {
@@ -113,6 +111,9 @@ pub fn flush(x: f32) -> f32 {
     }
 }
 
+/// eˣ in f32 without a libm call, so elementwise loops vectorise: x = n·ln2 + r with |r| ≤ ln2/2
+/// (Cody–Waite split of ln2), a degree-6 polynomial for eʳ (Cephes' expf coefficients), and 2ⁿ
+/// built in the exponent bits. Inputs are clamped to [−87, 88] (results stay normal and finite).
 /// Within 2 ulp of the correctly rounded value (checked in tests/ops/activation.rs), like CUDA's
 /// `expf`.
 #[inline(always)]
@@ -208,7 +209,7 @@ const EVAL_ROWS: usize = 512;
 struct Workspace {
     rows: usize,
     cap: usize,          // rows the buffers below hold
-    xb: Vec<f32>,        // (rows, in) a batch gathered here (see `Rows`), else empty
+    xb: Vec<f32>,        // (rows, in) a batch gathered here (see `EpochRows`), else empty
     yb: Vec<u32>,        // (rows,)
     z: Vec<Vec<f32>>,    // per hidden layer: pre-activation
     a: Vec<Vec<f32>>,    // per hidden layer: f(z)
@@ -666,6 +667,11 @@ impl CpuTrial {
         let (mut loss, mut correct) = (0f64, 0usize);
         // The split's rows in order: each chunk is read where it lies.
         let d = split.dim;
+        assert_eq!(
+            d, self.lay.dims[0],
+            "evaluate: split rows of {d} values for a model of {}",
+            self.lay.dims[0]
+        );
         for (x, y) in split.x.chunks(ws.cap * d).zip(split.y.chunks(ws.cap)) {
             ws.rows = y.len();
             self.forward(&mut ws, x, None);
@@ -809,7 +815,8 @@ pub struct CpuCohort {
 /// The CPU backend. Uses rayon's current pool (size it with `--threads` / RAYON_NUM_THREADS).
 pub struct CpuBackend {
     data: Arc<Dataset>,
-    /// The last epoch's copy of its rows ([`EpochRows`]), whose memory the next one reuses.
+    /// The last epoch's copy of its rows ([`EpochRows`]), whose memory the next one reuses: up to
+    /// [`EPOCH_COPY_BYTES`] held as long as the backend.
     spare: std::sync::Mutex<Option<Split>>,
 }
 
