@@ -7,20 +7,14 @@ elu and no dropout: compare with `fastfc bench --activation relu --dropout 0`.
 Usage: sklearn_epoch.py DATA_DIR [--threads 1] [--epochs 3] [--hidden 64,64,64,64]
 Prints one JSON line. Exits 3 when scikit-learn is absent.
 """
-import argparse
 import json
 import os
 import sys
 import time
 
-ap = argparse.ArgumentParser()
-ap.add_argument("data_dir")
-ap.add_argument("--threads", type=int, default=1)
-ap.add_argument("--epochs", type=int, default=3)
-ap.add_argument("--hidden", default="64,64,64,64")
-ap.add_argument("--lr", type=float, default=1e-3)
-ap.add_argument("--batch-size", type=int, default=32)
-a = ap.parse_args()
+import peer_common
+
+a = peer_common.parser().parse_args()
 for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[v] = str(a.threads)
 
@@ -33,10 +27,7 @@ except ImportError:
     print("sklearn_epoch.py: scikit-learn not installed; skipped", file=sys.stderr)
     sys.exit(3)
 
-xtr = np.load(f"{a.data_dir}/train_x.npy")
-ytr = np.load(f"{a.data_dir}/train_y.npy")
-xva = np.load(f"{a.data_dir}/val_x.npy")
-yva = np.load(f"{a.data_dir}/val_y.npy")
+xtr, ytr, xva, yva = peer_common.load(a.data_dir)
 clf = MLPClassifier(hidden_layer_sizes=tuple(map(int, a.hidden.split(","))), activation="relu",
                     solver="adam", batch_size=a.batch_size, learning_rate_init=a.lr,
                     shuffle=True, random_state=0)

@@ -10,11 +10,12 @@ Usage: torch_vmap_epoch.py DATA_DIR [--models 8] [--threads 1] [--epochs 3] [--h
 Prints one JSON line (epoch_seconds for the whole ensemble, model_epoch_seconds per model).
 Exits 3 when torch is absent.
 """
-import argparse
 import copy
 import json
 import sys
 import time
+
+import peer_common
 
 try:
     import numpy as np
@@ -25,22 +26,15 @@ except ImportError:
     print("torch_vmap_epoch.py: PyTorch/numpy not installed; skipped", file=sys.stderr)
     sys.exit(3)
 
-ap = argparse.ArgumentParser()
-ap.add_argument("data_dir")
+ap = peer_common.parser()
 ap.add_argument("--models", type=int, default=8)
-ap.add_argument("--threads", type=int, default=1)
-ap.add_argument("--epochs", type=int, default=3)
-ap.add_argument("--hidden", default="64,64,64,64")
-ap.add_argument("--lr", type=float, default=1e-3)
-ap.add_argument("--batch-size", type=int, default=32)
 a = ap.parse_args()
 
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
-xtr = torch.from_numpy(np.load(f"{a.data_dir}/train_x.npy"))
-ytr = torch.from_numpy(np.load(f"{a.data_dir}/train_y.npy").astype(np.int64))
-xva = torch.from_numpy(np.load(f"{a.data_dir}/val_x.npy"))
-yva = torch.from_numpy(np.load(f"{a.data_dir}/val_y.npy").astype(np.int64))
+xtr, ytr, xva, yva = peer_common.load(a.data_dir)
+xtr, xva = torch.from_numpy(xtr), torch.from_numpy(xva)
+ytr, yva = (torch.from_numpy(y.astype(np.int64)) for y in (ytr, yva))
 
 
 def make():

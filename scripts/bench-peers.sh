@@ -10,12 +10,7 @@ set -euo pipefail
 threads=${1:-1}
 py=${2:-python3}
 models=${3:-8}
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/target/release/fastfc"
-[ -x "$bin" ] || cargo build --release --manifest-path "$root/Cargo.toml"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-"$bin" data export --out "$tmp" >/dev/null
+. "$(dirname "$0")/peer-setup.sh"
 ratio() { "$py" -c 'import json,sys; a,b=json.loads(sys.argv[1]),json.loads(sys.argv[2]); k=sys.argv[3]; n=b["backend"]; print(f"  {n}: {b[k]:.3f} s | fastfc: {a[k]:.3f} s | fastfc {b[k]/a[k]:.1f}x faster ({k})")' "$1" "$2" "$3"; }
 echo "== eager: the seed's best model"
 ours=$("$bin" bench --device cpu --threads "$threads" --epochs 5 --json)

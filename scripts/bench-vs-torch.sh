@@ -5,12 +5,7 @@
 set -euo pipefail
 threads=${1:-1}
 py=${2:-python3}
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/target/release/fastfc"
-[ -x "$bin" ] || cargo build --release --manifest-path "$root/Cargo.toml"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-"$bin" data export --out "$tmp" >/dev/null
+. "$(dirname "$0")/peer-setup.sh"
 ours=$("$bin" bench --threads "$threads" --epochs 5 --json)
 set +e
 theirs=$(OMP_NUM_THREADS=$threads "$py" "$root/benches/torch_epoch.py" "$tmp" --threads "$threads" --epochs 3)
