@@ -103,6 +103,7 @@ fn ops_cpu(c: &mut Criterion) {
         })
     });
     g.finish();
+    one_trial_dense(c);
     let n = T * B * W;
     let mut z = vec![0f32; n];
     let mut g = c.benchmark_group("activation_fwd");
@@ -472,6 +473,38 @@ fn epoch(c: &mut Criterion) {
             },
         );
     }
+    g.finish();
+}
+
+/// One trial's dense products as a training step runs them: a 64 → 64 layer at batch 32 with
+/// its operands in L1, repeated (the `dense_*` groups above stream 108 trials' operands through
+/// L2). Ids `dense_step/cpu/<op>`; FLOP throughput, compared with `fastfc bench`'s FMA peak.
+fn one_trial_dense(c: &mut Criterion) {
+    let (x, w, bias) = (rnd(B * W, 11), rnd(W * W, 12), rnd(W, 13));
+    let (mut wt, mut y, mut dw, mut db) =
+        (vec![0f32; W * W], vec![0f32; B * W], vec![0f32; W * W], vec![0f32; W]);
+    dense::transpose(&w, W, W, &mut wt);
+    let flop = (2 * B * W * W) as u64;
+    let mut g = c.benchmark_group("dense_step");
+    g.throughput(Throughput::Elements(flop));
+    g.bench_function("cpu/fwd", |bn| {
+        bn.iter(|| dense::fwd_fused(&x, &wt, &bias, &mut y, B, W, W, &mut |_, _| {}))
+    });
+    g.bench_function("cpu/bwd_x", |bn| {
+        bn.iter(|| dense::bwd_x_fast(&x, &w, &mut y, B, W, W))
+    });
+    g.bench_function("cpu/bwd_w", |bn| {
+        bn.iter(|| dense::bwd_w_fast(&x, &y, &mut dw, &mut db, B, W, W))
+    });
+    // Not FLOP: the Wᵀ each forward pass builds, and the bias gradient inside bwd_w, per element.
+    g.throughput(Throughput::Elements((W * W) as u64));
+    g.bench_function("cpu/transpose", |bn| {
+        bn.iter(|| dense::transpose(&w, W, W, &mut wt))
+    });
+    g.throughput(Throughput::Elements((B * W) as u64));
+    g.bench_function("cpu/bias_grad", |bn| {
+        bn.iter(|| simd::col_sums(&x, W, &mut db))
+    });
     g.finish();
 }
 

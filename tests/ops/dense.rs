@@ -57,3 +57,29 @@ fn fast_fwd_leaves_rows_beyond_the_batch_alone() {
         .iter()
         .all(|&v| v != -7.0 && v.is_finite()));
 }
+
+/// The bias gradient (`simd::col_sums`, what `bwd_w_fast` gives as db) at every level this CPU
+/// runs: each column summed from 0 in row order, bit for bit, over widths that fill its block
+/// of 64 columns, leave a tail, or fill no vector; the output starts poisoned.
+#[test]
+fn bias_gradient_sums_each_column_in_row_order() {
+    use fastfc::backend::cpu::simd::{self, Level};
+    for level in Level::available() {
+        for (k, &(rows, cols)) in [(1, 1), (32, 10), (32, 64), (33, 48), (7, 100), (32, 130)]
+            .iter()
+            .enumerate()
+        {
+            let x = nonzero(rows * cols, 40 + k as u64);
+            let mut got = vec![f32::NAN; cols];
+            simd::col_sums_at(level, &x, cols, &mut got);
+            for j in 0..cols {
+                let want = (0..rows).fold(0f32, |s, r| s + x[r * cols + j]);
+                assert_eq!(
+                    got[j].to_bits(),
+                    want.to_bits(),
+                    "{level:?} {rows}x{cols}: column {j}"
+                );
+            }
+        }
+    }
+}

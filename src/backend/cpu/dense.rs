@@ -191,10 +191,5 @@ pub fn bwd_w_fast(
         n_in,
         &mut |_, _| {},
     );
-    db.fill(0.0);
-    for row in dy[..rows * n_out].chunks_exact(n_out) {
-        for (d, v) in db.iter_mut().zip(row) {
-            *d += v;
-        }
-    }
+    super::simd::col_sums(&dy[..rows * n_out], n_out, db);
 }

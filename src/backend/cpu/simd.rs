@@ -146,3 +146,34 @@ simd_dispatch! {
         }
     }
 }
+
+/// Columns [`col_sums`] keeps in registers at once: four AVX-512 vectors (eight AVX2 ones), so
+/// four independent add chains run down the rows instead of one chain through memory per row.
+const COL_BLOCK: usize = 64;
+
+simd_dispatch! {
+    /// `out[j] = Σ_r x[r·cols + j]` over the rows of `x` (rows × cols), each sum from 0 in row
+    /// order: the bias gradient, dL/db = the column sums of dL/dz.
+    pub fn col_sums(x: &[f32], cols: usize, out: &mut [f32]) as col_sums_portable, col_sums_at {
+        assert!(cols > 0 && x.len() % cols == 0 && out.len() == cols);
+        for (c0, out) in (0..cols).step_by(COL_BLOCK).zip(out.chunks_mut(COL_BLOCK)) {
+            let w = out.len();
+            if w == COL_BLOCK {
+                let mut acc = [0f32; COL_BLOCK];
+                for row in x.chunks_exact(cols) {
+                    for (a, &v) in acc.iter_mut().zip(&row[c0..c0 + COL_BLOCK]) {
+                        *a += v;
+                    }
+                }
+                out.copy_from_slice(&acc);
+            } else {
+                out.fill(0.0);
+                for row in x.chunks_exact(cols) {
+                    for (a, &v) in out.iter_mut().zip(&row[c0..c0 + w]) {
+                        *a += v;
+                    }
+                }
+            }
+        }
+    }
+}
