@@ -41,8 +41,13 @@ pub fn has_avx2() -> bool {
     }
 }
 
-/// The highest level this CPU runs.
+/// The highest level this CPU runs (detected once: every dispatched call asks).
 pub fn best() -> Level {
+    static BEST: std::sync::OnceLock<Level> = std::sync::OnceLock::new();
+    *BEST.get_or_init(detect)
+}
+
+fn detect() -> Level {
     #[cfg(target_arch = "x86_64")]
     {
         if has_avx2()
