@@ -198,6 +198,11 @@ fn transpose_moves_every_element_on_every_kernel() {
         (48, 32),
         (13, 17),
         (16, 9),
+        // Several 8 × 8 blocks a side, with scalar edges right and below.
+        (32, 48),
+        (40, 24),
+        (17, 33),
+        (25, 50),
     ] {
         let x = nonzero(rows * cols, (rows * 100 + cols) as u64);
         for isa in isas() {
