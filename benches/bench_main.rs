@@ -481,8 +481,12 @@ fn epoch(c: &mut Criterion) {
 /// L2). Ids `dense_step/cpu/<op>`; FLOP throughput, compared with `fastfc bench`'s FMA peak.
 fn one_trial_dense(c: &mut Criterion) {
     let (x, w, bias) = (rnd(B * W, 11), rnd(W * W, 12), rnd(W, 13));
-    let (mut wt, mut y, mut dw, mut db) =
-        (vec![0f32; W * W], vec![0f32; B * W], vec![0f32; W * W], vec![0f32; W]);
+    let (mut wt, mut y, mut dw, mut db) = (
+        vec![0f32; W * W],
+        vec![0f32; B * W],
+        vec![0f32; W * W],
+        vec![0f32; W],
+    );
     dense::transpose(&w, W, W, &mut wt);
     let flop = (2 * B * W * W) as u64;
     let mut g = c.benchmark_group("dense_step");

@@ -160,7 +160,7 @@ simd_dispatch! {
     /// `out[j] = Σ_r x[r·cols + j]` over the rows of `x` (rows × cols), each sum from 0 in row
     /// order: the bias gradient, dL/db = the column sums of dL/dz.
     pub fn col_sums(x: &[f32], cols: usize, out: &mut [f32]) as col_sums_portable, col_sums_at {
-        assert!(cols > 0 && x.len() % cols == 0 && out.len() == cols);
+        assert!(cols > 0 && x.len().is_multiple_of(cols) && out.len() == cols);
         for (c0, out) in (0..cols).step_by(COL_BLOCK).zip(out.chunks_mut(COL_BLOCK)) {
             let w = out.len();
             if w == COL_BLOCK {
