@@ -492,22 +492,37 @@ fn one_trial_dense(c: &mut Criterion) {
     let mut g = c.benchmark_group("dense_step");
     g.throughput(Throughput::Elements(flop));
     g.bench_function("cpu/fwd", |bn| {
-        bn.iter(|| dense::fwd_fused(&x, &wt, &bias, &mut y, B, W, W, &mut |_, _| {}))
+        bn.iter(|| {
+            dense::fwd_fused(&x, &wt, &bias, &mut y, B, W, W, &mut |_, _| {});
+            std::hint::black_box(&y);
+        })
     });
     g.bench_function("cpu/bwd_x", |bn| {
-        bn.iter(|| dense::bwd_x_fast(&x, &w, &mut y, B, W, W))
+        bn.iter(|| {
+            dense::bwd_x_fast(&x, &w, &mut y, B, W, W);
+            std::hint::black_box(&y);
+        })
     });
     g.bench_function("cpu/bwd_w", |bn| {
-        bn.iter(|| dense::bwd_w_fast(&x, &y, &mut dw, &mut db, B, W, W))
+        bn.iter(|| {
+            dense::bwd_w_fast(&x, &y, &mut dw, &mut db, B, W, W);
+            std::hint::black_box((&dw, &db));
+        })
     });
     // Not FLOP: the Wᵀ each forward pass builds, and the bias gradient inside bwd_w, per element.
     g.throughput(Throughput::Elements((W * W) as u64));
     g.bench_function("cpu/transpose", |bn| {
-        bn.iter(|| dense::transpose(&w, W, W, &mut wt))
+        bn.iter(|| {
+            dense::transpose(&w, W, W, &mut wt);
+            std::hint::black_box(&wt);
+        })
     });
     g.throughput(Throughput::Elements((B * W) as u64));
     g.bench_function("cpu/bias_grad", |bn| {
-        bn.iter(|| simd::col_sums(&x, W, &mut db))
+        bn.iter(|| {
+            simd::col_sums(&x, W, &mut db);
+            std::hint::black_box(&db);
+        })
     });
     g.finish();
 }

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The CPU engine at several commits, side by side in one run on this machine (issue #27): the
-# seed's best model's epoch at 1 thread (`fastfc bench --epochs 10`), Hyperband 10/3/2 and the
-# seed's random search (108 x 10 epochs), 2 threads, seed 42, on Debian's Fashion-MNIST where
-# installed (else the embedded copy). ROUNDS rounds (default 3), the commits in turn within each,
-# so a slow spell of a shared VM falls on all of them; each figure is the median over the rounds
-# (the epoch: of each run's fastest epoch where the binary reports it, else its median), with
-# the range. Each commit is built in a clone under $WORK (default /tmp/fastfc-revs) unless its
-# binary is already there; each search's results.csv is kept there for comparison.
+# seed's best model's epoch at 1 thread (`fastfc bench --epochs 10`: the median epoch, which
+# every commit reports), Hyperband 10/3/2 and the seed's random search (108 x 10 epochs) at 2
+# threads, seed 42, on Debian's Fashion-MNIST where installed (else the embedded copy). ROUNDS
+# rounds (default 3), the commits in turn within each, so a slow spell of a shared VM falls on
+# all of them; each figure is the median over the rounds, with the range. Each commit is built
+# in a clone under $WORK (default /tmp/fastfc-revs) unless its binary is already there; each
+# search's results.csv is kept there for comparison. Needs /usr/bin/time (Debian: time).
 # Usage: [ROUNDS=3] scripts/bench-cpu-revs.sh REV... (e.g. 32ff3f7 HEAD)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,9 +14,12 @@ work=${WORK:-/tmp/fastfc-revs}
 rounds=${ROUNDS:-3}
 [ $# -gt 0 ] || { echo "usage: $0 REV..." >&2; exit 2; }
 mkdir -p "$work"
+[ -x /usr/bin/time ] || { echo "$0: needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
 shas=()
 for rev in "$@"; do
     sha=$(git -C "$root" rev-parse --short "$rev")
+    # A commit named twice (HEAD and its hash) is measured once.
+    [[ " ${shas[*]} " == *" $sha "* ]] && continue
     dir="$work/$sha"
     if [ ! -x "$dir/target/release/fastfc" ]; then
         [ -d "$dir" ] || git clone -q "$root" "$dir"
@@ -29,7 +32,18 @@ done
 bin() { echo "$work/$1/target/release/fastfc"; }
 # The first load of Debian's files fills the preprocessed cache; do it before timing anything.
 "$(bin "${shas[0]}")" data info >/dev/null
-secs() { /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -1; }
+# Wall seconds of a command; its own output is dropped, unless it fails.
+secs() {
+    local err
+    err=$(mktemp)
+    if ! /usr/bin/time -o "$err.t" -f %e "$@" >/dev/null 2>"$err"; then
+        echo "$0: failed: $*" >&2
+        cat "$err" >&2
+        exit 1
+    fi
+    cat "$err.t"
+    rm -f "$err" "$err.t"
+}
 log="$work/measurements.tsv"
 : >"$log"
 for r in $(seq "$rounds"); do
@@ -37,17 +51,18 @@ for r in $(seq "$rounds"); do
         b=$(bin "$sha")
         out=$(mktemp -d)
         e=$("$b" bench --device cpu --threads 1 --epochs 10 --json)
-        hb=$(secs "$b" search --strategy hyperband --seed 42 --device cpu --out "$out/hb")
-        rs=$(secs "$b" search --strategy random --trials 108 --epochs 10 --seed 42 --device cpu --out "$out/random")
+        hb=$(secs "$b" search --strategy hyperband --seed 42 --device cpu --threads 2 --out "$out/hb")
+        rs=$(secs "$b" search --strategy random --trials 108 --epochs 10 --seed 42 --device cpu --threads 2 --out "$out/random")
         python3 - "$sha" "$e" "$hb" "$rs" "$out/random/summary.json" >>"$log" <<'EOF'
 import json, sys
 sha, e, hb, rs, summary = sys.argv[1:]
 j = json.loads(e)
-epoch = j.get("epoch_seconds_min", j["epoch_seconds"])
 s = json.load(open(summary))
 flop = j["gflops"] * j["epoch_seconds"] * 1e9
-print(sha, epoch, j.get("peak_gflops") or "", hb, rs,
-      f'{s["best"]["val_accuracy"]:.4f} / {s["test_accuracy"]:.4f}', flop, sep="\t")
+test = s.get("test_accuracy")
+test = "-" if test is None else f"{test:.4f}"
+print(sha, j["epoch_seconds"], j.get("peak_gflops") or "", hb, rs,
+      f'{s["best"]["val_accuracy"]:.4f} / {test}', flop, sep="\t")
 EOF
         cp "$out/random/results.csv" "$work/$sha-random.csv"
         cp "$out/hb/results.csv" "$work/$sha-hb.csv"

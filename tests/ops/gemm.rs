@@ -198,7 +198,7 @@ fn transpose_moves_every_element_on_every_kernel() {
         (48, 32),
         (13, 17),
         (16, 9),
-        // Several 8 × 8 blocks a side, with scalar edges right and below.
+        // Several 8 × 8 blocks a side; then with scalar edges right and below as well.
         (32, 48),
         (40, 24),
         (17, 33),

@@ -284,8 +284,9 @@ pub const EPOCH_COPY_BYTES: usize = 64 << 20;
 
 /// The rows of one epoch in batch order. Copied once per cohort and epoch, every trial reads its
 /// batches as contiguous memory that the hardware prefetcher streams, instead of each trial
-/// gathering each batch from rows scattered over the split; past [`EPOCH_COPY_BYTES`] each
-/// trial gathers each batch itself. Either way a batch holds the same rows in the same order.
+/// gathering each batch from rows scattered over the split; past [`EPOCH_COPY_BYTES`], and for a
+/// cohort with one trial training (`CpuBackend::train_epoch`), each trial gathers each batch
+/// itself. Either way a batch holds the same rows in the same order.
 pub enum EpochRows<'a> {
     Copied(Split),
     Gathered { split: &'a Split, order: &'a [u32] },

@@ -161,23 +161,25 @@ simd_dispatch! {
     /// order: the bias gradient, dL/db = the column sums of dL/dz.
     pub fn col_sums(x: &[f32], cols: usize, out: &mut [f32]) as col_sums_portable, col_sums_at {
         assert!(cols > 0 && x.len().is_multiple_of(cols) && out.len() == cols);
-        for (c0, out) in (0..cols).step_by(COL_BLOCK).zip(out.chunks_mut(COL_BLOCK)) {
-            let w = out.len();
-            if w == COL_BLOCK {
-                let mut acc = [0f32; COL_BLOCK];
-                for row in x.chunks_exact(cols) {
-                    for (a, &v) in acc.iter_mut().zip(&row[c0..c0 + COL_BLOCK]) {
-                        *a += v;
-                    }
+        // acc[j] += x[r, c0 + j] for every row r, in row order.
+        #[inline(always)]
+        fn add_rows(x: &[f32], cols: usize, c0: usize, acc: &mut [f32]) {
+            let w = acc.len();
+            for row in x.chunks_exact(cols) {
+                for (a, &v) in acc.iter_mut().zip(&row[c0..c0 + w]) {
+                    *a += v;
                 }
+            }
+        }
+        for (c0, out) in (0..cols).step_by(COL_BLOCK).zip(out.chunks_mut(COL_BLOCK)) {
+            if out.len() == COL_BLOCK {
+                // A full block in registers (an array of constant length).
+                let mut acc = [0f32; COL_BLOCK];
+                add_rows(x, cols, c0, &mut acc);
                 out.copy_from_slice(&acc);
             } else {
                 out.fill(0.0);
-                for row in x.chunks_exact(cols) {
-                    for (a, &v) in out.iter_mut().zip(&row[c0..c0 + w]) {
-                        *a += v;
-                    }
-                }
+                add_rows(x, cols, c0, out);
             }
         }
     }
