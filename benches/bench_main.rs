@@ -103,7 +103,6 @@ fn ops_cpu(c: &mut Criterion) {
         })
     });
     g.finish();
-    one_trial_dense(c);
     let n = T * B * W;
     let mut z = vec![0f32; n];
     let mut g = c.benchmark_group("activation_fwd");
@@ -527,5 +526,5 @@ fn one_trial_dense(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, ops_cpu, ops_cuda, epoch);
+criterion_group!(benches, ops_cpu, one_trial_dense, ops_cuda, epoch);
 criterion_main!(benches);
