@@ -523,6 +523,45 @@ fn one_trial_dense(c: &mut Criterion) {
             std::hint::black_box(&db);
         })
     });
+    // The elementwise work of one hidden layer's step, per element of the 32 × 64 strip: the
+    // forward epilogue (f and f′ of elu, the bench's model), the dropout mask and the backward's
+    // dy·mask·f′.
+    let (mut a, mut d, mut m, mut h) = (
+        vec![0f32; B * W],
+        vec![0f32; B * W],
+        vec![0f32; B * W],
+        vec![0f32; B * W],
+    );
+    g.bench_function("cpu/act_fwd_train_elu", |bn| {
+        bn.iter(|| {
+            activation::fwd_train(Activation::Elu, &x, &mut a, &mut d);
+            std::hint::black_box((&a, &d));
+        })
+    });
+    g.bench_function("cpu/dropout_mask", |bn| {
+        bn.iter(|| {
+            dropout::mask(7, 3, 1, B, W, 0.049, &mut m);
+            std::hint::black_box(&m);
+        })
+    });
+    g.bench_function("cpu/mul2", |bn| {
+        bn.iter(|| {
+            simd::mul2(&x, &m, &d, &mut h);
+            std::hint::black_box(&h);
+        })
+    });
+    // One Adam step over the seed model's 17,290 parameters, per parameter.
+    let (mut p, gr, mut m1, mut v1) = (rnd(NP, 21), rnd(NP, 22), rnd(NP, 23), rnd(NP, 24));
+    v1.iter_mut().for_each(|v| *v = v.abs());
+    g.throughput(Throughput::Elements(NP as u64));
+    g.bench_function("cpu/adam_step", |bn| {
+        bn.iter(|| {
+            adam::step(
+                &mut p, &gr, &mut m1, &mut v1, 1e-3, 0.9, 0.999, 1e-7, 0.0, 0.0,
+            );
+            std::hint::black_box(&p);
+        })
+    });
     g.finish();
 }
 

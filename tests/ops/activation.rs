@@ -1,4 +1,4 @@
-use fastfc::backend::cpu::{activation, erf_f32, exp_f32};
+use fastfc::backend::cpu::{activation, erf_f32, exp_f32, exp_f32_block};
 use fastfc::model::Activation;
 
 use crate::common::{assert_close, nonzero};
@@ -208,6 +208,45 @@ fn fwd_train_keeps_the_derivative_bwd_computes() {
                 assert_eq!(y1[i].to_bits(), y[i].to_bits(), "{act} y at z = {}", z[i]);
                 let got = dy[i] * d1[i];
                 assert_eq!(got.to_bits(), want[i].to_bits(), "{act} dz at z = {}", z[i]);
+            }
+        }
+    }
+}
+
+/// The loops that run eˣ a block at a time (elu, celu, selu, silu) give each element the bits
+/// of the one-element loop, in every block and in the tail after the last, dispatched and
+/// portable; and the block eˣ gives `exp_f32`'s bits, clamped ends included.
+#[test]
+fn blocked_loops_give_the_elementwise_bits() {
+    let mut x: Vec<f32> = nonzero(256, 43).iter().map(|v| v * 30.0).collect();
+    x[..6].copy_from_slice(&[-1000.0, -87.5, -87.0, 0.0, 88.0, 1000.0]);
+    let mut block: [f32; 256] = x.clone().try_into().unwrap();
+    exp_f32_block(&mut block);
+    for (i, &v) in x.iter().enumerate() {
+        assert_eq!(block[i].to_bits(), exp_f32(v).to_bits(), "exp at x = {v}");
+    }
+    let mut z = nonzero(64 * 5 + 37, 44);
+    z.iter_mut()
+        .enumerate()
+        .for_each(|(i, v)| *v *= (i % 7) as f32 * 1.3);
+    for act in Activation::ALL {
+        for portable in [false, true] {
+            let n = z.len();
+            let (mut y, mut yt, mut dt) = (vec![f32::NAN; n], vec![f32::NAN; n], vec![f32::NAN; n]);
+            if portable {
+                activation::fwd_portable(act, &z, &mut y);
+                activation::fwd_train_portable(act, &z, &mut yt, &mut dt);
+            } else {
+                activation::fwd(act, &z, &mut y);
+                activation::fwd_train(act, &z, &mut yt, &mut dt);
+            }
+            for i in 0..n {
+                let (mut y1, mut t1, mut d1) = ([f32::NAN], [f32::NAN], [f32::NAN]);
+                activation::fwd_portable(act, &z[i..=i], &mut y1);
+                activation::fwd_train_portable(act, &z[i..=i], &mut t1, &mut d1);
+                assert_eq!(y[i].to_bits(), y1[0].to_bits(), "{act} fwd at z = {}", z[i]);
+                assert_eq!(yt[i].to_bits(), t1[0].to_bits(), "{act} y at z = {}", z[i]);
+                assert_eq!(dt[i].to_bits(), d1[0].to_bits(), "{act} f' at z = {}", z[i]);
             }
         }
     }
