@@ -389,9 +389,9 @@ impl<'a> EpochRows<'a> {
     /// Asks L2 for rows `r` of the epoch ahead of [`EpochRows::batch`], when they are gathered:
     /// scattered over the split, each is a cache miss the hardware prefetcher cannot foresee (the
     /// copy is read in order, which it does foresee). A lone trial's step computes for ~28 µs
-    /// while the next batch's 128 lines arrive; the gather then took 4.6% of the seed's epoch, not
-    /// 8.1% (`perf record`, BENCHMARKS.md). Into L1 (`T0`) the prefetches stalled on L1's few
-    /// outstanding misses: 6.6%.
+    /// while the next batch's lines arrive. Measured on the seed's epoch (BENCHMARKS.md, #27):
+    /// 1% faster in an 8-round A/B, inside the VM's noise; into L1 (`T0`) the prefetches
+    /// stalled on L1's few outstanding misses.
     fn prefetch(&self, r: std::ops::Range<usize>) {
         #[cfg(target_arch = "x86_64")]
         if let EpochRows::Gathered { split, order } = self {
