@@ -475,9 +475,11 @@ fn epoch(c: &mut Criterion) {
     g.finish();
 }
 
-/// One trial's dense products as a training step runs them: a 64 → 64 layer at batch 32 with
-/// its operands in L1, repeated (the `dense_*` groups above stream 108 trials' operands through
-/// L2). Ids `dense_step/cpu/<op>`; FLOP throughput, compared with `fastfc bench`'s FMA peak.
+/// One trial's step, op by op, as training runs it: a 64 → 64 layer at batch 32 with its operands
+/// in L1, repeated (the `dense_*` groups above stream 108 trials' operands through L2), and one
+/// Adam step over the seed model's 17,290 parameters (277 KB: L2). Ids `dense_step/cpu/<op>`;
+/// FLOP throughput for the products (compared with `fastfc bench`'s FMA peak), elements for
+/// the rest.
 fn one_trial_dense(c: &mut Criterion) {
     let (x, w, bias) = (rnd(B * W, 11), rnd(W * W, 12), rnd(W, 13));
     let (mut wt, mut y, mut dw, mut db) = (
