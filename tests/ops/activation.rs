@@ -251,3 +251,64 @@ fn blocked_loops_give_the_elementwise_bits() {
         }
     }
 }
+
+/// The loops that share one eˣ between f and f′ (elu, celu, selu, silu) against their formulas
+/// written out here with `exp_f32`, as the engine computed them before those loops were blocked:
+/// same bits for f and f′, dispatched and portable, inference and training, over several blocks
+/// and a tail. Unlike `blocked_loops_give_the_elementwise_bits`, this does not share `f_e`/`df_e`
+/// with the code under test, so a change to a formula there fails it.
+#[test]
+fn shared_exp_loops_keep_the_written_out_formulas() {
+    use activation::{SELU_ALPHA, SELU_SCALE};
+    let written: [(Activation, fn(f32) -> (f32, f32)); 4] = [
+        (Activation::Elu, |z| {
+            let y = if z > 0.0 { z } else { exp_f32(z) - 1.0 };
+            (y, if z > 0.0 { 1.0 } else { y + 1.0 })
+        }),
+        (Activation::Celu, |z| {
+            let y = if z > 0.0 { z } else { exp_f32(z) - 1.0 };
+            (y, if z > 0.0 { 1.0 } else { y + 1.0 })
+        }),
+        (Activation::Selu, |z| {
+            let (s, sa) = (SELU_SCALE as f32, (SELU_SCALE * SELU_ALPHA) as f32);
+            let y = if z > 0.0 {
+                s * z
+            } else {
+                sa * (exp_f32(z) - 1.0)
+            };
+            (y, if z > 0.0 { s } else { y + sa })
+        }),
+        (Activation::Silu, |z| {
+            let y = z / (1.0 + exp_f32(-z));
+            let sig = 1.0 / (1.0 + exp_f32(-z));
+            (y, sig + z * sig * (1.0 - sig))
+        }),
+    ];
+    // Values on both sides of 0, large ones where eˣ is clamped, and 0 itself.
+    let mut z: Vec<f32> = nonzero(128 * 3 + 45, 45)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * [0.5, 3.0, 12.0, 95.0][i % 4])
+        .collect();
+    z[..4].copy_from_slice(&[0.0, -0.0, -1000.0, 1000.0]);
+    for (act, formula) in written {
+        for portable in [false, true] {
+            let n = z.len();
+            let (mut y, mut yt, mut d) = (vec![f32::NAN; n], vec![f32::NAN; n], vec![f32::NAN; n]);
+            if portable {
+                activation::fwd_portable(act, &z, &mut y);
+                activation::fwd_train_portable(act, &z, &mut yt, &mut d);
+            } else {
+                activation::fwd(act, &z, &mut y);
+                activation::fwd_train(act, &z, &mut yt, &mut d);
+            }
+            for i in 0..n {
+                let (want_y, want_d) = formula(z[i]);
+                let at = format!("{act} (portable {portable}) at z[{i}] = {}", z[i]);
+                assert_eq!(y[i].to_bits(), want_y.to_bits(), "fwd {at}");
+                assert_eq!(yt[i].to_bits(), want_y.to_bits(), "fwd_train y {at}");
+                assert_eq!(d[i].to_bits(), want_d.to_bits(), "fwd_train f' {at}");
+            }
+        }
+    }
+}
