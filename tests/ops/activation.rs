@@ -260,7 +260,9 @@ fn blocked_loops_give_the_elementwise_bits() {
 #[test]
 fn shared_exp_loops_keep_the_written_out_formulas() {
     use activation::{SELU_ALPHA, SELU_SCALE};
-    let written: [(Activation, fn(f32) -> (f32, f32)); 4] = [
+    /// z ↦ (f(z), f′(z)).
+    type Formula = fn(f32) -> (f32, f32);
+    let written: [(Activation, Formula); 4] = [
         (Activation::Elu, |z| {
             let y = if z > 0.0 { z } else { exp_f32(z) - 1.0 };
             (y, if z > 0.0 { 1.0 } else { y + 1.0 })
