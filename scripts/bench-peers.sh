@@ -14,6 +14,7 @@ threads=${1:-1}
 py=${2:-python3}
 models=${3:-8}
 rounds=${ROUNDS:-1}
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "bench-peers.sh: ROUNDS=$rounds: expected a whole number of rounds, at least 1" >&2; exit 2; }
 . "$(dirname "$0")/peer-setup.sh"
 # ratio OURS THEIRS KEY NAME: prints the pair and appends the ratio to $tmp/NAME.
 ratio() { "$py" -c 'import json,sys; a,b=json.loads(sys.argv[1]),json.loads(sys.argv[2]); k=sys.argv[3]; n=b["backend"]; r=b[k]/a[k]; print(f"  {n}: {b[k]:.3f} s | fastfc: {a[k]:.3f} s | fastfc {r:.1f}x faster ({k})"); open(sys.argv[4],"a").write(f"{r}\n")' "$1" "$2" "$3" "$tmp/$4"; }

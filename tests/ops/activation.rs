@@ -254,12 +254,14 @@ fn blocked_loops_give_the_elementwise_bits() {
 
 /// The loops that share one eˣ between f and f′ (elu, celu, selu, silu) against their formulas
 /// written out here with `exp_f32`, as the engine computed them before those loops were blocked:
-/// same bits for f and f′, dispatched and portable, inference and training, over several blocks
-/// and a tail. Unlike `blocked_loops_give_the_elementwise_bits`, this does not share `f_e`/`df_e`
-/// with the code under test, so a change to a formula there fails it.
+/// same bits for f and f′, dispatched and portable, inference, training and `bwd` (at dy = 1),
+/// over several blocks and a tail. Unlike `blocked_loops_give_the_elementwise_bits`, this shares
+/// neither `f_e`/`df_e` nor the SELU constants (Keras' values, written out) with the code under
+/// test, so a change to a formula or a constant there fails it.
 #[test]
 fn shared_exp_loops_keep_the_written_out_formulas() {
-    use activation::{SELU_ALPHA, SELU_SCALE};
+    const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
+    const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
     /// z ↦ (f(z), f′(z)).
     type Formula = fn(f32) -> (f32, f32);
     let written: [(Activation, Formula); 4] = [
@@ -297,12 +299,15 @@ fn shared_exp_loops_keep_the_written_out_formulas() {
         for portable in [false, true] {
             let n = z.len();
             let (mut y, mut yt, mut d) = (vec![f32::NAN; n], vec![f32::NAN; n], vec![f32::NAN; n]);
+            let (ones, mut dz) = (vec![1f32; n], vec![f32::NAN; n]);
             if portable {
                 activation::fwd_portable(act, &z, &mut y);
                 activation::fwd_train_portable(act, &z, &mut yt, &mut d);
+                activation::bwd_portable(act, &z, &y, &ones, &mut dz);
             } else {
                 activation::fwd(act, &z, &mut y);
                 activation::fwd_train(act, &z, &mut yt, &mut d);
+                activation::bwd(act, &z, &y, &ones, &mut dz);
             }
             for i in 0..n {
                 let (want_y, want_d) = formula(z[i]);
@@ -310,6 +315,7 @@ fn shared_exp_loops_keep_the_written_out_formulas() {
                 assert_eq!(y[i].to_bits(), want_y.to_bits(), "fwd {at}");
                 assert_eq!(yt[i].to_bits(), want_y.to_bits(), "fwd_train y {at}");
                 assert_eq!(d[i].to_bits(), want_d.to_bits(), "fwd_train f' {at}");
+                assert_eq!(dz[i].to_bits(), want_d.to_bits(), "bwd at dy = 1 {at}");
             }
         }
     }
