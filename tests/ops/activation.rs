@@ -264,15 +264,14 @@ fn shared_exp_loops_keep_the_written_out_formulas() {
     const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
     /// z ↦ (f(z), f′(z)).
     type Formula = fn(f32) -> (f32, f32);
+    // celu with α = 1 is elu.
+    let elu: Formula = |z| {
+        let y = if z > 0.0 { z } else { exp_f32(z) - 1.0 };
+        (y, if z > 0.0 { 1.0 } else { y + 1.0 })
+    };
     let written: [(Activation, Formula); 4] = [
-        (Activation::Elu, |z| {
-            let y = if z > 0.0 { z } else { exp_f32(z) - 1.0 };
-            (y, if z > 0.0 { 1.0 } else { y + 1.0 })
-        }),
-        (Activation::Celu, |z| {
-            let y = if z > 0.0 { z } else { exp_f32(z) - 1.0 };
-            (y, if z > 0.0 { 1.0 } else { y + 1.0 })
-        }),
+        (Activation::Elu, elu),
+        (Activation::Celu, elu),
         (Activation::Selu, |z| {
             let (s, sa) = (SELU_SCALE as f32, (SELU_SCALE * SELU_ALPHA) as f32);
             let y = if z > 0.0 {
@@ -295,9 +294,9 @@ fn shared_exp_loops_keep_the_written_out_formulas() {
         .map(|(i, v)| v * [0.5, 3.0, 12.0, 95.0][i % 4])
         .collect();
     z[..4].copy_from_slice(&[0.0, -0.0, -1000.0, 1000.0]);
+    let n = z.len();
     for (act, formula) in written {
         for portable in [false, true] {
-            let n = z.len();
             let (mut y, mut yt, mut d) = (vec![f32::NAN; n], vec![f32::NAN; n], vec![f32::NAN; n]);
             let (ones, mut dz) = (vec![1f32; n], vec![f32::NAN; n]);
             if portable {

@@ -401,8 +401,7 @@ impl<'a> EpochRows<'a> {
                 let row = split.row(i as usize);
                 // Every 64-byte line the row touches: one per 16 floats from its start, and its
                 // last element's, which is on one more line when the row starts mid-line.
-                let last = row.last().map(std::slice::from_ref).unwrap_or(&[]);
-                for p in row.iter().step_by(16).chain(last) {
+                for p in row.iter().step_by(16).chain(row.last()) {
                     // SAFETY: a prefetch is a hint that never faults; the address is in the row.
                     unsafe { _mm_prefetch::<_MM_HINT_T1>(p as *const f32 as *const i8) };
                 }
